@@ -1,0 +1,661 @@
+/*
+ * table.c - index maintenance, entry allocation, eviction policies.
+ * Structure, entry states and invariants I1-I6 are described in table.h.
+ *
+ * Policies
+ *   LRU      one list, most recent at the head; a hit moves the entry to the
+ *            head; the victim is the tail.
+ *   S3-FIFO  (Yang et al., SOSP'23) a small FIFO (~10 % of the bounds), a
+ *            main FIFO and a ghost of recently evicted hashes.  A hit only
+ *            bumps a 2-bit counter.  New keys enter the small queue, or the
+ *            main queue when the ghost remembers them.  Evicting from small:
+ *            an entry read since insertion moves to main, otherwise it is
+ *            dropped and remembered by the ghost.  Evicting from main: an
+ *            entry with a non-zero counter is reinserted with the counter
+ *            decremented, otherwise dropped.
+ */
+#include "table_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define S3_SMALL_PERCENT 10u
+#define S3_MOVE_THRESHOLD 1u /* reads needed to move from small to main */
+
+/* ---- index (Robin Hood linear probing, backward-shift deletion) --------- */
+
+static uint32_t code_of(uint32_t displacement)
+{
+    return displacement < CL_SLOT_CODE - 1u ? displacement + 1u : CL_SLOT_CODE;
+}
+
+/* Exact displacement of the occupied slot at pos. */
+static uint32_t slot_displacement(const cl_slot *s, uint32_t pos, uint32_t n)
+{
+    uint32_t code = s->hash & CL_SLOT_CODE;
+    if (code != CL_SLOT_CODE)
+        return code - 1u;
+    return cl_displacement(pos, cl_home(s->hash & CL_SLOT_TAG, n), n);
+}
+
+static void index_place(cl_slot *slots, uint32_t n, uint32_t stag, uint32_t idx)
+{
+    uint32_t pos = cl_home(stag, n), dist = 0;
+    cl_slot carry;
+    carry.hash = stag;
+    carry.idx = idx;
+    for (;;) {
+        cl_slot *s = &slots[pos];
+        uint32_t sd;
+        if ((s->hash & CL_SLOT_CODE) == 0) {
+            s->hash = (carry.hash & CL_SLOT_TAG) | code_of(dist);
+            s->idx = carry.idx;
+            return;
+        }
+        sd = slot_displacement(s, pos, n);
+        if (sd < dist) { /* the resident is richer: it moves on */
+            cl_slot tmp = *s;
+            s->hash = (carry.hash & CL_SLOT_TAG) | code_of(dist);
+            s->idx = carry.idx;
+            carry = tmp;
+            dist = sd;
+        }
+        if (++pos == n)
+            pos = 0;
+        dist++;
+    }
+}
+
+static void index_erase(cl_table *t, uint32_t stag, uint32_t idx)
+{
+    cl_slot *slots = t->slots;
+    uint32_t n = t->n_slots;
+    uint32_t pos = cl_home(stag, n);
+    while (slots[pos].idx != idx) {
+        CL_ASSERT((slots[pos].hash & CL_SLOT_CODE) != 0);
+        if (++pos == n)
+            pos = 0;
+    }
+    for (;;) {
+        uint32_t next = pos + 1 == n ? 0 : pos + 1;
+        cl_slot *s = &slots[next];
+        uint32_t code = s->hash & CL_SLOT_CODE;
+        if (code <= 1u) { /* empty, or at its home slot: the run ends */
+            slots[pos].hash = 0;
+            slots[pos].idx = CL_NIL;
+            return;
+        }
+        slots[pos].idx = s->idx;
+        slots[pos].hash = (s->hash & CL_SLOT_TAG) | code_of(slot_displacement(s, next, n) - 1u);
+        pos = next;
+    }
+}
+
+int64_t cl_table_find_slow(cl_table *t, void *key, uint32_t stag, uint32_t pos, uint32_t dist,
+                           cl_eq_fn eq)
+{
+    uint32_t n = t->n_slots;
+    for (;;) {
+        const cl_slot *s = &t->slots[pos];
+        if ((s->hash & CL_SLOT_CODE) == 0 || slot_displacement(s, pos, n) < dist)
+            return CL_NOTFOUND;
+        if ((s->hash & CL_SLOT_TAG) == stag) {
+            uint32_t idx = s->idx;
+            void *stored = t->entries[idx].key;
+            uint64_t version = t->version;
+            int r;
+            if (stored == key)
+                return idx;
+            r = eq(stored, key);
+            if (r < 0)
+                return CL_CALLBACK;
+            if (t->version != version)
+                return CL_RESTART;
+            if (r)
+                return idx;
+        }
+        if (++pos == n)
+            pos = 0;
+        dist++;
+    }
+}
+
+static uint32_t slots_for(uint32_t entries)
+{
+    uint64_t n = ((uint64_t)entries * CL_MAX_LOAD_DEN + CL_MAX_LOAD_NUM - 1) / CL_MAX_LOAD_NUM;
+    if (n < 8)
+        n = 8;
+    return (uint32_t)n + 1u; /* always at least one empty slot */
+}
+
+static int index_resize(cl_table *t, uint32_t n)
+{
+    cl_slot *slots = (cl_slot *)malloc((size_t)n * sizeof(cl_slot));
+    uint32_t i;
+    if (slots == NULL)
+        return CL_NOMEM;
+    for (i = 0; i < n; i++) {
+        slots[i].hash = 0;
+        slots[i].idx = CL_NIL;
+    }
+    for (i = 0; i < t->n_slots; i++) {
+        if (t->slots[i].idx != CL_NIL)
+            index_place(slots, n, t->slots[i].hash & CL_SLOT_TAG, t->slots[i].idx);
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->n_slots = n;
+    return CL_OK;
+}
+
+/* Makes room in the index for one more entry. */
+static int index_reserve(cl_table *t)
+{
+    uint64_t need = (uint64_t)t->count + 1u;
+    uint64_t target;
+    if (need * CL_MAX_LOAD_DEN <= (uint64_t)(t->n_slots - 1u) * CL_MAX_LOAD_NUM)
+        return CL_OK;
+    target = need * 2u;
+    if (t->max_entries != 0 && target > t->max_entries)
+        target = need > t->max_entries ? need : t->max_entries;
+    if (target > CL_MAX_ENTRIES)
+        return CL_TOO_BIG;
+    return index_resize(t, slots_for((uint32_t)target));
+}
+
+/* ---- entry allocation ---------------------------------------------------- */
+
+static int entries_grow(cl_table *t)
+{
+    uint64_t cap = (uint64_t)t->cap * 2u;
+    cl_entry *entries;
+    if (t->max_entries != 0) {
+        /* room for every live entry plus the one being inserted */
+        uint64_t full = (uint64_t)t->max_entries + CL_NSENT + 1u;
+        if (cap > full && t->cap < full)
+            cap = full;
+    }
+    if (cap > (uint64_t)CL_MAX_ENTRIES + CL_NSENT)
+        cap = (uint64_t)CL_MAX_ENTRIES + CL_NSENT;
+    if (cap <= t->cap)
+        return CL_TOO_BIG;
+    if (t->weights != NULL) {
+        uint32_t *weights = (uint32_t *)realloc(t->weights, (size_t)cap * sizeof(uint32_t));
+        if (weights == NULL)
+            return CL_NOMEM;
+        t->weights = weights;
+    }
+    entries = (cl_entry *)realloc(t->entries, (size_t)cap * sizeof(cl_entry));
+    if (entries == NULL)
+        return CL_NOMEM; /* a larger weights array is harmless */
+    t->entries = entries;
+    t->cap = (uint32_t)cap;
+    return CL_OK;
+}
+
+static int entry_reserve(cl_table *t)
+{
+    if (t->free_head != CL_NIL || t->top < t->cap)
+        return CL_OK;
+    return entries_grow(t);
+}
+
+static uint32_t entry_take(cl_table *t)
+{
+    uint32_t idx = t->free_head;
+    if (idx != CL_NIL) {
+        t->free_head = t->entries[idx].next;
+        return idx;
+    }
+    CL_ASSERT(t->top < t->cap);
+    return t->top++;
+}
+
+/* Allocates per-entry weights (all 1) the first time one differs from 1. */
+static int weights_reserve(cl_table *t, uint32_t weight)
+{
+    uint32_t i;
+    if (weight == 1u || t->weights != NULL)
+        return CL_OK;
+    t->weights = (uint32_t *)malloc((size_t)t->cap * sizeof(uint32_t));
+    if (t->weights == NULL)
+        return CL_NOMEM;
+    for (i = 0; i < t->cap; i++)
+        t->weights[i] = 1u;
+    return CL_OK;
+}
+
+static void weight_set(cl_table *t, uint32_t idx, uint32_t weight)
+{
+    if (t->weights != NULL)
+        t->weights[idx] = weight;
+}
+
+/* ---- time ----------------------------------------------------------------- */
+
+int64_t cl_floor_ms(double seconds)
+{
+    double v = seconds * 1000.0;
+    int64_t i;
+    if (!(v > -9.0e18))
+        return (int64_t)-9.0e18;
+    if (v > 9.0e18)
+        return (int64_t)9.0e18;
+    i = (int64_t)v;
+    return (double)i > v ? i - 1 : i;
+}
+
+/* Stored deadline for an absolute `expire` (seconds, INFINITY: none). */
+static uint32_t deadline_ms(const cl_table *t, double expire, double now)
+{
+    uint32_t d, cur, cap;
+    if (isinf(expire) && expire > 0)
+        return CL_NEVER;
+    d = cl_table_ms(t, expire);
+    cur = cl_table_ms(t, now);
+    cap = cur < CL_MS_MAX - CL_MAX_TTL_MS ? cur + CL_MAX_TTL_MS : CL_MS_MAX - 1u;
+    return d < cap ? d : cap;
+}
+
+/* ---- policies ------------------------------------------------------------ */
+
+static int s3_small_full(const cl_table *t)
+{
+    if (t->max_entries != 0 &&
+        (uint64_t)t->small_count * 100u >= (uint64_t)t->max_entries * S3_SMALL_PERCENT)
+        return 1;
+    if (t->max_weight != 0 && t->small_weight * 100u >= t->max_weight * S3_SMALL_PERCENT)
+        return 1;
+    return 0;
+}
+
+static void policy_insert(cl_table *t, uint32_t idx)
+{
+    cl_entry *x = &t->entries[idx];
+    if (t->policy == CL_POLICY_S3FIFO && cl_ghost_contains(&t->ghost, x->hash & CL_HASH_MASK)) {
+        x->hash |= CL_F_MAIN;
+        cl_list_push_head(t->entries, CL_LIST_B, idx);
+        return;
+    }
+    cl_list_push_head(t->entries, CL_LIST_A, idx);
+    if (t->policy == CL_POLICY_S3FIFO) {
+        t->small_count++;
+        t->small_weight += cl_table_weight_of(t, idx);
+    }
+}
+
+static void policy_remove(cl_table *t, uint32_t idx)
+{
+    cl_entry *x = &t->entries[idx];
+    cl_list_unlink(t->entries, idx);
+    if (t->policy == CL_POLICY_S3FIFO && !(x->hash & CL_F_MAIN)) {
+        t->small_count--;
+        t->small_weight -= cl_table_weight_of(t, idx);
+    }
+}
+
+/* Evicts one entry other than `protect`.  Returns 0 if there is none. */
+static int evict_lru(cl_table *t, uint32_t protect)
+{
+    cl_entry *e = t->entries;
+    uint32_t victim = e[CL_LIST_A].prev;
+    if (victim == protect)
+        victim = e[victim].prev;
+    if (victim == CL_LIST_A)
+        return 0;
+    cl_drop(t, victim, CL_DROP_EVICT);
+    return 1;
+}
+
+static int evict_s3fifo(cl_table *t, uint32_t protect)
+{
+    cl_entry *e = t->entries;
+    for (;;) {
+        uint32_t st = e[CL_LIST_A].prev; /* small tail, or its sentinel */
+        uint32_t mt = e[CL_LIST_B].prev; /* main tail, or its sentinel */
+        int small_ok;
+        if (st == protect)
+            st = e[st].prev; /* never the entry being stored */
+        small_ok = st != CL_LIST_A;
+        int main_ok = mt != CL_LIST_B && !(mt == protect && e[mt].prev == CL_LIST_B);
+        if (!small_ok && !main_ok)
+            return 0;
+        if (small_ok && (!main_ok || s3_small_full(t))) {
+            cl_entry *x = &e[st];
+            if ((x->hash & CL_F_FREQ) >= S3_MOVE_THRESHOLD) {
+                policy_remove(t, st);
+                x->hash = (x->hash & ~CL_F_FREQ) | CL_F_MAIN;
+                cl_list_push_head(e, CL_LIST_B, st);
+                continue;
+            }
+            cl_ghost_add(&t->ghost, x->hash & CL_HASH_MASK);
+            cl_drop(t, st, CL_DROP_EVICT);
+            return 1;
+        }
+        if (mt == protect || (e[mt].hash & CL_F_FREQ) != 0) {
+            if (mt != protect)
+                e[mt].hash--;
+            cl_list_unlink(e, mt);
+            cl_list_push_head(e, CL_LIST_B, mt);
+            continue;
+        }
+        cl_drop(t, mt, CL_DROP_EVICT);
+        return 1;
+    }
+}
+
+static int over_bounds(const cl_table *t)
+{
+    return (t->max_entries != 0 && t->count > t->max_entries) ||
+           (t->max_weight != 0 && t->weight > t->max_weight);
+}
+
+static void enforce_bounds(cl_table *t, uint32_t protect)
+{
+    while (over_bounds(t)) {
+        int evicted = t->policy == CL_POLICY_S3FIFO ? evict_s3fifo(t, protect)
+                                                    : evict_lru(t, protect);
+        CL_ASSERT(evicted);
+        if (!evicted)
+            break;
+    }
+}
+
+/* ---- shared drop path ------------------------------------------------- */
+
+void cl_drop(cl_table *t, uint32_t idx, int reason)
+{
+    cl_entry *x = &t->entries[idx];
+    uint32_t tag = x->hash & CL_HASH_MASK;
+    index_erase(t, tag & CL_SLOT_TAG, idx);
+    policy_remove(t, idx);
+    cl_wheel_unschedule(t, idx);
+    t->count--;
+    t->weight -= cl_table_weight_of(t, idx);
+    x->hash = tag | CL_F_ZOMBIE;
+    x->next = t->zombie_head;
+    t->zombie_head = idx;
+    t->version++;
+    if (reason == CL_DROP_EXPIRE)
+        t->stats.expirations++;
+    else if (reason == CL_DROP_EVICT)
+        t->stats.evictions++;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+/* Keys a ghost sized by cl_ghost_resize(g, n) remembers: about n. */
+static uint32_t ghost_capacity_of(const cl_ghost *g)
+{
+    return 2u * g->per_filter;
+}
+
+static uint32_t ghost_capacity(const cl_table *t)
+{
+    uint32_t n = t->max_entries != 0 ? t->max_entries : t->count;
+    return n < 1024u ? 1024u : n;
+}
+
+int cl_table_init(cl_table *t, uint32_t max_entries, uint64_t max_weight, int policy,
+                  double now)
+{
+    uint32_t i;
+    memset(t, 0, sizeof(*t));
+    t->max_entries = max_entries;
+    t->max_weight = max_weight;
+    t->policy = policy;
+    t->free_head = CL_NIL;
+    t->zombie_head = CL_NIL;
+    t->cap = CL_NSENT + 16u;
+    t->top = CL_NSENT;
+    t->epoch_ms = cl_floor_ms(now);
+    t->entries = (cl_entry *)calloc(t->cap, sizeof(cl_entry));
+    if (t->entries == NULL)
+        return CL_NOMEM;
+    for (i = 0; i < CL_NSENT; i++) {
+        t->entries[i].prev = t->entries[i].next = i;
+        t->entries[i].tprev = t->entries[i].tnext = CL_NIL;
+    }
+    cl_wheel_init(t);
+    if (index_resize(t, slots_for(16)) != CL_OK ||
+        (policy == CL_POLICY_S3FIFO && cl_ghost_resize(&t->ghost, ghost_capacity(t)) != CL_OK)) {
+        cl_table_destroy(t);
+        return CL_NOMEM;
+    }
+    CL_CHECK(t);
+    return CL_OK;
+}
+
+void cl_table_destroy(cl_table *t)
+{
+    CL_ASSERT(t->count == 0 && t->zombie_head == CL_NIL);
+    free(t->entries);
+    free(t->weights);
+    free(t->slots);
+    cl_ghost_free(&t->ghost);
+    t->entries = NULL;
+    t->weights = NULL;
+    t->slots = NULL;
+    t->cap = t->n_slots = 0;
+}
+
+/* ---- mutations ---------------------------------------------------------- */
+
+int64_t cl_table_insert(cl_table *t, void *key, uint32_t hash, void *value, uint32_t weight,
+                        double expire, double now)
+{
+    uint32_t idx;
+    cl_entry *x;
+    int rc;
+
+    CL_CHECK(t);
+    CL_ASSERT(key != NULL);
+    if ((rc = entry_reserve(t)) != CL_OK || (rc = index_reserve(t)) != CL_OK ||
+        (rc = weights_reserve(t, weight)) != CL_OK)
+        return rc;
+    if (t->policy == CL_POLICY_S3FIFO && t->max_entries == 0 &&
+        t->count > 2u * ghost_capacity_of(&t->ghost))
+        (void)cl_ghost_resize(&t->ghost, 2u * t->count); /* best effort */
+    idx = entry_take(t);
+    x = &t->entries[idx];
+    x->key = key;
+    x->value = value;
+    x->expire = deadline_ms(t, expire, now);
+    x->hash = hash & CL_HASH_MASK;
+    weight_set(t, idx, weight);
+    index_place(t->slots, t->n_slots, x->hash & CL_SLOT_TAG, idx);
+    t->count++;
+    t->weight += weight;
+    policy_insert(t, idx);
+    cl_wheel_schedule(t, idx);
+    t->version++;
+    enforce_bounds(t, idx);
+    CL_CHECK(t);
+    return idx;
+}
+
+int cl_table_replace(cl_table *t, uint32_t idx, void *value, uint32_t weight, double expire,
+                     double now, void **old)
+{
+    cl_entry *x = &t->entries[idx];
+    uint32_t before;
+
+    CL_CHECK(t);
+    if (weights_reserve(t, weight) != CL_OK)
+        return CL_NOMEM;
+    before = cl_table_weight_of(t, idx);
+    cl_wheel_unschedule(t, idx);
+    *old = x->value;
+    x->value = value;
+    x->expire = deadline_ms(t, expire, now);
+    t->weight = t->weight - before + weight;
+    if (t->policy == CL_POLICY_S3FIFO && !(x->hash & CL_F_MAIN))
+        t->small_weight = t->small_weight - before + weight;
+    weight_set(t, idx, weight);
+    cl_wheel_schedule(t, idx);
+    cl_policy_access(t, idx);
+    t->version++;
+    enforce_bounds(t, idx);
+    CL_CHECK(t);
+    return CL_OK;
+}
+
+void cl_table_remove(cl_table *t, uint32_t idx, int expired)
+{
+    CL_CHECK(t);
+    cl_drop(t, idx, expired ? CL_DROP_EXPIRE : CL_DROP_DELETE);
+    CL_CHECK(t);
+}
+
+void cl_table_set_expire(cl_table *t, uint32_t idx, double expire, double now)
+{
+    CL_CHECK(t);
+    cl_wheel_unschedule(t, idx);
+    t->entries[idx].expire = deadline_ms(t, expire, now);
+    cl_wheel_schedule(t, idx);
+    t->version++;
+    CL_CHECK(t);
+}
+
+void cl_table_clear(cl_table *t)
+{
+    uint32_t i;
+    CL_CHECK(t);
+    for (i = CL_NSENT; i < t->top; i++) {
+        cl_entry *x = &t->entries[i];
+        if (x->key == NULL || (x->hash & CL_F_ZOMBIE))
+            continue;
+        x->hash = (x->hash & CL_HASH_MASK) | CL_F_ZOMBIE;
+        x->tprev = x->tnext = CL_NIL;
+        x->next = t->zombie_head;
+        t->zombie_head = i;
+    }
+    for (i = 0; i < t->n_slots; i++) {
+        t->slots[i].idx = CL_NIL;
+        t->slots[i].hash = 0;
+    }
+    for (i = 0; i < CL_NSENT; i++) {
+        t->entries[i].prev = t->entries[i].next = i;
+        if (i >= CL_WHEEL_BASE)
+            t->entries[i].tprev = t->entries[i].tnext = i;
+    }
+    t->count = 0;
+    t->weight = 0;
+    t->small_count = 0;
+    t->small_weight = 0;
+    cl_ghost_clear(&t->ghost);
+    t->version++;
+    CL_CHECK(t);
+}
+
+int cl_table_pop_zombie(cl_table *t, void **key, void **value)
+{
+    uint32_t idx = t->zombie_head;
+    cl_entry *x;
+    if (idx == CL_NIL)
+        return 0;
+    x = &t->entries[idx];
+    CL_ASSERT(x->hash & CL_F_ZOMBIE);
+    t->zombie_head = x->next;
+    *key = x->key;
+    *value = x->value;
+    x->key = x->value = NULL;
+    x->hash = 0;
+    x->next = t->free_head;
+    t->free_head = idx;
+    return 1;
+}
+
+/* ---- introspection ------------------------------------------------------ */
+
+size_t cl_table_memory(const cl_table *t)
+{
+    return sizeof(*t) + (size_t)t->cap * sizeof(cl_entry) +
+           (t->weights != NULL ? (size_t)t->cap * sizeof(uint32_t) : 0) +
+           (size_t)t->n_slots * sizeof(cl_slot) + cl_ghost_memory(&t->ghost);
+}
+
+#ifdef CL_DEBUG
+static uint32_t list_length(const cl_entry *e, uint32_t sentinel, uint32_t limit)
+{
+    uint32_t n = 0, i = e[sentinel].next;
+    while (i != sentinel) {
+        CL_ASSERT(e[e[i].next].prev == i);
+        CL_ASSERT(e[i].key != NULL && !(e[i].hash & CL_F_ZOMBIE));
+        n++;
+        CL_ASSERT(n <= limit);
+        i = e[i].next;
+    }
+    return n;
+}
+
+void cl_table_check(const cl_table *t)
+{
+    const cl_entry *e = t->entries;
+    uint32_t i, live = 0, in_index = 0, scheduled = 0, in_buckets = 0, small = 0;
+    uint64_t weight = 0, small_weight = 0;
+
+    CL_ASSERT(t->top <= t->cap && t->top >= CL_NSENT);
+    for (i = CL_NSENT; i < t->top; i++) {
+        if (e[i].key == NULL || (e[i].hash & CL_F_ZOMBIE))
+            continue;
+        live++;
+        weight += cl_table_weight_of(t, i);
+        if (e[i].expire != CL_NEVER)
+            scheduled++;
+        else
+            CL_ASSERT(e[i].tprev == CL_NIL && e[i].tnext == CL_NIL);
+        if (t->policy == CL_POLICY_S3FIFO && !(e[i].hash & CL_F_MAIN)) {
+            small++;
+            small_weight += cl_table_weight_of(t, i);
+        }
+    }
+    CL_ASSERT(live == t->count);                      /* I1 */
+    CL_ASSERT(weight == t->weight);                   /* I1 */
+    CL_ASSERT(t->max_entries == 0 || t->count <= t->max_entries);
+    for (i = 0; i < t->n_slots; i++) {                /* I3 */
+        const cl_slot *s = &t->slots[i];
+        uint32_t stag = s->hash & CL_SLOT_TAG, home, d, p;
+        if ((s->hash & CL_SLOT_CODE) == 0) {
+            CL_ASSERT(s->idx == CL_NIL);
+            continue;
+        }
+        in_index++;
+        CL_ASSERT(s->idx >= CL_NSENT && s->idx < t->top);
+        CL_ASSERT(e[s->idx].key != NULL && !(e[s->idx].hash & CL_F_ZOMBIE));
+        CL_ASSERT((e[s->idx].hash & CL_SLOT_TAG) == stag);
+        home = cl_home(stag, t->n_slots);
+        CL_ASSERT((s->hash & CL_SLOT_CODE) == code_of(cl_displacement(i, home, t->n_slots)));
+        for (p = home, d = 0; p != i; p = p + 1 == t->n_slots ? 0 : p + 1, d++) {
+            CL_ASSERT((t->slots[p].hash & CL_SLOT_CODE) != 0);
+            CL_ASSERT(slot_displacement(&t->slots[p], p, t->n_slots) >= d);
+        }
+    }
+    CL_ASSERT(in_index == t->count);
+    if (t->policy == CL_POLICY_S3FIFO) {              /* I4 */
+        CL_ASSERT(small == t->small_count && small_weight == t->small_weight);
+        CL_ASSERT(list_length(e, CL_LIST_A, t->count) == small);
+        CL_ASSERT(list_length(e, CL_LIST_B, t->count) == t->count - small);
+    } else {
+        CL_ASSERT(list_length(e, CL_LIST_A, t->count) == t->count);
+        CL_ASSERT(e[CL_LIST_B].next == CL_LIST_B);
+    }
+    for (i = CL_WHEEL_BASE; i < CL_NSENT; i++) {       /* I5 */
+        uint32_t j = e[i].tnext;
+        while (j != i) {
+            CL_ASSERT(j >= CL_NSENT && e[e[j].tnext].tprev == j);
+            CL_ASSERT(e[j].expire != CL_NEVER && !(e[j].hash & CL_F_ZOMBIE));
+            in_buckets++;
+            CL_ASSERT(in_buckets <= scheduled);
+            j = e[j].tnext;
+        }
+    }
+    CL_ASSERT(in_buckets == scheduled);
+    cl_ghost_check(&t->ghost);
+}
+#else
+void cl_table_check(const cl_table *t)
+{
+    (void)t;
+}
+#endif

@@ -1,0 +1,28 @@
+/*
+ * table_internal.h - functions shared between table.c and wheel.c only.
+ * Not part of the binding's interface.
+ */
+#ifndef CL_TABLE_INTERNAL_H
+#define CL_TABLE_INTERNAL_H
+
+#include "table.h"
+
+enum { CL_DROP_DELETE = 0, CL_DROP_EXPIRE = 1, CL_DROP_EVICT = 2 };
+
+/* When the current time reaches CL_REBASE_AT_MS after the epoch, the epoch
+ * moves so that it is CL_REBASE_TO_MS after it. */
+#define CL_REBASE_AT_MS 0x80000000u
+#define CL_REBASE_TO_MS CL_REBASE_MS
+
+/* Unlinks live entry idx from index, policy list and wheel, makes it a
+ * zombie and updates counters.  No allocation, no callbacks. */
+void cl_drop(cl_table *t, uint32_t idx, int reason);
+/* floor(seconds * 1000), saturating. */
+int64_t cl_floor_ms(double seconds);
+
+/* Timer wheel (wheel.c). */
+void cl_wheel_init(cl_table *t);
+void cl_wheel_schedule(cl_table *t, uint32_t idx);
+void cl_wheel_unschedule(cl_table *t, uint32_t idx);
+
+#endif /* CL_TABLE_INTERNAL_H */

@@ -1,0 +1,9 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: binding=False, embedsignature=False, initializedcheck=False
+"""C implementation of cachelayer's kernels (the only binding to csrc/).
+
+Each component here has a pure-Python twin in ``cachelayer._core_py`` with
+identical behaviour; ``cachelayer._impl`` picks one of the two.
+"""
+
+include "_local.pxi"

@@ -1,0 +1,11 @@
+"""Pure-Python twin of the ``cachelayer._core`` extension module.
+
+It exposes the same names with the same behaviour; ``cachelayer._impl``
+selects between the two (``CACHELAYER_IMPLEMENTATION=auto|c|python``).
+"""
+
+from __future__ import annotations
+
+from ._local_py import LocalCache
+
+__all__ = ["LocalCache"]

@@ -1,0 +1,50 @@
+"""Shared fixtures: the implementation switch, a fake clock, real Redis servers.
+
+``impl`` runs a test once against the C extension and once against its
+pure-Python twin.  Both must be importable: a missing extension fails the
+"c" half of every such test rather than skipping it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import pytest
+
+pytest_plugins = ["tests.redis_fixtures"]
+
+IMPLEMENTATIONS = ("c", "python")
+
+
+def load_impl(name: str) -> ModuleType:
+    """Import the kernel module of implementation *name* ("c" or "python")."""
+    return importlib.import_module("cachelayer._core" if name == "c" else "cachelayer._core_py")
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request: pytest.FixtureRequest) -> ModuleType:
+    """The kernel module (cachelayer._core or cachelayer._core_py)."""
+    try:
+        return load_impl(request.param)
+    except ImportError as exc:  # pragma: no cover - a broken build must fail loudly
+        pytest.fail(f"the {request.param} implementation cannot be imported: {exc}")
+
+
+class FakeClock:
+    """A manually advanced clock: call it for the time, advance() to move it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock starting at t=1000 s."""
+    return FakeClock()
