@@ -603,7 +603,8 @@ class LocalCache(S3Policy):
     @property
     def weight(self) -> int:
         """Total weight of the entries held."""
-        return self._weight
+        with self._lock:  # not the transient total of a store that is still evicting
+            return self._weight
 
     @property
     def policy(self) -> str:
