@@ -17,6 +17,7 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check
 from cpython.float cimport PyFloat_Check
 from cpython.bool cimport PyBool_Check
 from cpython.unicode cimport PyUnicode_Check
+from libc.stdint cimport INT64_MAX, INT64_MIN
 
 from cachelayer import _resp_check
 
@@ -39,6 +40,9 @@ cdef extern from "resp.h":
     int cl_resp_bulk(cl_buf *b, const void *p, size_t n)
     int cl_resp_bulk_i64(cl_buf *b, int64_t v)
     int cl_buf_append(cl_buf *b, const void *p, size_t n)
+    int cl_buf_reserve(cl_buf *b, size_t extra)
+    size_t cl_resp_bulk_size(size_t n)
+    int cl_resp_command(cl_buf *b, size_t argc, const char *const *argv, const size_t *argvlen)
     int cl_resp_set(cl_buf *b, const void *key, size_t klen, const void *val, size_t vlen,
                     int64_t px_ms, int nx)
 
@@ -289,3 +293,53 @@ def encode_set_many(keys, values, px_ms=None, nx=False, encode_value=None):
         return _resp_result(&b)
     finally:
         cl_buf_free(&b)
+
+
+def _resp_selftest():
+    """Check csrc/resp.c's limit and overflow paths that Python objects cannot reach.
+
+    Returns the list of failed checks (empty when all hold).  Used by the tests.
+    """
+    cdef cl_buf b
+    cdef list failed = []
+    cdef const char *argv[2]
+    cdef size_t argvlen[2]
+    cdef size_t huge = <size_t>-1
+    if cl_resp_bulk_size(huge - 3) != huge:
+        failed.append("bulk size overflow not detected")
+    if cl_resp_bulk_size(0) != 6:
+        failed.append("bulk size of an empty string")
+    # a 16-byte limit: writes that do not fit fail and leave the buffer unchanged
+    if cl_buf_init(&b, 0, 16) != CL_OK:
+        return ["init"]
+    try:
+        if cl_resp_bulk(&b, b"abc", 3) != CL_OK or b.len != 9:
+            failed.append("bulk within the limit")
+        if cl_resp_bulk(&b, b"abcdef", 6) != CL_TOO_BIG or b.len != 9:
+            failed.append("bulk over the limit")
+        if cl_resp_set(&b, b"k", 1, b"v", 1, 5000, 1) != CL_TOO_BIG or b.len != 9:
+            failed.append("SET over the limit")
+        argv[0] = b"GET"
+        argvlen[0] = 3
+        argv[1] = b"k"
+        argvlen[1] = huge - 2
+        if cl_resp_command(&b, 2, argv, argvlen) != CL_TOO_BIG or b.len != 9:
+            failed.append("command length overflow")
+        if cl_buf_reserve(&b, huge) != CL_TOO_BIG or b.len != 9:
+            failed.append("reserve overflow")
+        if b.data[:b.len] != b"$3\r\nabc\r\n":
+            failed.append("contents changed by failed writes")
+    finally:
+        cl_buf_free(&b)
+    if cl_buf_init(&b, 0, <size_t>PY_SSIZE_T_MAX) != CL_OK:
+        return failed + ["init"]
+    try:
+        cl_resp_bulk_i64(&b, INT64_MIN)
+        cl_resp_bulk_i64(&b, INT64_MAX)
+        cl_resp_bulk_i64(&b, 0)
+        if b.data[:b.len] != (b"$20\r\n-9223372036854775808\r\n$19\r\n9223372036854775807\r\n"
+                              b"$1\r\n0\r\n"):
+            failed.append("int64 extremes")
+    finally:
+        cl_buf_free(&b)
+    return failed

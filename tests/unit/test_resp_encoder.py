@@ -305,3 +305,7 @@ def test_arguments_over_the_limit(impl: ModuleType, oversized: bytes) -> None:
         impl.encode_command("SET", "k", view)
     exact = view[:MAX_BULK_LEN]
     assert len(impl.encode_command("SET", "k", exact)) == MAX_BULK_LEN + 34
+
+
+def test_c_limits_and_overflow_checks() -> None:
+    assert _core._resp_selftest() == []
