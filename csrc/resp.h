@@ -22,9 +22,10 @@
  *   B2 len <= cap and len <= limit.
  *   B3 an append either writes everything it was asked to write or returns
  *      an error status with len unchanged: a failed call never leaves half an
- *      argument in the buffer.  Whole commands are made atomic by the caller
- *      with cl_buf_truncate(b, len_before) on failure (cl_resp_command and
- *      cl_resp_set do this themselves).
+ *      argument in the buffer.  cl_resp_command and cl_resp_set reserve the
+ *      whole command at once, so they are atomic too; a caller that builds a
+ *      command from several appends rolls back with cl_buf_truncate(b,
+ *      len_before) on failure.
  *   B4 every size computation is checked for size_t overflow before it is
  *      used; an overflow or a length past `limit` is CL_TOO_BIG, an
  *      allocation failure CL_NOMEM (the buffer keeps its previous contents).

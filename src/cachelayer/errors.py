@@ -73,7 +73,7 @@ class InvalidArgument(CacheError, ValueError):
 
 
 class ConnectionLost(CacheError, ConnectionError):
-    """The connection to Redis failed during a call; it was closed and dropped.
+    """The connection to Redis failed during a call, or could not be made.
 
     The call's effect on the server is unknown: a batch may have been applied
     in part.  The connection it used is closed, so the pool opens a new one on

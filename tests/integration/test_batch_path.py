@@ -277,6 +277,19 @@ def test_connections_without_a_socket_use_redis_py_methods(
 # ---- failures -----------------------------------------------------------------------------
 
 
+def test_an_exhausted_pool_is_not_a_lost_connection(redis_url: str) -> None:
+    pool = redis.ConnectionPool.from_url(redis_url, max_connections=1)
+    try:
+        held = batch.get_connection(pool)
+        with pytest.raises(redis_exceptions.MaxConnectionsError):
+            batch.mget(pool, ["a"])
+        pool.release(held)
+        assert batch.set_many(pool, iter(["a"]), [b"1"]) == [True]
+        assert batch.mget(pool, ["a"]) == [b"1"]
+    finally:
+        pool.disconnect()
+
+
 def test_server_killed_mid_batch(redis_server_factory: Callable[..., RedisServer]) -> None:
     server = redis_server_factory()
     pool = redis.ConnectionPool(host=server.host, port=server.port, socket_timeout=HANG_BOUND_S)

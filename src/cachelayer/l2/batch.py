@@ -196,6 +196,9 @@ def _execute_generic(connection: Any, payload: bytes, count: int) -> list[Any]:
 
 
 _POOL_NEEDS_NAME: dict[type, bool] = {}
+_POOL_EXHAUSTED: type[BaseException] | tuple[()] = getattr(
+    redis_exceptions, "MaxConnectionsError", ()
+)
 
 
 def get_connection(pool: ConnectionPool) -> Any:
@@ -213,6 +216,8 @@ def get_connection(pool: ConnectionPool) -> Any:
         if needs_name:  # pragma: no cover - redis-py < 5.3
             return pool.get_connection("MGET")
         return pool.get_connection()
+    except _POOL_EXHAUSTED:
+        raise  # the pool is full: nothing was lost
     except (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError, OSError) as exc:
         kwargs = pool.connection_kwargs
         where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
@@ -259,7 +264,7 @@ def mget(
 
 def set_many(
     pool: ConnectionPool,
-    keys: Sequence[Any],
+    keys: Iterable[Any],
     values: Iterable[Any],
     *,
     px_ms: Optional[int] = None,
@@ -273,6 +278,7 @@ def set_many(
     an existing value, or the error reply (an exception object) for that key.
     Bad arguments raise before anything is sent.
     """
+    keys = keys if isinstance(keys, (list, tuple)) else list(keys)
     payload = core.encode_set_many(keys, values, px_ms, nx, encode_value)
     if not payload:
         return []
