@@ -94,6 +94,10 @@ def test_empty_batches_do_no_io(pool: redis.ConnectionPool) -> None:
     try:
         with pytest.raises(InvalidArgument, match="count must be >= 1"):
             batch.execute(connection, _core.encode_command("PING"), 0)
+        for bad in (0, -1.0, "1", True):
+            with pytest.raises(InvalidArgument, match="timeout must be > 0 seconds or None"):
+                batch.execute(connection, _core.encode_command("PING"), 1, timeout=bad)
+        assert batch.execute(connection, _core.encode_command("PING"), 1, timeout=None) == [b"PONG"]
     finally:
         pool.release(connection)
 

@@ -121,6 +121,11 @@ def execute(
         if payload:
             raise InvalidArgument(f"count must be >= 1 for a non-empty batch, got {count}")
         return []
+    deadline = None
+    if timeout is not USE_SOCKET_TIMEOUT and timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InvalidArgument(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        deadline = time.monotonic() + timeout
     if not hasattr(connection, "_sock"):  # e.g. redis-py's client-side caching proxy
         return _execute_generic(connection, payload, count)
     try:
@@ -129,15 +134,12 @@ def execute(
         sock = connection._sock
     except (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError, OSError) as exc:
         raise _lost(connection, exc) from exc
-    deadline = None
-    if timeout is not USE_SOCKET_TIMEOUT:
-        if timeout is not None:
-            deadline = time.monotonic() + timeout
-        sock.settimeout(timeout)
     reader = _new_reader()
     replies: list[Any] = []
     append = replies.append
     try:
+        if timeout is not USE_SOCKET_TIMEOUT:
+            sock.settimeout(timeout)
         sock.sendall(payload)
         buf = _read_buffer()
         while True:
@@ -178,7 +180,10 @@ def execute(
 
 
 def _execute_generic(connection: Any, payload: bytes, count: int) -> list[Any]:
-    """Run :func:`execute`'s contract through redis-py's public connection methods."""
+    """Run :func:`execute`'s contract through redis-py's public connection methods.
+
+    The connection's own ``socket_timeout`` applies (no per-call timeout).
+    """
     replies: list[Any] = []
     try:
         connection.send_packed_command([payload], check_health=False)
