@@ -204,12 +204,14 @@ _POOL_NEEDS_NAME: dict[type, bool] = {}
 _POOL_EXHAUSTED: type[BaseException] | tuple[()] = getattr(
     redis_exceptions, "MaxConnectionsError", ()
 )
+_POOL_EXHAUSTED_MESSAGE = "Too many connections"
 
 
 def get_connection(pool: ConnectionPool) -> Any:
     """Take a connected connection from a redis-py *pool* (redis-py 5 to 8 signatures).
 
-    Raises ConnectionLost if no connection can be made.
+    Raises ConnectionLost if no connection can be made; a pool that has no
+    connection left to give raises redis-py's own error (``MaxConnectionsError``).
     """
     cls = type(pool)
     needs_name = _POOL_NEEDS_NAME.get(cls)
@@ -221,9 +223,9 @@ def get_connection(pool: ConnectionPool) -> Any:
         if needs_name:  # pragma: no cover - redis-py < 5.3
             return pool.get_connection("MGET")
         return pool.get_connection()
-    except _POOL_EXHAUSTED:
-        raise  # the pool is full: nothing was lost
     except (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError, OSError) as exc:
+        if isinstance(exc, _POOL_EXHAUSTED) or str(exc) == _POOL_EXHAUSTED_MESSAGE:
+            raise  # the pool is full (redis-py < 5.1 raises a plain ConnectionError)
         kwargs = pool.connection_kwargs
         where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
         raise ConnectionLost(f"cannot connect to Redis at {where}: {exc}") from exc
