@@ -666,7 +666,8 @@ class LocalCache:
     @property
     def weight(self) -> int:
         """Total weight of the entries held."""
-        return self._weight
+        with self._lock:  # not the transient total of a store that is still evicting
+            return self._weight
 
     @property
     def policy(self) -> str:
