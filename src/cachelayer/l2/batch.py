@@ -67,7 +67,13 @@ PushHandler = Optional[Callable[[list[Any]], None]]
 
 _NOT_ENOUGH_DATA = object()
 _READ_SIZE = 65536
-_PUSH_TYPE: type = getattr(hiredis, "PushNotification", type(None))
+
+
+class _NoPushType:
+    """Stands for hiredis.PushNotification where hiredis has none (no reply is one)."""
+
+
+_PUSH_TYPE: type = getattr(hiredis, "PushNotification", _NoPushType)
 _local = threading.local()
 
 
