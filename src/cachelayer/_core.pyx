@@ -8,3 +8,4 @@ identical behaviour; ``cachelayer._impl`` picks one of the two.
 
 include "_local.pxi"
 include "_resp.pxi"
+include "_front.pxi"

@@ -6,7 +6,8 @@ selects between the two (``CACHELAYER_IMPLEMENTATION=auto|c|python``).
 
 from __future__ import annotations
 
+from ._front_py import CacheFront
 from ._local_py import LocalCache
 from ._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 
-__all__ = ["LocalCache"]
+__all__ = ["CacheFront", "LocalCache"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._local_py import _Entry
@@ -151,18 +151,15 @@ class Sketch:
 class S3Policy:
     """Adaptive S3-FIFO with a TinyLFU duel, as a mixin of the twin LocalCache."""
 
+    # provided by the LocalCache this is mixed into
     _lists: tuple[OrderedDict[Any, None], OrderedDict[Any, None]]
     _index: dict[Any, Any]
     _max_entries: int
     _max_weight: int
     _small_count: int
     _small_weight: int
-
-    def _drop(self, e: _Entry, reason: str) -> None:  # provided by LocalCache
-        raise NotImplementedError
-
-    def _policy_remove(self, e: _Entry) -> None:  # provided by LocalCache
-        raise NotImplementedError
+    _drop: Callable[[_Entry, str], None]
+    _policy_remove: Callable[[_Entry], None]
 
     # ---- sizing -----------------------------------------------------------------
 

@@ -95,6 +95,7 @@ class InvalidationListener:
         on_flush: Callable[[str], None],
         heartbeat_interval: float = 1.0,
         reconnect_delay: float = 0.05,
+        on_heartbeat: Optional[Callable[[], None]] = None,
     ) -> None:
         if mode not in ("bcast", "tracking"):
             raise ValueError(f"mode must be bcast or tracking, got {mode!r}")
@@ -105,6 +106,7 @@ class InvalidationListener:
         self._on_flush = on_flush
         self._heartbeat = heartbeat_interval
         self._reconnect_delay = reconnect_delay
+        self._on_heartbeat = on_heartbeat
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -209,6 +211,11 @@ class InvalidationListener:
                 raise ConnectionError("no reply to the heartbeat PING")
             conn.send_command("PING")
             pinged_at = time.monotonic()
+            if self._on_heartbeat is not None:
+                try:
+                    self._on_heartbeat()
+                except Exception:  # a failed check must not stop the listener
+                    log.debug("heartbeat check failed", exc_info=True)
 
     def _handle(self, message: object) -> None:
         if not isinstance(message, list) or len(message) < 3:

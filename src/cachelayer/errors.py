@@ -22,6 +22,7 @@ __all__ = [
     "InvalidValue",
     "InvalidWeight",
     "ReplyTimeout",
+    "ServerError",
     "ValueTooLarge",
 ]
 
@@ -87,3 +88,7 @@ class ReplyTimeout(ConnectionLost, TimeoutError):
 
 class ConcurrentModification(CacheError, RuntimeError):
     """A key's ``__eq__`` (or another thread) kept changing the cache during a lookup."""
+
+
+class ServerError(CacheError):
+    """Redis answered a command with an error reply."""

@@ -1,0 +1,930 @@
+"""The two-tier cache: an in-process L1 in front of Redis.
+
+:class:`Cache` ties the parts together: the L1 (:class:`~cachelayer.LocalCache`,
+its hit path in C), the codec, the Redis tier and its batch path, L1
+coherence across processes (:mod:`cachelayer.coherence`), stampede control
+(:mod:`cachelayer.stampede`) and the circuit breaker that keeps a dead Redis
+from taking the service down.  docs/architecture.md explains the rules.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable, Optional, TypeVar, Union, cast
+
+from ._impl import core
+from ._stats import CacheStats
+from .breaker import CircuitBreaker
+from .codec import Codec
+from .coherence import Epochs, InvalidationListener
+from .config import CacheConfig
+from .envelope import pack, unpack
+from .errors import (
+    CacheError,
+    ConfigError,
+    ConnectionLost,
+    DecodeError,
+    InvalidArgument,
+    InvalidKey,
+    InvalidTTL,
+    UnknownDictionary,
+    ValueTooLarge,
+    describe_key,
+)
+from .keys import call_key, function_name
+from .l2.standalone import RedisTier
+from .local import LocalCache
+from .stampede import SingleFlight, should_refresh_early
+
+__all__ = ["Cache"]
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MISSING: Any = object()
+#: Longest key accepted, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+#: User keys may not start with this (the cache's own keys do).
+INTERNAL = "__cl__:"
+_TOUCH_SCRIPT = (
+    b"local v = redis.call('GET', KEYS[1]) "
+    b"if not v then return 0 end "
+    b"if string.sub(v, 1, 3) == ARGV[2] then "
+    b"v = string.sub(v, 1, 3) .. ARGV[3] .. string.sub(v, 12) "
+    b"redis.call('SET', KEYS[1], v, 'PX', ARGV[1]) return 1 end "
+    b"return redis.call('PEXPIRE', KEYS[1], ARGV[1])"
+)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Counters:
+    """Plain counters behind :meth:`Cache.stats` (updated without locks: a
+    lost increment under a thread race only blurs a statistic)."""
+
+    def __init__(self) -> None:
+        self.l2_hits = 0
+        self.misses = 0
+        self.sets = 0
+        self.deletes = 0
+        self.errors = 0
+        self.decode_errors = 0
+        self.stale_served = 0
+        self.degraded = 0
+        self.loader_calls = 0
+        self.lock_waits = 0
+        self.early_refreshes = 0
+
+
+class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
+    """A two-tier cache: in-process L1 (C) in front of Redis.
+
+    ``Cache(config=None, **options)`` or ``Cache.from_url(url, **options)``;
+    options are :class:`~cachelayer.CacheConfig` fields.  Keys are strings;
+    values anything the codec serializes (msgpack by default).  Reads are
+    answered from the L1 while it is coherent, else from Redis; if Redis is
+    unreachable, reads fall back to the L1 (stale values within ``stale_ttl``)
+    and writes to the L1, unless ``strict=True``.
+    """
+
+    def __init__(self, config: Optional[CacheConfig] = None, **options: Any) -> None:
+        cfg = config if config is not None else CacheConfig.from_env()
+        if options:
+            cfg = cfg.replace(**options)
+        self.config = cfg
+        self._prefix = cfg.namespace + ":"
+        self._prefix_bytes = self._prefix.encode()
+        self._tags_prefix = self._prefix + INTERNAL + "tag:"
+        self._codec = Codec(
+            serializer=cfg.serializer,
+            compression=cfg.compression_algorithm if cfg.compression_enabled else None,
+            max_value_size=cfg.max_value_size,
+            namespace=cfg.namespace,
+        )
+        self._tier = _make_tier(cfg)
+        self._breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown)
+        self._epochs = Epochs()
+        self._flights: SingleFlight[Any] = SingleFlight()
+        self._counters = _Counters()
+        self._tag_index: dict[str, set[str]] = {}
+        self._tag_versions: dict[str, int] = {}
+        self._key_events: dict[str, threading.Event] = {}
+        self._dict_lock = threading.Lock()
+        self._closed = False
+        l1 = None
+        if cfg.l1_enabled and cfg.enabled:
+            l1 = LocalCache(
+                cfg.l1_max_entries,
+                cfg.l1_max_bytes,
+                policy=cfg.l1_policy,
+                stale_ttl=cfg.stale_ttl,
+            )
+        self._l1: Optional[LocalCache] = l1
+        self._listener: Optional[InvalidationListener] = None
+        if l1 is not None and cfg.coherence != "off":
+            if cfg.coherence == "tracking":
+                self._tier.connect_hook = self._enable_tracking
+            self._listener = InvalidationListener(
+                self._tier.listener_connection,
+                self._prefix_bytes,
+                cfg.coherence,
+                self._on_invalidate,
+                self._on_flush,
+                heartbeat_interval=cfg.heartbeat_interval,
+                on_heartbeat=self._check_tracking if cfg.coherence == "tracking" else None,
+            )
+            self._front_bind(l1, False)
+            self._listener.start()
+            self._listener.wait_connected(cfg.connect_timeout_ms / 1000.0 + 0.5)
+        else:
+            self._front_bind(l1, l1 is not None)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Cache:
+        """A cache for *url* (options from the environment, the URL query, then *options*)."""
+        return cls(CacheConfig.from_url(url, **options))
+
+    # ---- keys and values -----------------------------------------------------------
+
+    def _rkey(self, key: Any) -> bytes:
+        if type(key) is not str:
+            if isinstance(key, str):
+                key = str(key)
+            else:
+                raise InvalidKey(f"cache keys are str, not {type(key).__name__}: {describe_key(key)}")
+        raw = key.encode("utf-8", "surrogatepass")
+        if len(raw) > MAX_KEY_BYTES:
+            raise InvalidKey(
+                f"key {describe_key(key)} is {len(raw)} bytes, over the limit of {MAX_KEY_BYTES}"
+            )
+        if key.startswith(INTERNAL):
+            raise InvalidKey(f"key {describe_key(key)} uses the reserved prefix {INTERNAL!r}")
+        return self._prefix_bytes + raw
+
+    def _ttl_seconds(self, key: Any, ttl: Any) -> float:
+        if ttl is None:
+            return self.config.default_ttl
+        from ._validate import ttl_seconds
+
+        seconds = ttl_seconds(key, ttl)
+        if math.isinf(seconds):
+            raise InvalidTTL(f"ttl for key {describe_key(key)} must be finite for Redis")
+        return seconds
+
+    def _encode(
+        self, key: Any, value: Any, ttl: float, tags: Sequence[tuple[str, int]], compute_ms: int = 0
+    ) -> bytes:
+        if type(value) is int and not tags:
+            return cast(bytes, self._codec.encode(value, key=key))
+        payload = self._codec.encode(value, key=key)
+        return pack(payload, _now_ms() + int(ttl * 1000), compute_ms, tags)
+
+    def _decode(self, key: Any, data: bytes) -> tuple[Any, Optional[Any]]:
+        """(value, envelope or None); raises DecodeError subclasses."""
+        env = unpack(data, key)
+        payload = data if env is None else memoryview(data)[env.payload_offset :]
+        for _ in range(2):
+            try:
+                return self._codec.decode(payload, key=key), env
+            except UnknownDictionary as exc:
+                self._load_dictionary(exc.dict_id, key)
+        return self._codec.decode(payload, key=key), env
+
+    def _load_dictionary(self, dict_id: int, key: Any) -> None:
+        with self._dict_lock:
+            if dict_id in self._codec.dictionaries():
+                return
+            data = self._tier.get(self._dict_key(dict_id))
+            if data is None:
+                raise DecodeError(
+                    f"value of key {describe_key(key)} needs compression dictionary {dict_id}, "
+                    "which is not in Redis"
+                )
+            self._codec.add_dictionary(dict_id, data)
+
+    def _dict_key(self, dict_id: int) -> bytes:
+        return f"{self._prefix}{INTERNAL}dict:{dict_id}".encode()
+
+    # ---- redis access with the breaker ---------------------------------------------
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a tier call under the breaker; ConnectionLost when unavailable."""
+        if not self._breaker.allow():
+            raise ConnectionLost(f"Redis at {self._tier.description} is unavailable (circuit open)")
+        try:
+            result = fn(*args)
+        except ConnectionLost:
+            self._breaker.failure()
+            self._counters.errors += 1
+            raise
+        self._breaker.success()
+        return result
+
+    def _degrade(self, exc: ConnectionLost) -> None:
+        """Non-strict caches swallow a lost Redis (counted); strict ones raise."""
+        if self.config.strict:
+            raise exc
+        self._counters.degraded += 1
+
+    # ---- L1 ------------------------------------------------------------------------
+
+    def _l1_ttl(self, env: Optional[Any]) -> float:
+        ttl = self.config.l1_max_ttl
+        if env is not None and env.expire_at_ms:
+            ttl = min(ttl, (env.expire_at_ms - _now_ms()) / 1000.0)
+        return ttl
+
+    def _fill(self, key: str, value: Any, size: int, env: Optional[Any], token: tuple[int, int]) -> None:
+        l1 = self._l1
+        if l1 is None or not self._l1_trusted:
+            return
+        ttl = self._l1_ttl(env)
+        if ttl <= 0.001:
+            return
+        try:
+            l1.set(key, value, ttl=ttl, weight=size)
+        except ValueTooLarge:
+            return
+        if self._epochs.changed(key, token):
+            l1.delete(key)  # an invalidation raced with the read
+            return
+        if env is not None:
+            for tag, _ in env.tags:
+                self._tag_index.setdefault(tag, set()).add(key)
+
+    def _forget(self, key: str) -> None:
+        """Our own write or delete: no L1 fill started before it may land."""
+        self._epochs.bump(key)
+        if self._l1 is not None:
+            self._l1.delete(key)
+
+    # ---- coherence callbacks (listener thread) ---------------------------------------
+
+    def _on_invalidate(self, raw_keys: Sequence[bytes]) -> None:
+        l1 = self._l1
+        plen = len(self._prefix_bytes)
+        for raw in raw_keys:
+            if not raw.startswith(self._prefix_bytes):
+                continue
+            try:
+                key = raw[plen:].decode("utf-8", "surrogatepass")
+            except UnicodeDecodeError:
+                continue
+            if key.startswith(INTERNAL):
+                self._on_internal_invalidate(key)
+                continue
+            self._epochs.bump(key)
+            if l1 is not None:
+                l1.delete(key)
+            event = self._key_events.get(key)
+            if event is not None:
+                event.set()
+
+    def _on_internal_invalidate(self, key: str) -> None:
+        tag_prefix = INTERNAL + "tag:"
+        if key.startswith(tag_prefix):
+            self._drop_tag(key[len(tag_prefix) :])
+
+    def _drop_tag(self, tag: str) -> None:
+        self._epochs.bump(("tag", tag))
+        self._tag_versions.pop(tag, None)
+        keys = self._tag_index.pop(tag, ())
+        for key in keys:
+            self._epochs.bump(key)
+            if self._l1 is not None:
+                self._l1.delete(key)
+
+    def _on_flush(self, reason: str) -> None:
+        self._epochs.bump_all()
+        self._tag_versions.clear()
+        self._tag_index.clear()
+        l1 = self._l1
+        if reason == "disconnected":
+            # stop trusting the L1; keep it for stale reads while Redis is away
+            self._front_trust(False)
+            if l1 is not None and self.config.stale_ttl <= 0:
+                l1.clear()
+            return
+        if l1 is not None:
+            l1.clear()
+        if reason == "connected":
+            if self.config.coherence == "tracking":
+                self._tier.disconnect()  # re-enable tracking towards the new listener
+            self._front_trust(True)
+
+    def _enable_tracking(self, conn: Any) -> None:
+        listener = self._listener
+        if listener is None or listener.client_id is None:
+            return
+        conn.send_command("CLIENT", "TRACKING", "on", "REDIRECT", listener.client_id)
+        conn.read_response()
+
+    def _check_tracking(self) -> None:
+        """Tracking mode: a data connection whose redirect broke gets no invalidations."""
+        try:
+            info = self._tier.command(b"CLIENT", b"TRACKINGINFO")
+        except CacheError:
+            return
+        if isinstance(info, list) and any(
+            isinstance(x, list) and b"broken_redirect" in x for x in info
+        ):
+            log.warning("client tracking redirect broken: flushing the L1")
+            self._tier.disconnect()
+            self._on_flush("broken-redirect")
+
+    # ---- reads ------------------------------------------------------------------------
+
+    def _get_slow(self, key: Any, default: Any) -> Any:
+        rkey = self._rkey(key)
+        if not self.config.enabled:
+            return default
+        value, _ = self._fetch(key, rkey)
+        return default if value is _MISSING else value
+
+    def _fetch(self, key: str, rkey: bytes) -> tuple[Any, Optional[Any]]:
+        """Value (or _MISSING) and its envelope, from Redis, or the L1 when degraded."""
+        token = self._epochs.snapshot(key)
+        try:
+            data = self._call(self._tier.get, rkey)
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return self._stale(key), None
+        if data is None:
+            self._counters.misses += 1
+            return _MISSING, None
+        return self._accept(key, data, token)
+
+    def _accept(self, key: str, data: bytes, token: tuple[int, int]) -> tuple[Any, Optional[Any]]:
+        try:
+            value, env = self._decode(key, data)
+            if env is not None and env.tags and not self._tags_current(env.tags):
+                self._counters.misses += 1
+                return _MISSING, None
+        except DecodeError:
+            self._counters.decode_errors += 1
+            if self.config.strict:
+                raise
+            log.warning("undecodable value for key %s treated as a miss", describe_key(key), exc_info=True)
+            return _MISSING, None
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return self._stale(key), None
+        self._counters.l2_hits += 1
+        self._fill(key, value, len(data), env, token)
+        return value, env
+
+    def _stale(self, key: str) -> Any:
+        l1 = self._l1
+        if l1 is None:
+            return _MISSING
+        value = l1.get_stale(key, _MISSING)
+        if value is not _MISSING:
+            self._counters.stale_served += 1
+        return value
+
+    def get_many(self, keys: Iterable[Any]) -> dict[str, Any]:
+        """``{key: value}`` for the keys found (like Django's ``get_many``)."""
+        keys = list(keys)
+        rkeys = [self._rkey(k) for k in keys]
+        if not self.config.enabled:
+            return {}
+        found: dict[str, Any] = {}
+        l1 = self._l1
+        todo: list[int] = []
+        if l1 is not None and self._l1_trusted:
+            for i, key in enumerate(keys):
+                value = l1.get(key, _MISSING)
+                if value is _MISSING:
+                    todo.append(i)
+                else:
+                    found[key] = value
+        else:
+            todo = list(range(len(keys)))
+        if not todo:
+            return found
+        tokens = [self._epochs.snapshot(keys[i]) for i in todo]
+        try:
+            datas = self._call(self._tier.mget, [rkeys[i] for i in todo])
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            for i in todo:
+                value = self._stale(keys[i])
+                if value is not _MISSING:
+                    found[keys[i]] = value
+            return found
+        for i, data, token in zip(todo, datas, tokens):
+            if data is None:
+                self._counters.misses += 1
+                continue
+            value, _ = self._accept(keys[i], data, token)
+            if value is not _MISSING:
+                found[keys[i]] = value
+        return found
+
+    def exists(self, key: str) -> bool:
+        """Whether *key* is in the cache."""
+        rkey = self._rkey(key)
+        if not self.config.enabled:
+            return False
+        l1 = self._l1
+        if l1 is not None and self._l1_trusted and key in l1:
+            return True
+        try:
+            return bool(self._call(self._tier.exists, rkey))
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return self._stale(key) is not _MISSING
+
+    def ttl(self, key: str) -> Optional[float]:
+        """Seconds left before *key* expires; ``math.inf`` if it never does; None if absent."""
+        rkey = self._rkey(key)
+        ms = self._call(self._tier.pttl, rkey)
+        if ms == -2:
+            return None
+        return math.inf if ms == -1 else ms / 1000.0
+
+    # ---- writes ------------------------------------------------------------------------
+
+    def set(self, key: str, value: Any, ttl: Any = None, tags: Iterable[str] = ()) -> None:
+        """Store *value* under *key* for *ttl* seconds (default: ``default_ttl``).
+
+        *tags* name groups that :meth:`invalidate_tags` drops at once.
+        """
+        self._store(key, value, ttl, tags, 0)
+
+    def _store(self, key: str, value: Any, ttl: Any, tags: Iterable[str], compute_ms: int) -> None:
+        rkey = self._rkey(key)
+        seconds = self._ttl_seconds(key, ttl)
+        if not self.config.enabled:
+            return
+        tag_list = _check_tags(tags)
+        try:
+            versions = self._tag_versions_for(tag_list) if tag_list else ()
+            data = self._encode(key, value, seconds, versions, compute_ms)
+            self._forget(key)
+            self._call(self._tier.set, rkey, data, _px(seconds))
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            self._write_local(key, value, seconds)
+            return
+        self._counters.sets += 1
+        if self.config.coherence == "off" and self._l1 is not None:
+            self._write_local(key, value, seconds, len(data))
+
+    def _write_local(self, key: str, value: Any, seconds: float, size: int = 1) -> None:
+        l1 = self._l1
+        if l1 is None:
+            return
+        try:
+            l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=size)
+        except CacheError:
+            pass
+
+    def add(self, key: str, value: Any, ttl: Any = None) -> bool:
+        """Store *value* only if *key* is absent; True if it was stored."""
+        rkey = self._rkey(key)
+        seconds = self._ttl_seconds(key, ttl)
+        if not self.config.enabled:
+            return False
+        data = self._encode(key, value, seconds, ())
+        self._forget(key)
+        try:
+            stored = bool(self._call(self._tier.set, rkey, data, _px(seconds), True))
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return False
+        if stored:
+            self._counters.sets += 1
+        return stored
+
+    def set_many(self, mapping: Mapping[str, Any], ttl: Any = None, tags: Iterable[str] = ()) -> list[str]:
+        """Store every item in one round trip; return the keys that could not be stored."""
+        items = list(mapping.items())
+        rkeys = [self._rkey(k) for k, _ in items]
+        seconds = self._ttl_seconds(None, ttl)
+        if not self.config.enabled or not items:
+            return []
+        tag_list = _check_tags(tags)
+        try:
+            versions = self._tag_versions_for(tag_list) if tag_list else ()
+            datas = [self._encode(k, v, seconds, versions) for k, v in items]
+            for k, _ in items:
+                self._forget(k)
+            results = self._call(self._tier.set_many, rkeys, datas, _px(seconds))
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            for k, v in items:
+                self._write_local(k, v, seconds)
+            return [k for k, _ in items]
+        failed = [k for (k, _), ok in zip(items, results) if ok is not True]
+        self._counters.sets += len(items) - len(failed)
+        if self.config.coherence == "off":
+            for (k, v), data, ok in zip(items, datas, results):
+                if ok is True:
+                    self._write_local(k, v, seconds, len(data))
+        return failed
+
+    def delete(self, key: str) -> bool:
+        """Remove *key*; True if it existed in Redis."""
+        return self.delete_many([key]) > 0
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove *keys* in one round trip; how many existed in Redis."""
+        keys = list(keys)
+        rkeys = [self._rkey(k) for k in keys]
+        for k in keys:
+            self._forget(k)
+        if not self.config.enabled or not keys:
+            return 0
+        try:
+            removed = int(self._call(self._tier.delete_many, rkeys))
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return 0
+        self._counters.deletes += removed
+        return removed
+
+    def touch(self, key: str, ttl: Any = None) -> bool:
+        """Give *key* a new time-to-live; False if it does not exist."""
+        rkey = self._rkey(key)
+        seconds = self._ttl_seconds(key, ttl)
+        if not self.config.enabled:
+            return False
+        px = _px(seconds)
+        expiry = (_now_ms() + px).to_bytes(8, "little")
+        self._forget(key)
+        try:
+            reply = self._call(
+                self._tier.command, b"EVAL", _TOUCH_SCRIPT, 1, rkey, px, b"\xc1\xff\x01", expiry
+            )
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return False
+        if isinstance(reply, Exception):
+            raise CacheError(f"touch of key {describe_key(key)} failed: {reply}")
+        return bool(reply)
+
+    def incr(self, key: str, delta: int = 1) -> int:
+        """Add *delta* to the integer under *key* atomically in Redis; the new value.
+
+        A missing key counts from 0.  Counters cannot be served from the L1,
+        so this raises ConnectionLost while Redis is unreachable.
+        """
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise InvalidArgument(
+                f"delta for key {describe_key(key)} must be an int, not {type(delta).__name__}"
+            )
+        rkey = self._rkey(key)
+        self._forget(key)
+        return int(self._call(self._tier.incrby, rkey, delta))
+
+    def decr(self, key: str, delta: int = 1) -> int:
+        """Subtract *delta* (see :meth:`incr`)."""
+        return self.incr(key, -delta)
+
+    def clear(self) -> int:
+        """Remove every key of this namespace (SCAN + UNLINK, never FLUSHDB); how many."""
+        if self._l1 is not None:
+            self._epochs.bump_all()
+            self._l1.clear()
+        self._tag_versions.clear()
+        self._tag_index.clear()
+        pattern = _glob_escape(self._prefix_bytes) + b"*"
+        return int(self._call(self._tier.scan_unlink, pattern))
+
+    # ---- tags ---------------------------------------------------------------------------
+
+    def _tag_key(self, tag: str) -> bytes:
+        return (self._tags_prefix + tag).encode()
+
+    def _tag_versions_for(self, tags: Sequence[str]) -> list[tuple[str, int]]:
+        """Current version of each tag (cached while coherence announces changes)."""
+        known = self._tag_versions if self._listener is not None and self._l1_trusted else {}
+        missing = [t for t in tags if t not in known]
+        fetched: dict[str, int] = {}
+        if missing:
+            tokens = [self._epochs.snapshot(("tag", t)) for t in missing]
+            replies = self._call(self._tier.mget, [self._tag_key(t) for t in missing])
+            for tag, raw in zip(missing, replies):
+                fetched[tag] = int(raw) if raw is not None else 0
+            if known is self._tag_versions:
+                self._tag_versions.update(fetched)
+                for tag, token in zip(missing, tokens):
+                    if self._epochs.changed(("tag", tag), token):
+                        self._tag_versions.pop(tag, None)  # raced with an invalidation
+        return [(t, known[t] if t in known else fetched[t]) for t in tags]
+
+    def _tags_current(self, tags: Sequence[tuple[str, int]]) -> bool:
+        current = dict(self._tag_versions_for([t for t, _ in tags]))
+        return all(current[t] == v for t, v in tags)
+
+    def invalidate_tags(self, *tags: str) -> None:
+        """Make every value stored with any of *tags* a miss, everywhere (O(1) per tag)."""
+        tag_list = _check_tags(tags)
+        if not tag_list:
+            return
+        for tag in tag_list:
+            self._drop_tag(tag)
+        self._call(self._tier.incr_many, [self._tag_key(t) for t in tag_list])
+        for tag in tag_list:
+            self._drop_tag(tag)
+
+    # ---- loaders: get_or_set and @cached ---------------------------------------------------
+
+    def get_or_set(
+        self, key: str, loader: Callable[[], Any], ttl: Any = None, tags: Iterable[str] = ()
+    ) -> Any:
+        """The cached value of *key*, or ``loader()`` stored and returned.
+
+        Concurrent callers in this process share one loader call; across
+        processes a lock in Redis makes one of them load while the others wait
+        (up to ``lock_wait``).  Hot keys may be refreshed early (XFetch).
+        """
+        value = self.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        return self._get_or_load(key, loader, ttl, tags)
+
+    def _get_or_load(self, key: str, loader: Callable[[], Any], ttl: Any, tags: Iterable[str]) -> Any:
+        rkey = self._rkey(key)
+        seconds = self._ttl_seconds(key, ttl)
+        if not self.config.enabled:
+            self._counters.loader_calls += 1
+            return loader()
+        lead, flight = self._flights.begin(key)
+        if not lead:
+            self._counters.lock_waits += 1
+            ok, value = flight.wait(self.config.lock_wait + self.config.lock_ttl)
+            if ok:
+                return value
+        try:
+            value = self._load(key, rkey, loader, seconds, tags)
+        except BaseException as exc:
+            if lead:
+                self._flights.end(key, flight, None, exc)
+            raise
+        if lead:
+            self._flights.end(key, flight, value, None)
+        return value
+
+    def _load(self, key: str, rkey: bytes, loader: Callable[[], Any], seconds: float, tags: Iterable[str]) -> Any:
+        value, env = self._fetch(key, rkey)
+        if value is not _MISSING and not self._refresh_early(env):
+            return value
+        lock_key = self._prefix_bytes + f"{INTERNAL}lock:{key}".encode()
+        token = os.urandom(16)
+        try:
+            locked = self._call(self._tier.set, lock_key, token, _px(self.config.lock_ttl), True)
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return self._run_loader(key, loader, seconds, tags) if value is _MISSING else value
+        if not locked:
+            if value is not _MISSING:
+                return value  # someone else refreshes early; the current value is fine
+            waited = self._wait_for_value(key, rkey)
+            if waited is not _MISSING:
+                return waited
+            return self._run_loader(key, loader, seconds, tags)
+        try:
+            if value is _MISSING:
+                again, _ = self._fetch(key, rkey)  # filled while we took the lock?
+                if again is not _MISSING:
+                    return again
+            else:
+                self._counters.early_refreshes += 1
+            return self._run_loader(key, loader, seconds, tags)
+        finally:
+            try:
+                self._call(self._tier.release_lock, lock_key, token)
+            except ConnectionLost:
+                pass  # the lock expires by itself
+
+    def _run_loader(self, key: str, loader: Callable[[], Any], seconds: float, tags: Iterable[str]) -> Any:
+        self._counters.loader_calls += 1
+        t0 = time.perf_counter()
+        value = loader()
+        compute_ms = int((time.perf_counter() - t0) * 1000)
+        self._store(key, value, seconds, tags, compute_ms)
+        return value
+
+    def _refresh_early(self, env: Optional[Any]) -> bool:
+        if env is None or not env.expire_at_ms or not env.compute_ms:
+            return False
+        return should_refresh_early(
+            (env.expire_at_ms - _now_ms()) / 1000.0,
+            env.compute_ms / 1000.0,
+            self.config.early_refresh_beta,
+        )
+
+    def _wait_for_value(self, key: str, rkey: bytes) -> Any:
+        """Another process holds the load lock: wait for its value (bounded)."""
+        self._counters.lock_waits += 1
+        event = self._key_events.setdefault(key, threading.Event())
+        deadline = time.monotonic() + self.config.lock_wait
+        pause = 0.002
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return _MISSING
+                event.wait(min(pause, remaining))
+                event.clear()
+                pause = min(pause * 2, 0.05)
+                value, _ = self._fetch(key, rkey)
+                if value is not _MISSING:
+                    return value
+        finally:
+            self._key_events.pop(key, None)
+
+    def cached(
+        self,
+        ttl: Any = None,
+        key: Union[str, Callable[..., str], None] = None,
+        tags: Union[Iterable[str], Callable[..., Iterable[str]]] = (),
+    ) -> Callable[[F], F]:
+        """Decorator: cache a function's results through :meth:`get_or_set`.
+
+        ``key`` is a format string over the function's parameters
+        (``"user:{user_id}"``), a callable taking the same arguments, or None
+        for a stable digest of the bound arguments.  The wrapper has
+        ``.key(*args, **kw)`` and ``.invalidate(*args, **kw)``.
+        """
+
+        def decorate(fn: F) -> F:
+            build = _key_builder(fn, key)
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                k = build(args, kwargs)
+                t = tags(*args, **kwargs) if callable(tags) else tags
+                return self.get_or_set(k, lambda: fn(*args, **kwargs), ttl=ttl, tags=t)
+
+            wrapper.key = lambda *a, **kw: build(a, kw)  # type: ignore[attr-defined]
+            wrapper.invalidate = lambda *a, **kw: self.delete(build(a, kw))  # type: ignore[attr-defined]
+            wrapper.cache = self  # type: ignore[attr-defined]
+            return cast(F, wrapper)
+
+        return decorate
+
+    def cached_many(
+        self, key: Union[str, Callable[[Any], str]], ttl: Any = None, tags: Iterable[str] = ()
+    ) -> Callable[[Callable[[list[Any]], Mapping[Any, Any]]], Callable[[Iterable[Any]], dict[Any, Any]]]:
+        """Decorator for batch loaders ``fn(ids) -> {id: value}``: one MGET, one
+        batched SET for what was missing, one loader call for the missing ids.
+
+        ``key`` maps an id to its cache key (a format string with ``{}`` or a
+        callable).  Ids the loader does not return are left out of the result.
+        """
+        to_key = key.format if isinstance(key, str) else key
+
+        def decorate(fn: Callable[[list[Any]], Mapping[Any, Any]]) -> Callable[[Iterable[Any]], dict[Any, Any]]:
+            @functools.wraps(fn)
+            def wrapper(ids: Iterable[Any]) -> dict[Any, Any]:
+                wanted = list(dict.fromkeys(ids))
+                keys = {i: to_key(i) for i in wanted}
+                found = self.get_many(keys.values())
+                missing = [i for i in wanted if keys[i] not in found]
+                loaded: Mapping[Any, Any] = {}
+                if missing:
+                    self._counters.loader_calls += 1
+                    loaded = fn(missing)
+                    self.set_many({keys[i]: loaded[i] for i in missing if i in loaded}, ttl=ttl, tags=tags)
+                out = {}
+                for i in wanted:
+                    if keys[i] in found:
+                        out[i] = found[keys[i]]
+                    elif i in loaded:
+                        out[i] = loaded[i]
+                return out
+
+            return wrapper
+
+        return decorate
+
+    # ---- introspection and lifecycle ----------------------------------------------------
+
+    @property
+    def codec(self) -> Codec:
+        """The codec that encodes this cache's values."""
+        return self._codec
+
+    @property
+    def local(self) -> Optional[LocalCache]:
+        """The L1 (None when disabled)."""
+        return self._l1
+
+    def stats(self) -> CacheStats:
+        """Counters of both tiers, the codec and the coherence listener."""
+        c = self._counters
+        l1 = self._l1.stats() if self._l1 is not None else None
+        listener = self._listener
+        codec = self._codec.stats()
+        return CacheStats(
+            l1_hits=l1.hits if l1 else 0,
+            l2_hits=c.l2_hits,
+            misses=c.misses,
+            sets=c.sets,
+            deletes=c.deletes,
+            errors=c.errors,
+            decode_errors=c.decode_errors,
+            stale_served=c.stale_served,
+            degraded=c.degraded,
+            loader_calls=c.loader_calls,
+            lock_waits=c.lock_waits,
+            early_refreshes=c.early_refreshes,
+            breaker=self._breaker.state,
+            coherent=self._l1_trusted,
+            invalidations=listener.keys_invalidated if listener else 0,
+            l1=l1,
+            raw_bytes=codec.raw_bytes,
+            stored_bytes=codec.stored_bytes,
+        )
+
+    def train_dictionary(self, samples: Iterable[Any], size: int = 16 * 1024) -> int:
+        """Train a compression dictionary on *samples*, store it in Redis, use it from now on."""
+        dict_id = int(self._codec.train_dictionary(list(samples), size=size))
+        data = self._codec.dictionaries()[dict_id]
+        self._call(self._tier.set, self._dict_key(dict_id), data, None)
+        return dict_id
+
+    def close(self) -> None:
+        """Stop the invalidation listener and close the connections."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._listener is not None:
+            self._listener.stop()
+        self._tier.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Cache {self.config.namespace!r} at {self._tier.description}>"
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def _make_tier(cfg: CacheConfig) -> RedisTier:
+    scheme = cfg.url.split("://", 1)[0]
+    if "+sentinel" in scheme or "+cluster" in scheme:
+        raise ConfigError(
+            f"{scheme}:// URLs are parsed but this build of the cache talks to one server; "
+            "use redis://, rediss:// or unix://"
+        )
+    return RedisTier(cfg)
+
+
+def _px(seconds: float) -> int:
+    return max(1, int(math.ceil(seconds * 1000)))
+
+
+def _check_tags(tags: Iterable[str]) -> list[str]:
+    if isinstance(tags, str):
+        tags = [tags]
+    out = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag or len(tag.encode()) > 256:
+            raise InvalidKey(f"tags are non-empty str up to 256 bytes, got {describe_key(tag)}")
+        out.append(tag)
+    return out
+
+
+def _glob_escape(raw: bytes) -> bytes:
+    out = bytearray()
+    for b in raw:
+        if b in b"*?[]\\":
+            out.append(0x5C)
+        out.append(b)
+    return bytes(out)
+
+
+def _key_builder(fn: Callable[..., Any], key: Union[str, Callable[..., str], None]) -> Callable[[tuple[Any, ...], dict[str, Any]], str]:
+    sig = inspect.signature(fn)
+    if key is None:
+        return lambda args, kwargs: call_key(fn, args, kwargs, sig)
+    if callable(key):
+        return lambda args, kwargs: key(*args, **kwargs)
+
+    def from_template(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidKey(f"cannot bind the arguments of {function_name(fn)}: {exc}") from None
+        bound.apply_defaults()
+        return key.format(**bound.arguments)
+
+    return from_template

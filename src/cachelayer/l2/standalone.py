@@ -1,0 +1,208 @@
+"""The Redis tier for one server: ``redis://``, ``rediss://`` (TLS) and ``unix://``.
+
+Every command goes through the batch path (:mod:`cachelayer.l2.batch`):
+encoded in C, written in one ``sendall``, replies read with hiredis, on a
+connection from a :class:`~cachelayer.l2.pool.LeanPool`.  Connection problems
+surface as :class:`~cachelayer.errors.ConnectionLost` (``ReplyTimeout`` for
+timeouts); error replies as :class:`~cachelayer.errors.ServerError` (or a more
+specific class).  Nothing here retries: the cache decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Callable, Optional
+
+from redis.backoff import NoBackoff
+from redis.connection import AbstractConnection, Connection, parse_url
+from redis.exceptions import ResponseError
+from redis.retry import Retry
+
+from .._impl import core
+from ..config import CacheConfig
+from ..errors import ConfigError, InvalidValue, ServerError, describe_key
+from . import batch
+from .pool import LeanPool
+
+__all__ = ["RedisTier"]
+
+# Deletes the key only while it still holds the caller's token.
+_RELEASE_LOCK = b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def connection_kwargs(config: CacheConfig) -> dict[str, Any]:
+    """redis-py connection arguments for a ``redis://``/``rediss://``/``unix://`` URL."""
+    try:
+        kwargs = parse_url(config.url)
+    except ValueError as exc:
+        raise ConfigError(f"cannot parse Redis URL {config.url!r}: {exc}") from None
+    if config.password is not None:
+        kwargs["password"] = config.password
+    kwargs.setdefault("socket_timeout", config.socket_timeout_ms / 1000.0)
+    kwargs.setdefault("socket_connect_timeout", config.connect_timeout_ms / 1000.0)
+    kwargs["protocol"] = 2
+    kwargs["retry"] = Retry(NoBackoff(), 0)
+    kwargs["health_check_interval"] = 0
+    kwargs.setdefault("client_name", f"cachelayer:{config.namespace}")
+    return kwargs
+
+
+def _check(reply: Any, key: object = None, command: str = "") -> Any:
+    if isinstance(reply, ResponseError):
+        raise _server_error(reply, key, command)
+    return reply
+
+
+def _server_error(reply: ResponseError, key: object, command: str) -> Exception:
+    text = str(reply)
+    where = f" for key {describe_key(key)}" if key is not None else ""
+    if "not an integer" in text or "WRONGTYPE" in text:
+        return InvalidValue(f"Redis refused {command}{where}: {text}")
+    return ServerError(f"Redis refused {command}{where}: {text}")
+
+
+class RedisTier:
+    """Commands the two-tier cache needs, against one Redis server."""
+
+    def __init__(self, config: CacheConfig) -> None:
+        kwargs = connection_kwargs(config)
+        connection_class: type[AbstractConnection] = kwargs.pop("connection_class", Connection)
+        self._kwargs = kwargs
+        self._connection_class = connection_class
+        self.connect_hook: Optional[Callable[[AbstractConnection], None]] = None
+        self.pool = LeanPool(self._new_connection, max_idle=config.max_connections)
+        self.description = (
+            kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+        )
+
+    # ---- connections -------------------------------------------------------------
+
+    def _new_connection(self) -> AbstractConnection:
+        conn = self._connection_class(**self._kwargs)
+        hook = self.connect_hook
+        if hook is not None:
+            conn.register_connect_callback(hook)
+        return conn
+
+    def listener_connection(self) -> AbstractConnection:
+        """A fresh, connected RESP2 connection outside the pool (for subscriptions)."""
+        conn = self._connection_class(**self._kwargs)
+        conn.connect()
+        return conn
+
+    def execute(self, payload: bytes, count: int) -> list[Any]:
+        """Send *count* pre-encoded commands; return their replies (errors as objects)."""
+        conn = self.pool.acquire()
+        try:
+            replies = batch.execute(conn, payload, count)
+        except BaseException:
+            self.pool.release(conn)  # batch.execute disconnected it: reconnects on reuse
+            raise
+        self.pool.release(conn)
+        return replies
+
+    def command(self, *args: Any) -> Any:
+        """Run one command and return its reply (error replies as objects)."""
+        return self.execute(core.encode_command(*args), 1)[0]
+
+    def disconnect(self) -> None:
+        """Close every pooled connection (they reconnect on next use)."""
+        self.pool.disconnect()
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.pool.disconnect()
+
+    # ---- data commands -----------------------------------------------------------
+
+    def get(self, key: bytes) -> Optional[bytes]:
+        """GET."""
+        return _check(self.command(b"GET", key), key, "GET")  # type: ignore[no-any-return]
+
+    def mget(self, keys: Sequence[bytes]) -> list[Optional[bytes]]:
+        """MGET, values in order (None where absent)."""
+        if not keys:
+            return []
+        reply = self.execute(core.encode_mget(keys), 1)[0]
+        return _check(reply, None, "MGET")  # type: ignore[no-any-return]
+
+    def set(self, key: bytes, value: bytes, px_ms: Optional[int], nx: bool = False) -> bool:
+        """SET [PX] [NX]; False when NX kept an existing value."""
+        payload = core.encode_set_many([key], [value], px_ms, nx, None)
+        reply = _check(self.execute(payload, 1)[0], key, "SET")
+        return reply is not None
+
+    def set_many(
+        self,
+        keys: Sequence[bytes],
+        values: Iterable[Any],
+        px_ms: Optional[int],
+        nx: bool = False,
+        encode_value: Optional[Callable[[Any], Any]] = None,
+    ) -> list[Any]:
+        """N × SET in one write; per key True, False (NX kept) or an exception."""
+        if not keys:
+            return []
+        payload = core.encode_set_many(keys, values, px_ms, nx, encode_value)
+        return [
+            r if isinstance(r, Exception) else r is not None
+            for r in self.execute(payload, len(keys))
+        ]
+
+    def delete_many(self, keys: Sequence[bytes]) -> int:
+        """UNLINK; how many existed."""
+        if not keys:
+            return 0
+        return _check(self.execute(core.encode_del(keys, True), 1)[0], None, "UNLINK")  # type: ignore[no-any-return]
+
+    def exists(self, key: bytes) -> bool:
+        """EXISTS."""
+        return bool(_check(self.command(b"EXISTS", key), key, "EXISTS"))
+
+    def incrby(self, key: bytes, delta: int) -> int:
+        """INCRBY (atomic in Redis)."""
+        return _check(self.command(b"INCRBY", key, delta), key, "INCRBY")  # type: ignore[no-any-return]
+
+    def pexpire(self, key: bytes, px_ms: int) -> bool:
+        """PEXPIRE; False if the key does not exist."""
+        return bool(_check(self.command(b"PEXPIRE", key, px_ms), key, "PEXPIRE"))
+
+    def persist(self, key: bytes) -> bool:
+        """PERSIST (remove the expiry)."""
+        return bool(_check(self.command(b"PERSIST", key), key, "PERSIST"))
+
+    def pttl(self, key: bytes) -> int:
+        """PTTL: milliseconds left, -1 without expiry, -2 if absent."""
+        return _check(self.command(b"PTTL", key), key, "PTTL")  # type: ignore[no-any-return]
+
+    def incr_many(self, keys: Sequence[bytes]) -> list[int]:
+        """INCR each key, in one write."""
+        payload = core.encode_batch([(b"INCR", k) for k in keys])
+        return [_check(r, k, "INCR") for r, k in zip(self.execute(payload, len(keys)), keys)]
+
+    def release_lock(self, key: bytes, token: bytes) -> bool:
+        """Delete *key* only if it still holds *token* (atomic, server-side script)."""
+        reply = self.command(b"EVAL", _RELEASE_LOCK, 1, key, token)
+        return bool(_check(reply, key, "EVAL"))
+
+    def scan_unlink(self, match: bytes, batch_size: int = 1000) -> int:
+        """UNLINK every key matching *match*, SCAN by SCAN; how many were removed."""
+        cursor = b"0"
+        removed = 0
+        while True:
+            reply = _check(
+                self.command(b"SCAN", cursor, b"MATCH", match, b"COUNT", batch_size), None, "SCAN"
+            )
+            cursor, keys = reply[0], reply[1]
+            if keys:
+                removed += self.delete_many(keys)
+            if cursor in (b"0", 0):
+                return removed
+
+    def ping(self) -> bool:
+        """PING."""
+        return _check(self.command(b"PING"), None, "PING") in (b"PONG", "PONG")
+
+    def info(self, section: bytes = b"server") -> bytes:
+        """INFO <section>, raw."""
+        return _check(self.command(b"INFO", section), None, "INFO")  # type: ignore[no-any-return]

@@ -1,0 +1,159 @@
+"""L1 coherence across caches and processes, through CLIENT TRACKING."""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import time
+
+import pytest
+import redis
+
+from cachelayer import Cache
+
+MODES = ["bcast", "tracking"]
+
+
+@pytest.fixture
+def pair(redis_url, request):
+    mode = getattr(request, "param", "bcast")
+    a = Cache.from_url(redis_url, namespace="co", coherence=mode)
+    b = Cache.from_url(redis_url, namespace="co", coherence=mode)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def eventually(predicate, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.001)
+    return predicate()
+
+
+@pytest.mark.parametrize("pair", MODES, indirect=True)
+def test_a_write_elsewhere_invalidates_the_l1(pair):
+    a, b = pair
+    assert a.stats().coherent and b.stats().coherent
+    b.set("k", "v1")
+    assert a.get("k") == "v1"
+    assert a.get("k") == "v1"  # served by a's L1 now
+    b.set("k", "v2")
+    assert eventually(lambda: a.get("k") == "v2")
+    b.delete("k")
+    assert eventually(lambda: a.get("k") is None)
+
+
+@pytest.mark.parametrize("pair", MODES, indirect=True)
+def test_flushdb_flushes_every_l1(pair, redis_url):
+    a, b = pair
+    b.set("k", 1)
+    assert a.get("k") == 1
+    redis.Redis.from_url(redis_url).flushdb()
+    assert eventually(lambda: len(a.local) == 0)
+    assert a.get("k") is None
+
+
+@pytest.mark.parametrize("pair", MODES, indirect=True)
+def test_losing_the_listener_stops_trusting_then_flushes_the_l1(pair, redis_url):
+    a, b = pair
+    b.set("k", "old")
+    assert a.get("k") == "old"
+    r = redis.Redis.from_url(redis_url)
+    listener_id = a._listener.client_id
+    r.client_kill_filter(_id=listener_id)
+    # the next heartbeat or read notices; meanwhile writes elsewhere must not be missed
+    b.set("k", "new")
+    assert eventually(lambda: a.get("k") == "new", timeout=5)
+    assert eventually(lambda: a.stats().coherent and a._listener.client_id != listener_id, 5)
+    assert a._listener.disconnects >= 1
+    b.set("k", "newer")
+    assert eventually(lambda: a.get("k") == "newer")
+
+
+def test_tracking_mode_detects_a_broken_redirect(redis_url):
+    a = Cache.from_url(redis_url, namespace="br", coherence="tracking", heartbeat_interval=0.05)
+    b = Cache.from_url(redis_url, namespace="br", coherence="off", l1_enabled=False)
+    try:
+        b.set("k", 1)
+        assert a.get("k") == 1 and a.get("k") == 1
+        flushes = a._listener.generation
+        redis.Redis.from_url(redis_url).client_kill_filter(_id=a._listener.client_id)
+        assert eventually(lambda: a._listener.generation > flushes, timeout=5)
+        b.set("k", 2)
+        assert eventually(lambda: a.get("k") == 2)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_read_racing_an_invalidation_does_not_install_a_stale_value(pair):
+    a, b = pair
+    b.set("k", "v1")
+    token = a._epochs.snapshot("k")
+    # the read of "v1" is in flight when the invalidation of "k" arrives
+    a._on_invalidate([b"co:k"])
+    a._fill("k", "v1", 10, None, token)
+    assert "k" not in a.local
+    # without an invalidation in between, the fill is kept
+    token = a._epochs.snapshot("k")
+    a._fill("k", "v1", 10, None, token)
+    assert "k" in a.local
+
+
+# ---- two OS processes -------------------------------------------------------------------
+
+
+def _reader(url, ready, start, stop, results):
+    cache = Cache.from_url(url, namespace="xp")
+    cache.get("k")
+    ready.set()
+    start.wait()
+    stale_reads = 0
+    propagation = []
+    while not stop.is_set():
+        # the writer publishes (version, wall time after its write returned)
+        expected = results.get("version", 0)
+        written_at = results.get("written_at", 0.0)
+        value = cache.get("k")
+        if value is not None and value < expected and time.time() - written_at > 0.05:
+            stale_reads += 1
+        if value == expected and results.get("seen_version") != expected:
+            propagation.append(time.time() - written_at)
+            results["seen_version"] = expected
+    results["stale_reads"] = stale_reads
+    results["propagation"] = propagation
+    cache.close()
+
+
+def test_two_processes_never_serve_an_old_value(redis_url):
+    ctx = multiprocessing.get_context("spawn")
+    manager = ctx.Manager()
+    results = manager.dict()
+    ready, start, stop = ctx.Event(), ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_reader, args=(redis_url, ready, start, stop, results))
+    proc.start()
+    writer = Cache.from_url(redis_url, namespace="xp", l1_enabled=False)
+    try:
+        assert ready.wait(30)
+        start.set()
+        for version in range(1, 201):
+            writer.set("k", version)
+            results["written_at"] = time.time()
+            results["version"] = version
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        proc.join(30)
+        writer.close()
+    assert proc.exitcode == 0
+    assert results["stale_reads"] == 0
+    samples = sorted(results["propagation"])
+    assert len(samples) > 100
+    print(
+        f"\npropagation seen by the reader (includes the manager round trip): "
+        f"p50={statistics.median(samples) * 1e6:.0f} us "
+        f"p99={samples[int(len(samples) * 0.99) - 1] * 1e6:.0f} us"
+    )
