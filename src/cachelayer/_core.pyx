@@ -7,3 +7,4 @@ identical behaviour; ``cachelayer._impl`` picks one of the two.
 """
 
 include "_local.pxi"
+include "_codec.pxi"

@@ -6,6 +6,7 @@ selects between the two (``CACHELAYER_IMPLEMENTATION=auto|c|python``).
 
 from __future__ import annotations
 
+from ._codec_py import *  # noqa: F403  (the codec twin: Codec, Selector, kernels)
 from ._local_py import LocalCache
 
 __all__ = ["LocalCache"]
