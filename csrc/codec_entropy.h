@@ -1,7 +1,7 @@
 /*
  * codec_entropy.h - order-0 byte entropy of a bounded sample.
  *
- * The estimate looks at no more than CL_ENTROPY_SAMPLE bytes: the whole
+ * The estimate looks at no more than CL_ENTROPY_SAMPLE (512) bytes: the whole
  * value when it is that short, else CL_ENTROPY_CHUNKS chunks of
  * CL_ENTROPY_CHUNK bytes spread evenly from the first byte to the last
  * (chunk i starts at i * (len - CHUNK) / (CHUNKS - 1)).
@@ -24,7 +24,7 @@
 
 #include "cl_common.h"
 
-#define CL_ENTROPY_SAMPLE 1024u
+#define CL_ENTROPY_SAMPLE 512u
 #define CL_ENTROPY_CHUNK 64u
 #define CL_ENTROPY_CHUNKS (CL_ENTROPY_SAMPLE / CL_ENTROPY_CHUNK)
 #define CL_ENTROPY_ONE_BIT 4096u
@@ -33,7 +33,7 @@
 /* Q12 entropy of the sample of [p, p + len); 0 for an empty input. */
 uint32_t cl_entropy_q12(const uint8_t *p, size_t len);
 
-/* T[c] for c in [0, CL_ENTROPY_SAMPLE]. */
+/* T[c] for c in [0, CL_ENTROPY_SAMPLE]: round(c * log2(c) * 4096). */
 extern const uint32_t cl_entropy_table[CL_ENTROPY_SAMPLE + 1u];
 
 #endif /* CL_CODEC_ENTROPY_H */

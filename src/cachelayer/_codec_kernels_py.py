@@ -513,7 +513,7 @@ def sniff(p: bytes | memoryview) -> int:
 
 # ---- codec_entropy.h ---------------------------------------------------------------------
 
-ENTROPY_SAMPLE = 1024
+ENTROPY_SAMPLE = 512
 ENTROPY_CHUNK = 64
 ENTROPY_CHUNKS = ENTROPY_SAMPLE // ENTROPY_CHUNK
 ENTROPY_MM = 2955  # round(4096 / (2 ln 2)): the Miller-Madow correction per distinct byte

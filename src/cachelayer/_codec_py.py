@@ -62,6 +62,7 @@ __all__ = [
     "frame_build",
     "frame_header_size",
     "frame_parse",
+    "msgpack_unpack",
     "parse_int64",
     "payload_check",
     "plain_ok",
@@ -76,6 +77,8 @@ __all__ = [
 ]
 
 ENTROPY_TABLE = K.ENTROPY_TABLE
+#: Decode one MessagePack document as the msgpack serializer does.
+msgpack_unpack = serializers.msgpack_loads
 Buffer = Union[bytes, bytearray, memoryview]
 
 _DEFAULT: Any = object()
