@@ -940,6 +940,7 @@ cdef class Codec:
         cdef cl_frame f
         cdef const uint8_t *p
         cdef uint8_t buf[24]
+        cdef str tried = ""
         if type(value) is int:
             try:
                 iv = value
@@ -949,7 +950,7 @@ cdef class Codec:
                 out = PyBytes_FromStringAndSize(<char *>buf, cl_format_int64(buf, iv))
                 self._count(PyBytes_GET_SIZE(out), PyBytes_GET_SIZE(out), CL_CODEC_NONE)
                 if trace is not None:
-                    trace.append(_cx_EncodeTrace("int", "none", 0, "int", len(out), len(out)))
+                    trace.append(_cx_EncodeTrace("int", "none", 0, "int", len(out), len(out), ""))
                 return out
         data = self._serialize(value, key, &sid)
         n = PyBytes_GET_SIZE(data)
@@ -990,6 +991,8 @@ cdef class Codec:
             f.length = n
             plain_size = cl_frame_header_size(&f) + n
         if codec != CL_CODEC_NONE:
+            if trace is not None:
+                tried = f"{_cx_CODECS[codec]}:{level}"
             if codec != CL_CODEC_ZSTD_DICT:
                 dict_id = 0
             compressed = self._compressor(codec, level, dict_id)(data)
@@ -1006,7 +1009,8 @@ cdef class Codec:
                 if trace is not None:
                     trace.append(_cx_EncodeTrace(
                         self._ser_name(sid), _cx_CODECS[codec], level,
-                        _cx_WHY[why] if why >= 0 else "explicit", n, len(out)))
+                        _cx_WHY[why] if why >= 0 else "explicit", n, len(out),
+                        f"{_cx_CODECS[codec]}:{level}"))
                 return out
         if passthrough:
             out = data
@@ -1015,7 +1019,8 @@ cdef class Codec:
         self._count(n, PyBytes_GET_SIZE(out), CL_CODEC_NONE)
         if trace is not None:
             trace.append(_cx_EncodeTrace(self._ser_name(sid), "none", 0,
-                                         _cx_WHY[why] if why >= 0 else "explicit", n, len(out)))
+                                         _cx_WHY[why] if why >= 0 else "explicit", n, len(out),
+                                         tried))
         return out
 
     @staticmethod
@@ -1262,8 +1267,12 @@ cdef class Codec:
         return _cx_CODECS[c.codec], c.level, _cx_WHY[c.reason]
 
 
-def selector_bench(Codec codec, list values, int repeat):
-    """Mean seconds per selector decision (cl_select in a C loop) over *values*."""
+def selector_bench(Codec codec, list values, int repeat, timer=None):
+    """Mean seconds per selector decision (cl_select in a C loop) over *values*.
+
+    Values shorter than the selector's min_size count as decisions that cost
+    nothing (the codec does not call the selector for them).  *timer* is a
+    clock function (default time.perf_counter)."""
     cdef cl_select_state st
     cdef Py_ssize_t i, r, count = 0
     cdef bytes v
@@ -1272,7 +1281,8 @@ def selector_bench(Codec codec, list values, int repeat):
     for v in values:
         if v is None:
             raise TypeError("values must be bytes")
-    t0 = _cx_time.perf_counter()
+    clock = _cx_time.perf_counter if timer is None else timer
+    t0 = clock()
     for r in range(repeat):
         for i in range(len(values)):
             v = <bytes>values[i]
@@ -1280,5 +1290,5 @@ def selector_bench(Codec codec, list values, int repeat):
                 cl_select(&codec._sel, &st, <const uint8_t *>PyBytes_AS_STRING(v),
                           PyBytes_GET_SIZE(v), 1)
             count += 1
-    elapsed = _cx_time.perf_counter() - t0
+    elapsed = clock() - t0
     return elapsed / count if count else 0.0

@@ -13,7 +13,7 @@ import hmac
 import threading
 import zlib
 from collections.abc import Iterable
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from . import _codec_errors as E
 from . import _codec_kernels_py as K
@@ -251,7 +251,7 @@ class Codec:
         if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
             out = format_int64(value)
             self._count(len(out), len(out), K.CODEC_NONE)
-            return out, EncodeTrace("int", "none", 0, "int", len(out), len(out))
+            return out, EncodeTrace("int", "none", 0, "int", len(out), len(out), "")
         sid, data = self._serialize(value, key)
         n = len(data)
         if n > self._cfg.max_value_size:
@@ -283,7 +283,9 @@ class Codec:
         crc = zlib.crc32(data) if flags & K.FLAG_CRC32 else 0
         passthrough = sid == K.SER_BYTES and flags == 0 and plain_ok(data)
         plain_size = n if passthrough else frame_header_size(Frame(sid, 0, flags, 0, n, crc)) + n
+        tried = ""
         if codec != K.CODEC_NONE:
+            tried = f"{O.CODEC_NAMES[codec]}:{level}"
             if codec != K.CODEC_ZSTD_DICT:
                 dict_id = 0
             compressed = self._compressor(codec, level, dict_id)(data)
@@ -294,11 +296,11 @@ class Codec:
                 out = self._frame(sid, codec, flags, dict_id, n, crc, compressed)
                 self._count(n, len(out), codec)
                 return out, EncodeTrace(
-                    self._ser_name(sid), O.CODEC_NAMES[codec], level, reason, n, len(out)
+                    self._ser_name(sid), O.CODEC_NAMES[codec], level, reason, n, len(out), tried
                 )
         out = data if passthrough else self._frame(sid, K.CODEC_NONE, flags, 0, n, crc, data)
         self._count(n, len(out), K.CODEC_NONE)
-        return out, EncodeTrace(self._ser_name(sid), "none", 0, reason, n, len(out))
+        return out, EncodeTrace(self._ser_name(sid), "none", 0, reason, n, len(out), tried)
 
     @staticmethod
     def _ser_name(sid: int) -> str:
@@ -577,17 +579,23 @@ class Selector:
         return (st.fails, st.skip, st.backoff, tuple(st.reasons), st.kept, st.dropped, st.pauses)
 
 
-def selector_bench(codec: Codec, values: list[bytes], repeat: int) -> float:
-    """Mean seconds per selector decision over *values*, *repeat* times (twin: slow)."""
+def selector_bench(
+    codec: Codec, values: list[bytes], repeat: int, timer: Optional[Callable[[], float]] = None
+) -> float:
+    """Mean seconds per selector decision over *values*, *repeat* times (twin: slow).
+
+    Values shorter than min_size count as free decisions; *timer* defaults
+    to time.perf_counter."""
     import time
 
+    clock = time.perf_counter if timer is None else timer
     sel = codec._sel
     st = SelectState(sel)
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(repeat):
         for v in values:
             if len(v) >= sel.min_size:
                 select(sel, st, v, True)
-    elapsed = time.perf_counter() - t0
+    elapsed = clock() - t0
     count = repeat * len(values)
     return elapsed / count if count else 0.0

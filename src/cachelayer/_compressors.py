@@ -175,7 +175,7 @@ def decompress_brotli(payload: Buffer, n: int) -> bytearray:
             pos += len(chunk)
             if d.is_finished():
                 break
-            if d.can_accept_more_data():  # wants input beyond the payload
+            if not chunk:  # no progress without more input: the stream is cut short
                 raise PayloadError("is truncated")
     except _brotli.error:
         raise PayloadError("does not decompress") from None

@@ -95,7 +95,8 @@ class EncodeTrace(NamedTuple):
     ``reason`` is the selector's (``small``, ``backoff``, ``sniffed``,
     ``entropy``, ``dictionary``, ``fast``, ``rule``), ``explicit`` when the
     call named a codec, or ``int`` for a plain integer; ``codec`` is the
-    codec actually stored (``none`` when compressing did not pay).
+    codec actually stored (``none`` when compressing did not pay) and
+    ``tried`` the ``codec:level`` compressed with, kept or not ("" if none).
     """
 
     serializer: str
@@ -104,3 +105,4 @@ class EncodeTrace(NamedTuple):
     reason: str
     serialized_size: int
     stored_size: int
+    tried: str
