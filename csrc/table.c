@@ -653,8 +653,20 @@ void cl_table_check(const cl_table *t)
     CL_ASSERT(in_buckets == scheduled);
     cl_ghost_check(&t->ghost);
 }
+
+void cl_table_check_sampled(cl_table *t)
+{
+    uint64_t every = t->count <= 1024u ? 1u : t->count / 256u;
+    if (++t->checks % every == 0)
+        cl_table_check(t);
+}
 #else
 void cl_table_check(const cl_table *t)
+{
+    (void)t;
+}
+
+void cl_table_check_sampled(cl_table *t)
 {
     (void)t;
 }

@@ -17,7 +17,7 @@ from . import __version__
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 #: Modules that provide sub-commands (each defines ``register(subparsers)``).
-COMMAND_MODULES: tuple[str, ...] = ("cachelayer.compress_bench",)
+COMMAND_MODULES: tuple[str, ...] = ("cachelayer.bench", "cachelayer.compress_bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
