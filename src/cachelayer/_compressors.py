@@ -14,8 +14,8 @@ never allocating more than n plus one library buffer:
 - zlib/gzip: ``decompressobj().decompress(max_length=n)``, then the stream
   must be complete with nothing left over;
 - brotli: its one-shot ``decompress`` is unbounded, so the stream is fed to
-  a ``Decompressor`` with ``output_buffer_limit`` and copied into an n-byte
-  buffer chunk by chunk.
+  a ``Decompressor`` with ``output_buffer_limit`` and stopped as soon as its
+  chunks pass n bytes.
 
 zstandard compressor and decompressor objects are not thread-safe; the
 codecs keep one set per thread (:class:`ThreadCodecs`).
@@ -157,22 +157,25 @@ def decompress_deflate(payload: Buffer, n: int, wbits: int) -> bytes:
     return out
 
 
-def decompress_brotli(payload: Buffer, n: int) -> bytearray:
-    """brotli stream of exactly n bytes, streamed into an n-byte buffer."""
+def decompress_brotli(payload: Buffer, n: int) -> bytes:
+    """brotli stream of exactly n bytes, decoded in bounded chunks.
+
+    Peak memory: the chunks (at most n bytes, or the call fails) plus the
+    joined result, 2 n in all."""
     if _brotli is None:  # pragma: no cover
         raise PayloadError("needs the brotli package")
-    out = bytearray(n)
+    chunks: list[bytes] = []
     pos = 0
     d = _brotli.Decompressor()
-    data: Buffer = bytes(payload)
+    data: Buffer = payload if type(payload) is bytes else bytes(payload)
     try:
         while True:
             chunk = d.process(data, output_buffer_limit=BROTLI_CHUNK)
             data = b""
-            if len(chunk) > n - pos:
-                raise PayloadError(f"decompresses to more than {n} bytes")
-            out[pos : pos + len(chunk)] = chunk
             pos += len(chunk)
+            if pos > n:
+                raise PayloadError(f"decompresses to more than {n} bytes")
+            chunks.append(chunk)
             if d.is_finished():
                 break
             if not chunk:  # no progress without more input: the stream is cut short
@@ -181,7 +184,7 @@ def decompress_brotli(payload: Buffer, n: int) -> bytearray:
         raise PayloadError("does not decompress") from None
     if pos != n:
         raise PayloadError(f"decompresses to {pos} bytes, not {n}")
-    return out
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class ThreadCodecs(threading.local):
