@@ -5,12 +5,16 @@ An in-process L1 written in C (with a pure-Python twin) in front of Redis.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import errors
 from ._impl import BACKEND as backend
 from ._stats import CodecStats, DictionaryReport, EncodeTrace, LocalStats
-from .codec import Codec
 from .local import LocalCache
-from .serializers import register_serializer
+
+if TYPE_CHECKING:
+    from .codec import Codec
+    from .serializers import register_serializer
 
 __all__ = [
     "Codec",
@@ -26,3 +30,17 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The codec is imported on first use: it needs msgpack, zstandard, lz4 and
+    # brotli, which the local cache alone does not.
+    if name == "Codec":
+        from .codec import Codec
+
+        return Codec
+    if name == "register_serializer":
+        from .serializers import register_serializer
+
+        return register_serializer
+    raise AttributeError(f"module 'cachelayer' has no attribute {name!r}")

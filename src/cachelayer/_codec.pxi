@@ -22,10 +22,6 @@ import zlib as _cx_zlib
 import time as _cx_time
 from cachelayer import _codec_errors as _cx_E
 from cachelayer import _codec_kernels_py as _cx_K
-from cachelayer import _codec_options as _cx_O
-from cachelayer import _compressors as _cx_comp
-from cachelayer import dictionaries as _cx_dicts
-from cachelayer import serializers as _cx_ser
 from cachelayer._stats import CodecStats as _cx_CodecStats
 from cachelayer._stats import EncodeTrace as _cx_EncodeTrace
 from cachelayer.errors import ConfigError as _cx_ConfigError
@@ -461,23 +457,74 @@ ENTROPY_TABLE = tuple(cl_entropy_table[i] for i in range(CL_ENTROPY_SAMPLE + 1))
 cdef object _cx_Frame = _cx_K.Frame
 cdef object _cx_Choice = _cx_K.Choice
 cdef tuple _cx_WHY = ("small", "backoff", "sniffed", "entropy", "dictionary", "fast", "rule")
-cdef tuple _cx_CODECS = _cx_O.CODEC_NAMES
+cdef tuple _cx_CODECS = ("none", "lz4", "zstd", "zstd-dict", "brotli", "zlib", "gzip")
 cdef object _cx_DEFAULT = object()
-cdef int _cx_AUTO = _cx_O.AUTO
-cdef dict _cx_REGISTRY = _cx_ser.REGISTRY
-cdef object _cx_msgpack_dumps = _cx_ser.msgpack_dumps
-cdef object _cx_msgpack_loads = _cx_ser.msgpack_loads
-cdef object _cx_numpy_dumps = _cx_ser.numpy_dumps
+cdef int _cx_AUTO = -1  # _codec_options.AUTO
 cdef object _cx_crc32 = _cx_zlib.crc32
-cdef object _cx_PayloadError = _cx_comp.PayloadError
 cdef object _cx_DecodeError = _cx_E.DecodeError
-cdef object _cx_decompress_lz4 = _cx_comp.decompress_lz4
-cdef object _cx_decompress_brotli = _cx_comp.decompress_brotli
-cdef object _cx_decompress_deflate = _cx_comp.decompress_deflate
-cdef object _cx_make_compressor = _cx_comp.make_compressor
 # Payloads up to this size are copied into bytes for the libraries; larger
 # ones are passed as memoryview slices (a copy costs less than a view below).
 cdef Py_ssize_t _cx_COPY_LIMIT = 4096
+
+# What needs the codec's dependencies (msgpack, zstandard, lz4, brotli) is
+# loaded by _cx_load(), so the extension (and LocalCache) still imports
+# without them; Codec() then raises ImportError naming what is missing.
+cdef object _cx_O = None
+cdef object _cx_comp = None
+cdef object _cx_dicts = None
+cdef object _cx_ser = None
+cdef dict _cx_REGISTRY = None
+cdef object _cx_msgpack_dumps = None
+cdef object _cx_numpy_dumps = None
+cdef object _cx_PayloadError = None
+cdef object _cx_decompress_lz4 = None
+cdef object _cx_decompress_brotli = None
+cdef object _cx_decompress_deflate = None
+cdef object _cx_make_compressor = None
+cdef object _cx_ext_hook = None
+cdef object _cx_timestamp = None
+cdef object _cx_msgpack_default = None
+cdef object _cx_Packer = None
+cdef object _cx_missing = None
+
+
+cdef int _cx_load() except -1:
+    global _cx_O, _cx_comp, _cx_dicts, _cx_ser, _cx_REGISTRY, _cx_msgpack_dumps
+    global _cx_numpy_dumps, _cx_PayloadError, _cx_decompress_lz4, _cx_decompress_brotli
+    global _cx_decompress_deflate, _cx_make_compressor, _cx_ext_hook, _cx_timestamp
+    global _cx_msgpack_default, _cx_Packer
+    import msgpack
+    from cachelayer import _codec_options, _compressors, dictionaries, serializers
+    _cx_O = _codec_options
+    _cx_comp = _compressors
+    _cx_dicts = dictionaries
+    _cx_ser = serializers
+    _cx_REGISTRY = serializers.REGISTRY
+    _cx_msgpack_dumps = serializers.msgpack_dumps
+    _cx_numpy_dumps = serializers.numpy_dumps
+    _cx_ext_hook = serializers._ext_hook
+    _cx_msgpack_default = serializers._msgpack_default
+    _cx_PayloadError = _compressors.PayloadError
+    _cx_decompress_lz4 = _compressors.decompress_lz4
+    _cx_decompress_brotli = _compressors.decompress_brotli
+    _cx_decompress_deflate = _compressors.decompress_deflate
+    _cx_make_compressor = _compressors.make_compressor
+    _cx_timestamp = msgpack.Timestamp.from_bytes
+    _cx_Packer = msgpack.Packer
+    return 0
+
+
+try:
+    _cx_load()
+except ImportError as exc:
+    _cx_missing = str(exc)
+
+
+cdef int _cx_require() except -1:
+    if _cx_missing is not None:
+        raise ImportError("cachelayer's codec needs msgpack, zstandard, lz4 and brotli "
+                          f"(pip install cachelayer): {_cx_missing}")
+    return 0
 
 try:
     import numpy as _cx_np
@@ -503,13 +550,9 @@ cdef object _cx_tail(bytes data, Py_ssize_t start):
     return memoryview(data)[start:]
 
 
-cdef object _cx_ext_hook = _cx_ser._ext_hook
-import msgpack as _cx_msgpack
-cdef object _cx_timestamp = _cx_msgpack.Timestamp.from_bytes
-
-
 cdef object _cx_unpack(object raw):
     cdef const unsigned char[::1] view
+    _cx_require()
     if type(raw) is bytes:
         return cx_mp_unpack(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw),
                             _cx_ext_hook, _cx_timestamp)
@@ -524,7 +567,7 @@ def msgpack_unpack(data):
     return _cx_unpack(data)
 
 
-# ---- kernels (the same functions as cachelayer._codec_kernels_py) -----------------------
+# ---- kernels (the same functions as cachelayer._codec_kernels_py) ------------------
 
 def varint_put(v):
     """The canonical LEB128 bytes of *v* (0 <= v < 2**64)."""
@@ -701,7 +744,7 @@ cdef class Selector:
                 self._st.kept, self._st.dropped, self._st.pauses)
 
 
-# ---- the codec ----------------------------------------------------------------------------
+# ---- the codec ---------------------------------------------------------------------
 
 cdef class Codec:
     """Serialize, choose a compressor, compress and frame values (and back).
@@ -742,8 +785,9 @@ cdef class Codec:
     cdef object __weakref__
 
     def __init__(self, serializer="msgpack", compression="auto", profile="balanced",
-                 max_value_size=_cx_O.DEFAULT_MAX_VALUE_SIZE, **options):
+                 max_value_size=67108864, **options):
         cdef int i
+        _cx_require()
         cfg = _cx_O.check_codec_config(serializer, compression, profile, max_value_size, **options)
         _cx_selector_cfg(cfg.selector, &self._sel)
         cl_select_init(&self._st, &self._sel)
@@ -763,9 +807,8 @@ cdef class Codec:
         self._keys = cfg.signing_keys
         if self._sign_all:
             self._flags0 |= CL_FLAG_HMAC
-        import msgpack
-        self._packer = msgpack.Packer(default=_cx_ser._msgpack_default, strict_types=True,
-                                      use_bin_type=True, datetime=False, autoreset=True)
+        self._packer = _cx_Packer(default=_cx_msgpack_default, strict_types=True,
+                                  use_bin_type=True, datetime=False, autoreset=True)
         self._packer_busy = False
         self._encoded = self._decoded = self._raw_bytes = self._stored_bytes = 0
         for i in range(CL_CODEC_COUNT):
@@ -774,7 +817,7 @@ cdef class Codec:
         self._samples = []
         self._last_report = None
 
-    # ---- configuration ------------------------------------------------------------
+    # ---- configuration --------------------------------------------------------------
 
     @property
     def serializer(self):
@@ -806,7 +849,7 @@ cdef class Codec:
                 f"compression={self.compression} profile={self.profile} "
                 f"dictionary={self.active_dictionary}>")
 
-    # ---- internals -------------------------------------------------------------------
+    # ---- internals ------------------------------------------------------------------
 
     cdef int _spec(self, object compression, int *codec, int *level) except -1:
         cdef tuple spec
@@ -1044,7 +1087,7 @@ cdef class Codec:
         out = self._encode(value, compression, key, trace)
         return out, trace[0]
 
-    # ---- decode -----------------------------------------------------------------------
+    # ---- decode ---------------------------------------------------------------------
 
     def decode(self, data, key=None):
         """Turn stored bytes back into the value.
@@ -1158,7 +1201,7 @@ cdef class Codec:
         except Exception as exc:
             raise _cx_E.deserialize_error(ser.name, exc, key) from None
 
-    # ---- dictionaries -------------------------------------------------------------------
+    # ---- dictionaries ---------------------------------------------------------------
 
     @property
     def active_dictionary(self):
@@ -1177,7 +1220,7 @@ cdef class Codec:
         """
         self._dicts.add(dict_id, data, activate)
 
-    def train_dictionary(self, samples, size=_cx_dicts.DEFAULT_DICT_SIZE, *, dict_id=None,
+    def train_dictionary(self, samples, size=65536, *, dict_id=None,
                          activate=True):
         """Train a zstd dictionary from sample values and return its id.
 
@@ -1211,8 +1254,11 @@ cdef class Codec:
         return self._last_report
 
     def start_sampling(self, count):
-        """Keep copies of the next *count* serialized values small enough for a
-        dictionary (between min_size and dict_max_size), for :meth:`train_from_samples`."""
+        """Collect copies of the next *count* serialized values for a dictionary.
+
+        Only values a dictionary would be used for (between min_size and
+        dict_max_size bytes) are kept; :meth:`train_from_samples` trains on them.
+        """
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise _cx_ConfigError(f"count must be an int >= 0, got {count!r}")
         self._sampling = count
@@ -1223,7 +1269,7 @@ cdef class Codec:
         """Serialized values collected since :meth:`start_sampling`."""
         return len(self._samples)
 
-    def train_from_samples(self, size=_cx_dicts.DEFAULT_DICT_SIZE, *, dict_id=None,
+    def train_from_samples(self, size=65536, *, dict_id=None,
                            activate=True):
         """Train a dictionary from the collected samples (then dropped); its id."""
         blobs = self._samples
@@ -1231,7 +1277,7 @@ cdef class Codec:
         self._sampling = 0
         return self._train(blobs, size, dict_id, activate)
 
-    # ---- statistics ------------------------------------------------------------------------
+    # ---- statistics -----------------------------------------------------------------
 
     def stats(self):
         """Counters: values, raw vs stored bytes, codecs used, selector reasons."""
@@ -1252,7 +1298,7 @@ cdef class Codec:
         )
 
     def select(self, data, has_dict=None):
-        """What the selector would choose for serialized bytes *data* (no learning).
+        """Show what the selector would choose for serialized bytes *data* (no learning).
 
         Returns ``(codec name, level, reason)``.
         """
@@ -1277,6 +1323,7 @@ def selector_bench(Codec codec, list values, int repeat, timer=None):
     cdef Py_ssize_t i, r, count = 0
     cdef bytes v
     cdef double t0, elapsed
+    _cx_require()
     cl_select_init(&st, &codec._sel)
     for v in values:
         if v is None:

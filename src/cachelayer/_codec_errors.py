@@ -55,20 +55,22 @@ def subject(key: object) -> str:
 
 
 def _declared_length(data: bytes | memoryview) -> int:
-    """The length field of a frame whose header parsed up to it (error path only)."""
+    """Return the length field of a frame whose header parsed up to it (error path)."""
     n = len(data)
     d = data[1]
     pos = 2 + ((d & K.FD_SER_MASK) >> K.FD_SER_SHIFT == K.SER_EXTENDED) + bool(d & K.FD_FLAGS)
     if d & K.FD_CODEC_MASK == K.CODEC_NONE:
         if d & K.FD_FLAGS:
             flags = data[pos - 1]
-            pos += K.CRC32_SIZE * bool(flags & K.FLAG_CRC32) + K.HMAC_SIZE * bool(flags & K.FLAG_HMAC)
+            pos += K.CRC32_SIZE * bool(flags & K.FLAG_CRC32) + K.HMAC_SIZE * bool(
+                flags & K.FLAG_HMAC
+            )
         return n - pos
     return K.varint_get(data, pos, n)[1]
 
 
 def frame_error(code: int, data: bytes | memoryview, key: object, max_length: int) -> DecodeError:
-    """The exception for ``cl_frame_parse`` result *code* on *data*."""
+    """Build the exception for ``cl_frame_parse`` result *code* on *data*."""
     what = f"cannot decode {subject(key)}"
     if code == K.FE_TRUNCATED:
         return CorruptValue(f"{what}: frame header truncated ({len(data)} bytes)", key=key)
@@ -111,7 +113,7 @@ def frame_error(code: int, data: bytes | memoryview, key: object, max_length: in
 
 
 def payload_error(codec: int, code: int, n: int, key: object) -> CorruptValue:
-    """The exception for ``cl_payload_check`` result *code*."""
+    """Build the exception for ``cl_payload_check`` result *code*."""
     reason = _BOUND_REASONS.get(code, "is invalid").format(n=n)
     return CorruptValue(
         f"cannot decode {subject(key)}: {CODEC_NAMES[codec]} payload {reason}", key=key
@@ -119,14 +121,14 @@ def payload_error(codec: int, code: int, n: int, key: object) -> CorruptValue:
 
 
 def decompress_error(codec: int, reason: str, key: object) -> CorruptValue:
-    """A payload the library rejected or that did not fill the declared length."""
+    """Build the error for a payload the library rejected or that missed its length."""
     return CorruptValue(
         f"cannot decode {subject(key)}: {CODEC_NAMES[codec]} payload {reason}", key=key
     )
 
 
 def codec_unavailable(codec: int, key: object) -> UnsupportedFormat:
-    """A frame whose codec library is not installed."""
+    """Build the error for a frame whose codec library is not installed."""
     return UnsupportedFormat(
         f"cannot decode {subject(key)}: {CODEC_NAMES[codec]} frames need the "
         f"{CODEC_NAMES[codec]} package",
@@ -149,14 +151,12 @@ _SIGNATURE_REASONS = {
 
 
 def signature_error(reason: str, key: object) -> SignatureError:
-    """A frame refused for its signature (see _SIGNATURE_REASONS)."""
-    return SignatureError(
-        f"cannot decode {subject(key)}: {_SIGNATURE_REASONS[reason]}", key=key
-    )
+    """Build the error for a frame refused for its signature (see _SIGNATURE_REASONS)."""
+    return SignatureError(f"cannot decode {subject(key)}: {_SIGNATURE_REASONS[reason]}", key=key)
 
 
 def unknown_dictionary(dict_id: int, key: object) -> UnknownDictionary:
-    """A zstd-dict frame whose dictionary is not registered."""
+    """Build the error for a zstd-dict frame whose dictionary is not registered."""
     return UnknownDictionary(
         f"cannot decode {subject(key)}: it needs zstd dictionary {dict_id}, which this codec "
         "does not hold (add it with Codec.add_dictionary)",
@@ -166,7 +166,7 @@ def unknown_dictionary(dict_id: int, key: object) -> UnknownDictionary:
 
 
 def unknown_serializer(sid: int, key: object) -> UnknownSerializer:
-    """A frame naming a user serializer id that is not registered here."""
+    """Build the error for a frame naming an unregistered user serializer id."""
     return UnknownSerializer(
         f"cannot decode {subject(key)}: serializer id {sid} is not registered here "
         "(cachelayer.register_serializer)",
@@ -176,18 +176,18 @@ def unknown_serializer(sid: int, key: object) -> UnknownSerializer:
 
 
 def deserialize_error(name: str, exc: BaseException | None, key: object) -> CorruptValue:
-    """A payload the serializer rejected (msgpack: no detail, it differs by decoder)."""
+    """Build the error for a payload the serializer rejected (msgpack: no detail)."""
     detail = "" if exc is None else f" ({type(exc).__name__}: {exc})"
     return CorruptValue(f"cannot decode {subject(key)}: invalid {name} payload{detail}", key=key)
 
 
 def serialize_error(name: str, exc: BaseException, key: object) -> InvalidValue:
-    """A value the serializer cannot handle."""
+    """Build the error for a value the serializer cannot handle."""
     what = "value" if key is None else f"value for key {describe_key(key)}"
     return InvalidValue(f"cannot serialize {what} with {name}: {exc}")
 
 
 def too_large(size: int, max_size: int, key: object) -> ValueTooLarge:
-    """A serialized value over max_value_size."""
+    """Build the error for a serialized value over max_value_size."""
     what = "value" if key is None else f"value for key {describe_key(key)}"
     return ValueTooLarge(f"{what} serializes to {size} bytes, over max_value_size {max_size}")

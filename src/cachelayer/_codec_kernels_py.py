@@ -89,7 +89,7 @@ __all__ = [
     "zstd_frame_bounds",
 ]
 
-# ---- codec_frame.h ------------------------------------------------------------
+# ---- codec_frame.h ------------------------------------------------------------------
 
 FRAME_MAGIC = 0xC1
 FD_LATER_VERSION = 0x80
@@ -142,7 +142,7 @@ def varint_size(v: int) -> int:
 
 
 def varint_put(v: int) -> bytes:
-    """The canonical LEB128 bytes of *v* (0 <= v < 2**64)."""
+    """Return the canonical LEB128 bytes of *v* (0 <= v < 2**64)."""
     out = bytearray()
     while v >= 0x80:
         out.append((v | 0x80) & 0xFF)
@@ -202,7 +202,7 @@ def frame_header_size(f: Frame) -> int:
 
 
 def frame_build(f: Frame) -> tuple[bytearray, int]:
-    """The header bytes for *f* (tag zeroed) and the tag offset."""
+    """Return the header bytes for *f* (tag zeroed) and the tag offset."""
     ser = SER_EXTENDED if f.serializer >= SER_FIRST_USER else f.serializer
     out = bytearray((FRAME_MAGIC, (FD_FLAGS if f.flags else 0) | (ser << FD_SER_SHIFT) | f.codec))
     if ser == SER_EXTENDED:
@@ -290,7 +290,7 @@ def frame_parse(data: bytes | memoryview, max_length: int) -> tuple[int, Frame |
 
 
 def parse_int64(data: bytes | memoryview) -> int | None:
-    """The int64 whose canonical decimal text *data* is, else None."""
+    """Return the int64 whose canonical decimal text *data* is, else None."""
     n = len(data)
     if n == 0 or n > 20:
         return None
@@ -341,7 +341,7 @@ def format_int64(v: int) -> bytes:
     return b"%d" % v
 
 
-# ---- codec_bounds.h ---------------------------------------------------------------
+# ---- codec_bounds.h ----------------------------------------------------------------
 
 BE_OK, BE_EXPANSION, BE_ZSTD_HEADER, BE_ZSTD_BLOCK, BE_TRUNCATED, BE_TRAILING, BE_SHORT = range(7)
 LZ4_MAX_RATIO = 255
@@ -425,7 +425,7 @@ def payload_check(codec: int, p: bytes | memoryview, n: int) -> int:
     return BE_OK
 
 
-# ---- codec_sniff.h --------------------------------------------------------------------
+# ---- codec_sniff.h -----------------------------------------------------------------
 
 FMT_UNKNOWN = 0
 (
@@ -453,7 +453,7 @@ FMT_UNKNOWN = 0
 
 
 def sniff(p: bytes | memoryview) -> int:
-    """The already-compressed format *p* starts with (``FMT_*``), or 0."""
+    """Return the already-compressed format *p* starts with (``FMT_*``), or 0."""
     n = len(p)
     if n < 2:
         return FMT_UNKNOWN
@@ -511,7 +511,7 @@ def sniff(p: bytes | memoryview) -> int:
     return FMT_UNKNOWN
 
 
-# ---- codec_entropy.h ---------------------------------------------------------------------
+# ---- codec_entropy.h ---------------------------------------------------------------
 
 ENTROPY_SAMPLE = 512
 ENTROPY_CHUNK = 64
@@ -545,7 +545,7 @@ def entropy_q12(p: bytes | memoryview) -> int:
     return (ENTROPY_TABLE[m] - total + (distinct - 1) * ENTROPY_MM) // m
 
 
-# ---- codec_select.h ------------------------------------------------------------------------
+# ---- codec_select.h ----------------------------------------------------------------
 
 WHY_SMALL, WHY_BACKOFF, WHY_SNIFFED, WHY_ENTROPY, WHY_DICT, WHY_FAST, WHY_RULE = range(7)
 WHY_COUNT = 7
@@ -652,7 +652,9 @@ def select(cfg: SelectorConfig, st: SelectState, p: bytes | memoryview, has_dict
     return c
 
 
-def select_keep(cfg: SelectorConfig, st: SelectState, plain: int, compressed: int, learn: bool) -> bool:
+def select_keep(
+    cfg: SelectorConfig, st: SelectState, plain: int, compressed: int, learn: bool
+) -> bool:
     """Whether to keep the compressed form; feeds learning (``cl_select_keep``)."""
     keep = compressed < plain and plain - compressed >= cfg.min_saving
     if keep:

@@ -210,7 +210,7 @@ def selector_config(
     dict_max_size: Optional[int] = None,
     learn: bool = True,
 ) -> K.SelectorConfig:
-    """The selector parameters of *profile* with the given overrides."""
+    """Return the selector parameters of *profile* with the given overrides."""
     cfg = PROFILES.get(profile)
     if cfg is None:
         raise ConfigError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
@@ -219,9 +219,7 @@ def selector_config(
     if min_saving is not None:
         cfg = cfg._replace(min_saving=_int_option("min_saving", min_saving, 0, 2**32 - 1))
     if dict_max_size is not None:
-        cfg = cfg._replace(
-            dict_max_size=_int_option("dict_max_size", dict_max_size, 0, 2**32 - 1)
-        )
+        cfg = cfg._replace(dict_max_size=_int_option("dict_max_size", dict_max_size, 0, 2**32 - 1))
     if not learn:
         cfg = cfg._replace(learn_after=0)
     return cfg
@@ -293,7 +291,7 @@ def check_codec_config(
 
 
 def describe_config(config: CodecConfig) -> dict[str, Any]:
-    """A plain summary of *config* (for reprs and the CLI)."""
+    """Summarise *config* as a plain dict (for reprs and the CLI)."""
     codec, level = config.compression
     return {
         "serializer": config.serializer.name,

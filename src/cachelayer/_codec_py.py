@@ -50,7 +50,7 @@ from ._compressors import (
     make_compressor,
 )
 from ._stats import CodecStats, DictionaryReport, EncodeTrace
-from .errors import ConfigError
+from .errors import ConfigError, DecodeError
 
 __all__ = [
     "ENTROPY_TABLE",
@@ -133,7 +133,7 @@ class Codec:
         self._samples: list[bytes] = []
         self._last_report: Optional[DictionaryReport] = None
 
-    # ---- configuration ------------------------------------------------------------
+    # ---- configuration --------------------------------------------------------------
 
     @property
     def serializer(self) -> str:
@@ -167,7 +167,7 @@ class Codec:
             f"dictionary={self.active_dictionary}>"
         )
 
-    # ---- internals -------------------------------------------------------------------
+    # ---- internals ------------------------------------------------------------------
 
     def _spec(self, compression: object) -> tuple[int, int]:
         if compression is _DEFAULT:
@@ -177,9 +177,9 @@ class Codec:
         except (KeyError, TypeError):
             pass
         spec = O.compression_spec(compression, self._cfg.levels)
-        if isinstance(compression, str) or compression is None:
-            if len(self._specs) < 64:
-                self._specs[compression] = spec
+        cacheable = isinstance(compression, str) or compression is None
+        if cacheable and len(self._specs) < 64:
+            self._specs[compression] = spec  # type: ignore[index]
         return spec
 
     def _compressor(self, codec: int, level: int, dict_id: int) -> Any:
@@ -197,14 +197,16 @@ class Codec:
 
             if dict_id:
                 zd = self._dicts.get(dict_id)
-                d = zstandard.ZstdDecompressor(dict_data=zd, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+                d = zstandard.ZstdDecompressor(
+                    dict_data=zd, format=zstandard.FORMAT_ZSTD1_MAGICLESS
+                )
             else:
                 d = zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS)
             self._tls.decompressors[dict_id] = d
         return d
 
     def _serialize(self, value: Any, key: object) -> tuple[int, bytes]:
-        """(serializer id, serialized bytes) for a value that is not a plain int."""
+        """Return (serializer id, serialized bytes) for a value that is not a plain int."""
         t = type(value)
         if t is bytes:
             return K.SER_BYTES, value
@@ -231,8 +233,9 @@ class Codec:
         tag = hmac.digest(self._cfg.signing_keys[0], msg, "sha256")
         return bytes(header[:tag_offset]) + tag + bytes(payload)
 
-    def _frame(self, sid: int, codec: int, flags: int, dict_id: int, length: int, crc: int,
-               payload: Buffer) -> bytes:
+    def _frame(
+        self, sid: int, codec: int, flags: int, dict_id: int, length: int, crc: int, payload: Buffer
+    ) -> bytes:
         header, tag_offset = frame_build(Frame(sid, codec, flags, dict_id, length, crc))
         if flags & K.FLAG_HMAC:
             return self._sign(header, tag_offset, payload)
@@ -323,7 +326,7 @@ class Codec:
         """Like :meth:`encode`, also returning how the value was encoded."""
         return self._encode(value, compression, key)
 
-    # ---- decode -----------------------------------------------------------------------
+    # ---- decode ---------------------------------------------------------------------
 
     def decode(self, data: Buffer, key: object = None) -> Any:
         """Turn stored bytes back into the value.
@@ -393,16 +396,17 @@ class Codec:
                 return
         raise E.signature_error("mismatch", key)
 
-    def _decompress(self, codec: int, payload: memoryview, n: int, dict_id: int,
-                    key: object) -> Buffer:
+    def _decompress(
+        self, codec: int, payload: memoryview, n: int, dict_id: int, key: object
+    ) -> Buffer:
         try:
             if codec == K.CODEC_ZSTD or codec == K.CODEC_ZSTD_DICT:
                 if codec == K.CODEC_ZSTD_DICT and self._dicts.get(dict_id) is None:
                     raise E.unknown_dictionary(dict_id, key)
                 try:
-                    out = self._decompressor(dict_id if codec == K.CODEC_ZSTD_DICT else 0).decompress(
-                        payload, max_output_size=n
-                    )
+                    out = self._decompressor(
+                        dict_id if codec == K.CODEC_ZSTD_DICT else 0
+                    ).decompress(payload, max_output_size=n)
                 except Exception:
                     raise PayloadError("does not decompress") from None
                 if len(out) != n:
@@ -429,12 +433,12 @@ class Codec:
                 except Exception:
                     raise E.deserialize_error("msgpack", None, key) from None
             return ser.loads(raw)
-        except E.DecodeError:
+        except DecodeError:
             raise
         except Exception as exc:
             raise E.deserialize_error(ser.name, exc, key) from None
 
-    # ---- dictionaries -------------------------------------------------------------------
+    # ---- dictionaries ---------------------------------------------------------------
 
     @property
     def active_dictionary(self) -> Optional[int]:
@@ -492,8 +496,11 @@ class Codec:
         return self._last_report
 
     def start_sampling(self, count: int) -> None:
-        """Keep copies of the next *count* serialized values small enough for a
-        dictionary (between min_size and dict_max_size), for :meth:`train_from_samples`."""
+        """Collect copies of the next *count* serialized values for a dictionary.
+
+        Only values a dictionary would be used for (between min_size and
+        dict_max_size bytes) are kept; :meth:`train_from_samples` trains on them.
+        """
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ConfigError(f"count must be an int >= 0, got {count!r}")
         with self._lock:
@@ -523,7 +530,7 @@ class Codec:
             blobs, self._samples, self._sampling = self._samples, [], 0
         return self._train(blobs, size, dict_id, activate)
 
-    # ---- statistics ------------------------------------------------------------------------
+    # ---- statistics -----------------------------------------------------------------
 
     def stats(self) -> CodecStats:
         """Counters: values, raw vs stored bytes, codecs used, selector reasons."""
@@ -534,9 +541,7 @@ class Codec:
                 decoded=self._decoded,
                 raw_bytes=self._raw_bytes,
                 stored_bytes=self._stored_bytes,
-                by_codec={
-                    O.CODEC_NAMES[i]: c for i, c in enumerate(self._by_codec) if c
-                },
+                by_codec={O.CODEC_NAMES[i]: c for i, c in enumerate(self._by_codec) if c},
                 reasons={_WHY_NAMES[i]: c for i, c in enumerate(st.reasons) if c},
                 kept=st.kept,
                 dropped=st.dropped,
@@ -546,13 +551,13 @@ class Codec:
             )
 
     def select(self, data: Buffer, has_dict: Optional[bool] = None) -> tuple[str, int, str]:
-        """What the selector would choose for serialized bytes *data* (no learning).
+        """Show what the selector would choose for serialized bytes *data* (no learning).
 
         Returns ``(codec name, level, reason)``.
         """
         st = SelectState(self._sel)
         d = self._dicts.active != 0 if has_dict is None else has_dict
-        c = select(self._sel, st, data, d)
+        c = select(self._sel, st, bytes(data), d)
         return O.CODEC_NAMES[c.codec], c.level, _WHY_NAMES[c.reason]
 
 
@@ -585,7 +590,8 @@ def selector_bench(
     """Mean seconds per selector decision over *values*, *repeat* times (twin: slow).
 
     Values shorter than min_size count as free decisions; *timer* defaults
-    to time.perf_counter."""
+    to time.perf_counter.
+    """
     import time
 
     clock = time.perf_counter if timer is None else timer

@@ -1,5 +1,7 @@
-"""Compression backends: one compress function per (codec, level, dictionary)
-and bounded decompression for every codec.
+"""Compression backends: compress functions and bounded decompression.
+
+One compress function per (codec, level, dictionary), and bounded
+decompression for every codec.
 
 Compression and decompression run in the libraries' own bindings (lz4,
 zstandard, brotli, zlib).  What this module adds is the bounding: the frame
@@ -65,9 +67,11 @@ def brotli_available() -> bool:
 
 
 def zstd_params(level: int) -> zstandard.ZstdCompressionParameters:
-    """Magicless frames without content size, checksum or dictionary id: the
-    frame header carries the length and the dictionary id; libzstd still
-    tunes its parameters to each input's size."""
+    """Return zstd parameters for *level*: magicless, no size, checksum or dictionary id.
+
+    The frame header carries the length and the dictionary id; libzstd still
+    tunes its parameters to each input's size.
+    """
     return zstandard.ZstdCompressionParameters(
         compression_level=level,
         format=zstandard.FORMAT_ZSTD1_MAGICLESS,
@@ -87,6 +91,7 @@ def _gzip_compress(level: int) -> Compress:
 
 def _lz4_compress(level: int) -> Compress:
     if level > 0:
+
         def compress(data: Buffer) -> bytes:
             return lz4.block.compress(  # type: ignore[no-any-return]
                 data, mode="high_compression", compression=level, store_size=False
@@ -103,7 +108,7 @@ def _lz4_compress(level: int) -> Compress:
 
 
 def make_compressor(codec: int, level: int, zdict: Optional[Any] = None) -> Compress:
-    """The compress function of *codec* at *level* (zstd-dict: with *zdict*)."""
+    """Return the compress function of *codec* at *level* (zstd-dict: with *zdict*)."""
     if codec == K.CODEC_LZ4:
         return _lz4_compress(level)
     if codec == K.CODEC_ZSTD:
@@ -133,7 +138,7 @@ def make_compressor(codec: int, level: int, zdict: Optional[Any] = None) -> Comp
 
 
 def decompress_lz4(payload: Buffer, n: int) -> bytes:
-    """lz4 block of exactly n bytes."""
+    """Decompress an lz4 block of exactly n bytes."""
     try:
         out = lz4.block.decompress(payload, uncompressed_size=n)
     except Exception:
@@ -144,7 +149,7 @@ def decompress_lz4(payload: Buffer, n: int) -> bytes:
 
 
 def decompress_deflate(payload: Buffer, n: int, wbits: int) -> bytes:
-    """zlib (wbits 15) or gzip (wbits 31) stream of exactly n bytes."""
+    """Zlib (wbits 15) or gzip (wbits 31) stream of exactly n bytes."""
     d = zlib.decompressobj(wbits)
     try:
         out = d.decompress(payload, n) if n else d.decompress(payload, 1)
@@ -158,10 +163,11 @@ def decompress_deflate(payload: Buffer, n: int, wbits: int) -> bytes:
 
 
 def decompress_brotli(payload: Buffer, n: int) -> bytes:
-    """brotli stream of exactly n bytes, decoded in bounded chunks.
+    """Brotli stream of exactly n bytes, decoded in bounded chunks.
 
     Peak memory: the chunks (at most n bytes, or the call fails) plus the
-    joined result, 2 n in all."""
+    joined result, 2 n in all.
+    """
     if _brotli is None:  # pragma: no cover
         raise PayloadError("needs the brotli package")
     chunks: list[bytes] = []
@@ -188,8 +194,11 @@ def decompress_brotli(payload: Buffer, n: int) -> bytes:
 
 
 class ThreadCodecs(threading.local):
-    """Per-thread zstandard objects: ``compressors[(codec, level, dict_id)]``
-    and ``decompressors[dict_id]`` (0: no dictionary)."""
+    """Per-thread compressor and zstd decompressor objects.
+
+    ``compressors`` maps an implementation-chosen key to compress functions,
+    ``decompressors[dict_id]`` holds zstd decompressors (0: no dictionary).
+    """
 
     def __init__(self) -> None:
         self.compressors: dict[tuple[int, int, int], Compress] = {}

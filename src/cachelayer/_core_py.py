@@ -6,7 +6,10 @@ selects between the two (``CACHELAYER_IMPLEMENTATION=auto|c|python``).
 
 from __future__ import annotations
 
-from ._codec_py import *  # noqa: F403  (the codec twin: Codec, Selector, kernels)
+try:  # the codec twin (Codec, Selector, kernels) needs msgpack, zstandard, lz4, brotli
+    from ._codec_py import *  # noqa: F403
+except ImportError:  # pragma: no cover - cachelayer.codec reports it when used
+    pass
 from ._local_py import LocalCache
 
 __all__ = ["LocalCache"]

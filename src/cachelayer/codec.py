@@ -31,6 +31,9 @@ __all__ = [
     "EncodeTrace",
 ]
 
+if not hasattr(core, "Codec"):  # pragma: no cover - the twin without its dependencies
+    raise ImportError("cachelayer's codec needs msgpack, zstandard, lz4 and brotli")
+
 #: Serialize + compress + frame values for Redis (and back); see the class
 #: docstring and docs/format.md.
 Codec = core.Codec

@@ -1,5 +1,7 @@
-"""``cachelayer compress-bench``: compression ratio and speed per codec, the
-selector and the per-value oracle, on files or a corpus directory.
+"""``cachelayer compress-bench``: compression ratio and speed on real data.
+
+Per codec, for the selector and for the per-value oracle, on files or a
+corpus directory.
 
 For every value and every candidate codec/level it measures the stored size
 (cachelayer frame: header + payload), compress time and decompress time,
@@ -24,6 +26,7 @@ measured on the rest.  ``--json`` prints the same numbers for scripts.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -139,12 +142,14 @@ class Row:
         }
 
 
-# ---- inputs ------------------------------------------------------------------------------
+# ---- inputs ------------------------------------------------------------------------
 
 
 def load_inputs(paths: Sequence[str]) -> list[Item]:
-    """Files (or every file under directories); a directory with a manifest.json
-    takes categories and splits from it."""
+    """Load files, or every file under directories, as benchmark items.
+
+    A directory with a manifest.json takes categories and splits from it.
+    """
     items: list[Item] = []
     for path in paths:
         manifest = os.path.join(path, "manifest.json")
@@ -175,7 +180,7 @@ def size_class(n: int) -> str:
     return SIZE_CLASSES[-1][0]
 
 
-# ---- timing ---------------------------------------------------------------------------------
+# ---- timing ------------------------------------------------------------------------
 
 
 def _timer(clock: str) -> Callable[[], float]:
@@ -284,7 +289,7 @@ def _peers() -> dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], Any]
     return peers
 
 
-# ---- the run ----------------------------------------------------------------------------------
+# ---- the run -----------------------------------------------------------------------
 
 
 def train_dictionaries(items: list[Item], size: int) -> dict[str, bytes]:
@@ -331,8 +336,13 @@ def run(
     def rows_for(table: dict[str, dict[str, Row]], group: str) -> dict[str, Row]:
         return table.setdefault(group, {})
 
-    def add(group_rows: list[dict[str, Row]], label: str, raw: int, m: Measure,
-            pick: Optional[str] = None) -> None:
+    def add(
+        group_rows: list[dict[str, Row]],
+        label: str,
+        raw: int,
+        m: Measure,
+        pick: Optional[str] = None,
+    ) -> None:
         for rows in group_rows:
             rows.setdefault(label, Row(label)).add(raw, m, cost(raw, m), pick)
 
@@ -353,8 +363,8 @@ def run(
             out = comp(data)
             m = Measure(
                 len(out),
-                best_time(lambda c=comp: c(data), clock, budget),  # type: ignore[misc]
-                best_time(lambda d=dec, o=out: d(o), clock, budget),  # type: ignore[misc]
+                best_time(functools.partial(comp, data), clock, budget),
+                best_time(functools.partial(dec, out), clock, budget),
             )
             add(groups, label, raw, m)
         best_cost = min(table, key=lambda s: cost(raw, table[s]))
@@ -379,8 +389,9 @@ def run(
             if trace.codec == "none" and trace.tried:
                 # compressed, then dropped because it did not pay: the time was spent
                 codec_name, _, level = trace.tried.partition(":")
-                tried = _lookup(table, _spec_label(codec_name, int(level)), data, zdict, clock,
-                                budget)
+                tried = _lookup(
+                    table, _spec_label(codec_name, int(level)), data, zdict, clock, budget
+                )
                 compress_time = tried.compress
             if trace.reason not in ("small", "int", "explicit"):
                 compress_time += decision[profile]
@@ -437,7 +448,7 @@ def _total(by_class: dict[str, dict[str, Row]]) -> dict[str, Any]:
     return _summary(total)
 
 
-# ---- output ------------------------------------------------------------------------------------
+# ---- output ------------------------------------------------------------------------
 
 
 def _fmt(v: Optional[float], spec: str) -> str:
@@ -445,7 +456,7 @@ def _fmt(v: Optional[float], spec: str) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    """The report as text tables."""
+    """Render the report as text tables."""
     lines = [
         f"cost = {report['lambda_ns_per_byte']:g} ns/byte * bytes + compress + "
         f"{report['decompress_weight']:g} * decompress ({report['clock']} clock); "
@@ -523,14 +534,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or a corpus directory")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument(
-        "--lambda-ns", type=float, default=100.0,
+        "--lambda-ns",
+        type=float,
+        default=100.0,
         help="cost of one stored byte in nanoseconds (default 100)",
     )
     p.add_argument("--codecs", help="comma-separated candidates (default: all, see --help)")
-    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                   help="wall time or this thread's CPU time (steadier on a busy machine)")
-    p.add_argument("--budget-ms", type=float, default=3.0,
-                   help="time spent timing each value/codec pair (default 3 ms)")
+    p.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time or this thread's CPU time (steadier on a busy machine)",
+    )
+    p.add_argument(
+        "--budget-ms",
+        type=float,
+        default=3.0,
+        help="time spent timing each value/codec pair (default 3 ms)",
+    )
     p.add_argument("--dict-size", type=int, default=65536, help="dictionary size in bytes")
     p.add_argument("--no-dict", action="store_true", help="do not train dictionaries")
     p.add_argument("--no-peers", action="store_true", help="skip the plain peer rows")

@@ -62,14 +62,16 @@ def train(samples: Sequence[bytes], size: int, dict_id: int) -> bytes:
         )
     except zstandard.ZstdError as exc:
         raise ValueError(f"zstd could not train a dictionary from these samples: {exc}") from None
-    return zd.as_bytes()  # type: ignore[no-any-return]
+    return bytes(zd.as_bytes())
 
 
 def report(dict_id: int, data: bytes, samples: Sequence[bytes]) -> DictionaryReport:
     """Compressed size of *samples* at zstd level 3 without and with the dictionary."""
     zd = zstandard.ZstdCompressionDict(data)
     plain = zstandard.ZstdCompressor(compression_params=zstd_params(_REPORT_LEVEL))
-    with_dict = zstandard.ZstdCompressor(dict_data=zd, compression_params=zstd_params(_REPORT_LEVEL))
+    with_dict = zstandard.ZstdCompressor(
+        dict_data=zd, compression_params=zstd_params(_REPORT_LEVEL)
+    )
     return DictionaryReport(
         dict_id=dict_id,
         size=len(data),
@@ -98,7 +100,7 @@ class DictionarySet:
         return len(self._data)
 
     def get(self, dict_id: int) -> Optional[Any]:
-        """The ``zstandard.ZstdCompressionDict`` for *dict_id*, or None."""
+        """Return the ``zstandard.ZstdCompressionDict`` for *dict_id*, or None."""
         return self._zdicts.get(dict_id)
 
     def items(self) -> dict[int, bytes]:
@@ -106,7 +108,7 @@ class DictionarySet:
         return dict(self._data)
 
     def next_id(self) -> int:
-        """The smallest id above every id held (1 for the first)."""
+        """Return the smallest id above every id held (1 for the first)."""
         return max(self._data, default=0) + 1
 
     def add(self, dict_id: int, data: bytes, activate: bool = False) -> None:

@@ -89,14 +89,18 @@ class DecodeError(CacheError, ValueError):
 
 
 class CorruptValue(DecodeError):
-    """The stored bytes are not a valid frame: truncated, inconsistent header,
-    payload of another codec, trailing bytes, checksum mismatch, or a
-    serializer that rejects its payload."""
+    """The stored bytes are not a valid frame.
+
+    Truncated, inconsistent header, payload of another codec, trailing bytes,
+    checksum mismatch, or a serializer that rejects its payload.
+    """
 
 
 class UnsupportedFormat(DecodeError):
-    """The frame uses a format version, codec or serializer this installation
-    cannot read (written by a newer version, or a missing optional package)."""
+    """The frame uses a format version, codec or serializer this installation cannot read.
+
+    It was written by a newer version, or needs a missing optional package.
+    """
 
 
 class UnknownSerializer(UnsupportedFormat):
@@ -123,10 +127,15 @@ class UnknownDictionary(DecodeError):
 
 
 class FrameTooLarge(DecodeError):
-    """The frame declares a value larger than the codec's ``max_value_size``;
-    it is rejected before anything is allocated for it."""
+    """The frame declares a value larger than the codec's ``max_value_size``.
+
+    It is rejected before anything is allocated for it.
+    """
 
 
 class SignatureError(DecodeError):
-    """A signed frame failed verification, or a pickle frame arrived unsigned
-    or where pickle is not enabled.  Such values are never deserialized."""
+    """A frame's signature is missing, wrong or not acceptable here.
+
+    A signed frame failed verification, or a pickle frame arrived unsigned or
+    where pickle is not enabled.  Such values are never deserialized.
+    """

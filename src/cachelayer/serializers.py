@@ -79,7 +79,7 @@ class Serializer(NamedTuple):
     loads: Callable[[Buffer], Any]
 
 
-# ---- msgpack ----------------------------------------------------------------------
+# ---- msgpack -----------------------------------------------------------------------
 
 #: MessagePack extension type codes (docs/format.md).
 EXT_DATETIME = 1
@@ -201,7 +201,7 @@ def msgpack_loads(data: Buffer) -> Any:
     return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
 
 
-# ---- json ---------------------------------------------------------------------------
+# ---- json --------------------------------------------------------------------------
 
 
 def _json_default(obj: Any) -> Any:
@@ -225,11 +225,12 @@ def _orjson() -> Any:
 def json_dumps(value: Any) -> bytes:
     """JSON via orjson (datetime, UUID, numpy natively; Decimal as str, sets as lists)."""
     orjson = _orjson()
-    return orjson.dumps(  # type: ignore[no-any-return]
+    out: bytes = orjson.dumps(
         value,
         default=_json_default,
         option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
     )
+    return out
 
 
 def json_loads(data: Buffer) -> Any:
@@ -237,7 +238,7 @@ def json_loads(data: Buffer) -> Any:
     return _orjson().loads(data)
 
 
-# ---- numpy ----------------------------------------------------------------------------
+# ---- numpy -------------------------------------------------------------------------
 
 _MAX_NDIM = 64
 
@@ -262,7 +263,8 @@ def numpy_dumps(array: Any) -> bytes:
     header += K.varint_put(array.ndim)
     for dim in array.shape:
         header += K.varint_put(dim)
-    return bytes(header) + np.ascontiguousarray(array).tobytes()
+    data: bytes = np.ascontiguousarray(array).tobytes()
+    return bytes(header) + data
 
 
 def numpy_loads(data: Buffer) -> Any:
@@ -295,7 +297,7 @@ def numpy_loads(data: Buffer) -> Any:
     return np.frombuffer(view, dtype=dtype, count=count, offset=pos).reshape(shape)
 
 
-# ---- raw ----------------------------------------------------------------------------
+# ---- raw ---------------------------------------------------------------------------
 
 
 def _bytes_dumps(value: Any) -> bytes:
@@ -329,7 +331,7 @@ def _pickle_loads(data: Buffer) -> Any:
     return pickle.loads(data)
 
 
-# ---- registry ---------------------------------------------------------------------------
+# ---- registry ----------------------------------------------------------------------
 
 _lock = threading.Lock()
 #: id -> Serializer; read without the lock (dict reads are atomic), written under it.
@@ -393,17 +395,17 @@ def register_serializer(
 
 
 def get_serializer(name_or_id: Union[str, int]) -> Serializer:
-    """The serializer registered under a name or id, or ConfigError."""
-    found = (
-        _BY_NAME.get(name_or_id) if isinstance(name_or_id, str) else REGISTRY.get(name_or_id)
-    )
+    """Return the serializer registered under a name or id, or raise ConfigError."""
+    found = _BY_NAME.get(name_or_id) if isinstance(name_or_id, str) else REGISTRY.get(name_or_id)
     if found is None:
         raise ConfigError(
             f"unknown serializer {name_or_id!r}; built in: msgpack, json, pickle, raw; "
             "add your own with cachelayer.register_serializer()"
         )
     if found.serializer_id == NUMPY:
-        raise ConfigError("numpy is chosen per value (numpy arrays); it is not a default serializer")
+        raise ConfigError(
+            "numpy is chosen per value (numpy arrays); it is not a default serializer"
+        )
     return found
 
 
@@ -413,5 +415,5 @@ def registered_serializers() -> dict[int, str]:
 
 
 def invalid_value(subject: str, name: str, exc: BaseException) -> InvalidValue:
-    """The error for a value the serializer *name* rejects."""
+    """Build the error for a value the serializer *name* rejects."""
     return InvalidValue(f"cannot serialize {subject} with {name}: {exc}")

@@ -23,9 +23,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `tests` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from cachelayer import _core, _core_py, errors  # noqa: E402
-from cachelayer import _codec_kernels_py as K  # noqa: E402
-from tests.unit.codec_support import KEY, trained_dictionary  # noqa: E402
+from cachelayer import _codec_kernels_py as K
+from cachelayer import _core, _core_py, errors
+from tests.unit.codec_support import KEY, trained_dictionary
 
 MAX_VALUE_SIZE = 1 << 20
 VALUES: list[Any] = [
@@ -113,7 +113,7 @@ def check_one_input(data: bytes, provider: Any = None) -> None:
         _check(build_frame(provider(data)))
 
 
-def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris' name
+def TestOneInput(data: bytes) -> None:
     """atheris entry point."""
     import atheris
 

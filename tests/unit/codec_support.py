@@ -38,11 +38,11 @@ def _session(i: int) -> dict[str, Any]:
     return {
         "_auth_user_id": str(rng.randrange(10**7)),
         "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
-        "csrf_token": "%040x" % rng.getrandbits(160),
+        "csrf_token": f"{rng.getrandbits(160):040x}",
         "user": {
             "id": rng.randrange(10**7),
-            "username": "user%d" % rng.randrange(10**5),
-            "email": "u%d@example.org" % i,
+            "username": f"user{rng.randrange(10**5)}",
+            "email": f"u{i}@example.org",
             "locale": rng.choice(["en_US", "fr_FR", "ja_JP", "de_DE"]),
             "plan": rng.choice(["free", "team", "pro"]),
         },
@@ -56,7 +56,7 @@ def _session(i: int) -> dict[str, Any]:
 DICT_SAMPLES: list[dict[str, Any]] = [_session(i) for i in range(120)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained_dictionary() -> bytes:
     """A small zstd dictionary trained on DICT_SAMPLES (fast, unoptimised)."""
     blobs = [serializers.msgpack_dumps(v) for v in DICT_SAMPLES]
@@ -87,7 +87,9 @@ _ATOMS = st.one_of(
     st.decimals(allow_nan=False, allow_infinity=False),
     st.complex_numbers(allow_nan=False),
 )
-_HASHABLE = st.one_of(st.integers(), st.text(max_size=10), st.tuples(st.integers(), st.text(max_size=5)))
+_HASHABLE = st.one_of(
+    st.integers(), st.text(max_size=10), st.tuples(st.integers(), st.text(max_size=5))
+)
 
 
 def msgpack_values() -> st.SearchStrategy[Any]:
@@ -117,7 +119,8 @@ def json_values() -> st.SearchStrategy[Any]:
     return st.recursive(
         atoms,
         lambda children: st.one_of(
-            st.lists(children, max_size=6), st.dictionaries(st.text(max_size=10), children, max_size=6)
+            st.lists(children, max_size=6),
+            st.dictionaries(st.text(max_size=10), children, max_size=6),
         ),
         max_leaves=25,
     )

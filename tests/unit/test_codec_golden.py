@@ -34,8 +34,9 @@ def _codec(impl: Any, options: dict[str, Any]) -> Any:
     return codec
 
 
-@pytest.mark.parametrize(("name", "expr", "options", "compression", "frame_hex"), GOLDEN,
-                         ids=[g[0] for g in GOLDEN])
+@pytest.mark.parametrize(
+    ("name", "expr", "options", "compression", "frame_hex"), GOLDEN, ids=[g[0] for g in GOLDEN]
+)
 def test_golden_frame(impl, name, expr, options, compression, frame_hex):
     codec = _codec(impl, options)
     value = eval(expr)
@@ -49,7 +50,7 @@ def test_golden_frame(impl, name, expr, options, compression, frame_hex):
     if frame[:1] != b"\xc1":
         assert again == frame  # plain values
         return
-    code, parsed = impl.frame_parse(frame, 2**32)
+    _code, parsed = impl.frame_parse(frame, 2**32)
     if parsed.codec == 0:
         assert again == frame
     else:

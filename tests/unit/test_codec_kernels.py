@@ -44,7 +44,7 @@ def both(fn: Any, *args: Any) -> Any:
     return results[0][1]
 
 
-# ---- varints ---------------------------------------------------------------------------------
+# ---- varints -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_varint_twins_on_random_bytes(data):
     both("varint_get", data, 0, len(data))
 
 
-# ---- frames ----------------------------------------------------------------------------------
+# ---- frames ------------------------------------------------------------------------
 
 
 @given(FRAMES)
@@ -154,7 +154,7 @@ def test_frame_parse_twins_on_random_bytes(data, limit):
     both("frame_parse", b"\xc1" + data, limit)
 
 
-# ---- plain values ------------------------------------------------------------------------------
+# ---- plain values ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -199,7 +199,7 @@ def test_value_kind_twins(data):
         assert str(kind[1]).encode() == data
 
 
-# ---- payload bounds ------------------------------------------------------------------------------
+# ---- payload bounds ----------------------------------------------------------------
 
 
 def _zstd_payload(data: bytes, level: int = 3) -> bytes:
@@ -247,7 +247,7 @@ def test_payload_check_twins_on_random_bytes(codec, data, n):
     both("zstd_frame_bounds", data)
 
 
-# ---- sniffing ------------------------------------------------------------------------------------
+# ---- sniffing ----------------------------------------------------------------------
 
 SIGNATURES = {
     b"\x1f\x8b\x08\x00": 1,
@@ -290,7 +290,7 @@ def test_sniff_twins(data):
     both("sniff", data)
 
 
-# ---- entropy ---------------------------------------------------------------------------------------
+# ---- entropy -----------------------------------------------------------------------
 
 
 def test_entropy_table_matches_the_twin():
@@ -319,7 +319,7 @@ def test_entropy_twins_on_long_values():
         assert _core.entropy_q12(data) == _core_py.entropy_q12(data)
 
 
-# ---- selector ----------------------------------------------------------------------------------------
+# ---- selector ----------------------------------------------------------------------
 
 CONFIGS = st.builds(
     K.SelectorConfig,

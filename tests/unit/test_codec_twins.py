@@ -66,7 +66,8 @@ def test_encode_is_identical(values, compression, profile, checksum):
         b = outcome(lambda v=v: p.encode_traced(v, compression=compression, key="k"))
         assert a == b
         if a[0] == "ok":
-            agree(outcome(lambda: c.decode(a[1][0])), outcome(lambda: p.decode(a[1][0])))
+            frame = a[1][0]
+            agree(outcome(lambda f=frame: c.decode(f)), outcome(lambda f=frame: p.decode(f)))
     assert c.stats() == p.stats()
 
 
@@ -76,8 +77,8 @@ def test_json_and_pickle_frames_are_identical(values, compression):
     for kwargs in ({"serializer": "json"}, {"serializer": "pickle", "signing_key": KEY}):
         c, p = pair(**kwargs)
         for v in values:
-            assert outcome(lambda v=v: c.encode(v, compression=compression)) == outcome(
-                lambda v=v: p.encode(v, compression=compression)
+            assert outcome(lambda v=v, c=c: c.encode(v, compression=compression)) == outcome(
+                lambda v=v, p=p: p.encode(v, compression=compression)
             )
 
 
@@ -86,7 +87,10 @@ def test_json_and_pickle_frames_are_identical(values, compression):
 def test_decoding_random_bytes_agrees(data):
     c, p = pair(checksum=True)
     for blob in (data, b"\xc1" + data, b"\xc1\x10" + data, b"\xc1\x13" + data):
-        agree(outcome(lambda b=blob: c.decode(b, key="x")), outcome(lambda b=blob: p.decode(b, key="x")))
+        agree(
+            outcome(lambda b=blob: c.decode(b, key="x")),
+            outcome(lambda b=blob: p.decode(b, key="x")),
+        )
 
 
 @given(
@@ -114,7 +118,9 @@ def test_msgpack_decoders_agree_on_valid_documents(value):
     from cachelayer import serializers
 
     blob = serializers.msgpack_dumps(value)
-    agree(outcome(lambda: _core.msgpack_unpack(blob)), outcome(lambda: _core_py.msgpack_unpack(blob)))
+    agree(
+        outcome(lambda: _core.msgpack_unpack(blob)), outcome(lambda: _core_py.msgpack_unpack(blob))
+    )
 
 
 @given(data=st.binary(max_size=64))
