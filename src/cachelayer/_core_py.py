@@ -6,10 +6,12 @@ selects between the two (``CACHELAYER_IMPLEMENTATION=auto|c|python``).
 
 from __future__ import annotations
 
-try:  # the codec twin (Codec, Selector, kernels) needs msgpack, zstandard, lz4, brotli
+import contextlib
+
+# The codec twin (Codec, Selector, kernels) needs msgpack, zstandard, lz4 and
+# brotli; without them cachelayer.codec reports what is missing when used.
+with contextlib.suppress(ImportError):
     from ._codec_py import *  # noqa: F403
-except ImportError:  # pragma: no cover - cachelayer.codec reports it when used
-    pass
 from ._local_py import LocalCache
 
 __all__ = ["LocalCache"]
