@@ -16,6 +16,7 @@
 from libc.stdint cimport uint8_t, int8_t
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.pythread cimport PyThread_get_thread_ident
 
 import hmac as _cx_hmac
 import zlib as _cx_zlib
@@ -764,6 +765,10 @@ cdef class Codec:
     cdef object _cfg
     cdef object _dicts
     cdef object _tls
+    cdef long _tid           # thread whose tables _ctable/_dtable are
+    cdef dict _ctable
+    cdef dict _dtable
+    cdef uint32_t _active    # mirrors _dicts.active (changed only through this object)
     cdef dict _specs
     cdef object _ser
     cdef int _ser_id
@@ -794,6 +799,9 @@ cdef class Codec:
         self._cfg = cfg
         self._dicts = _cx_dicts.DictionarySet()
         self._tls = _cx_comp.ThreadCodecs()
+        self._tid = -1
+        self._ctable = self._dtable = None
+        self._active = 0
         self._specs = {}
         self._ser = cfg.serializer
         self._ser_id = cfg.serializer.serializer_id
@@ -867,9 +875,22 @@ cdef class Codec:
         level[0] = spec[1]
         return 0
 
+    cdef inline int _thread_tables(self) except -1:
+        # zstandard objects must not be shared between threads: one table per
+        # thread (threading.local), remembered for the thread that used it last
+        cdef long tid = <long>PyThread_get_thread_ident()
+        if tid != self._tid or self._ctable is None:
+            tls = self._tls
+            self._ctable = tls.compressors
+            self._dtable = tls.decompressors
+            self._tid = tid
+        return 0
+
     cdef object _compressor(self, int codec, int level, uint32_t dict_id):
         cdef object key = (<uint64_t>dict_id << 16) | (<uint64_t>codec << 8) | <uint8_t>level
-        cdef dict table = self._tls.compressors
+        cdef dict table
+        self._thread_tables()
+        table = self._ctable
         fn = table.get(key)
         if fn is None:
             fn = _cx_make_compressor(codec, level, self._dicts.get(dict_id) if dict_id else None)
@@ -877,7 +898,9 @@ cdef class Codec:
         return fn
 
     cdef object _decompressor(self, uint32_t dict_id):
-        cdef dict table = self._tls.decompressors
+        cdef dict table
+        self._thread_tables()
+        table = self._dtable
         d = table.get(dict_id)
         if d is None:
             import zstandard
@@ -1003,7 +1026,7 @@ cdef class Codec:
         flags = self._flags0
         if sid == CL_SER_PICKLE:
             flags |= CL_FLAG_HMAC
-        dict_id = self._dicts.active
+        dict_id = self._active
         auto = codec == _cx_AUTO
         p = <const uint8_t *>PyBytes_AS_STRING(data)
         if auto:
@@ -1219,6 +1242,7 @@ cdef class Codec:
         ConfigError for a bad id, bad data, or an id holding other bytes.
         """
         self._dicts.add(dict_id, data, activate)
+        self._active = self._dicts.active
 
     def train_dictionary(self, samples, size=65536, *, dict_id=None,
                          activate=True):
@@ -1245,6 +1269,7 @@ cdef class Codec:
             dict_id = self._dicts.next_id()
         data = _cx_dicts.train(blobs, size, dict_id)
         self._dicts.add(dict_id, data, activate)
+        self._active = self._dicts.active
         self._last_report = _cx_dicts.report(dict_id, data, blobs)
         return dict_id
 
