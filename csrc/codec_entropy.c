@@ -1,7 +1,10 @@
 /* codec_entropy.c - sampled byte entropy; see codec_entropy.h.
  *
- * One 16-bit histogram (counts never exceed CL_ENTROPY_SAMPLE); the cost is
- * about half a nanosecond per sampled byte plus a 256-step pass over the
+ * One 16-bit histogram (counts never exceed CL_ENTROPY_SAMPLE), filled four
+ * bytes at a time: a run of four equal bytes is one add instead of four
+ * increments of the same counter, each waiting for the previous store
+ * (which made low-entropy data twice as slow as text).  The cost is well
+ * under a nanosecond per sampled byte plus a 256-step pass over the
  * histogram, which is why the sample is capped at 512 bytes. */
 #include "codec_entropy.h"
 
@@ -76,10 +79,28 @@ const uint32_t cl_entropy_table[CL_ENTROPY_SAMPLE + 1u] = {
     18874368u
 };
 
+static void count(uint16_t h[256], const uint8_t *q, size_t m)
+{
+    size_t k = 0;
+    for (; k + 4u <= m; k += 4u) {
+        uint8_t b = q[k];
+        if (q[k + 1u] == b && q[k + 2u] == b && q[k + 3u] == b) {
+            h[b] = (uint16_t)(h[b] + 4u);
+        } else {
+            h[b]++;
+            h[q[k + 1u]]++;
+            h[q[k + 2u]]++;
+            h[q[k + 3u]]++;
+        }
+    }
+    for (; k < m; k++)
+        h[q[k]]++;
+}
+
 uint32_t cl_entropy_q12(const uint8_t *p, size_t len)
 {
     uint16_t h[256];
-    size_t n, i, j;
+    size_t n, i;
     uint64_t sum = 0;
     uint32_t distinct = 0;
 
@@ -87,16 +108,14 @@ uint32_t cl_entropy_q12(const uint8_t *p, size_t len)
         return 0;
     memset(h, 0, sizeof(h));
     if (len <= CL_ENTROPY_SAMPLE) {
-        for (i = 0; i < len; i++)
-            h[p[i]]++;
+        count(h, p, len);
         n = len;
     } else {
         uint64_t span = (uint64_t)(len - CL_ENTROPY_CHUNK);
         for (i = 0; i < CL_ENTROPY_CHUNKS; i++) {
             const uint8_t *chunk = p + (size_t)(span * i / (CL_ENTROPY_CHUNKS - 1u));
             CL_ASSERT(chunk + CL_ENTROPY_CHUNK <= p + len);
-            for (j = 0; j < CL_ENTROPY_CHUNK; j++)
-                h[chunk[j]]++;
+            count(h, chunk, CL_ENTROPY_CHUNK);
         }
         n = CL_ENTROPY_SAMPLE;
     }
