@@ -90,8 +90,10 @@ def section_ratios(corpus: Path, clock: str, budget: float) -> dict[str, Any]:
         print("| " + " | ".join(cells) + " |")
     total = report["total"]
     print("\n## Selector against the per-value oracle (all classes)\n")
-    print(f"cost = {report['lambda_ns_per_byte']:g} ns/byte x bytes + compress + 4 x decompress;"
-          f" {report['values']} values; {clock} clock\n")
+    print(
+        f"cost = {report['lambda_ns_per_byte']:g} ns/byte x bytes + compress + 4 x decompress;"
+        f" {report['values']} values; {clock} clock\n"
+    )
     print("| profile | measure | selector / oracle | target |")
     print("|---|---|---|---|")
     print(f"| balanced | cost | {total['balanced_cost_vs_oracle']:.4f} | <= 1.03 |")
@@ -109,26 +111,42 @@ def section_ratios(corpus: Path, clock: str, budget: float) -> dict[str, Any]:
 # ---- 3: encode/decode latency ---------------------------------------------------------------
 
 
-def _median_ns(fn: Callable[[Any], Any], values: list[Any], timer: Callable[[], float],
-               batches: int) -> tuple[float, float]:
-    """Median and minimum ns per call over batches of calls cycling through values."""
-    per = max(1, 200 // len(values)) * len(values)
-    results = []
-    for _ in range(batches):
-        t0 = timer()
-        for _ in range(per // len(values)):
-            for v in values:
-                fn(v)
-        results.append((timer() - t0) / per * 1e9)
-    return statistics.median(results), min(results)
+def _interleaved_ns(
+    ops: dict[str, tuple[Callable[[Any], Any], list[Any]]],
+    timer: Callable[[], float],
+    rounds: int,
+) -> dict[str, tuple[float, float]]:
+    """Median and minimum ns per call of each op.
+
+    Each round times one batch of every op in turn (about 200 calls, cycling
+    through its values), so a disturbance on a shared machine hits every op
+    alike instead of one op's whole measurement.
+    """
+    samples: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(rounds):
+        for name, (fn, values) in ops.items():
+            repeat = max(1, 200 // len(values))
+            t0 = timer()
+            for _ in range(repeat):
+                for v in values:
+                    fn(v)
+            samples[name].append((timer() - t0) / (repeat * len(values)) * 1e9)
+    return {name: (statistics.median(x), min(x)) for name, x in samples.items()}
 
 
-def section_latency(items: list[dict[str, Any]], timer: Callable[[], float],
-                    batches: int) -> dict[str, Any]:
-    train = [json.loads(i["data"]) for i in items if i["category"] == "session"
-             and i.get("split") == "train"]
-    test = [json.loads(i["data"]) for i in items if i["category"] == "session"
-            and i.get("split") == "test"]
+def section_latency(
+    items: list[dict[str, Any]], timer: Callable[[], float], batches: int
+) -> dict[str, Any]:
+    train = [
+        json.loads(i["data"])
+        for i in items
+        if i["category"] == "session" and i.get("split") == "train"
+    ]
+    test = [
+        json.loads(i["data"])
+        for i in items
+        if i["category"] == "session" and i.get("split") == "test"
+    ]
     test = [v for v in test if 550 <= len(msgpack.packb(v)) <= 650]  # ~600 bytes serialized
     codec = Codec()
     codec.train_dictionary(train)
@@ -138,28 +156,34 @@ def section_latency(items: list[dict[str, Any]], timer: Callable[[], float],
     packed = [msgpack.packb(v) for v in test]
     texts = [orjson.dumps(v) for v in test]
     pickles = [pickle.dumps(v, 5) for v in test]
-    rows = {
-        "Codec.encode (msgpack + select + zstd-dict + frame)": _median_ns(
-            codec.encode, test, timer, batches),
-        "Codec.decode": _median_ns(codec.decode, frames, timer, batches),
-        "orjson.dumps": _median_ns(orjson.dumps, test, timer, batches),
-        "orjson.loads": _median_ns(orjson.loads, texts, timer, batches),
-        "msgpack.packb": _median_ns(msgpack.packb, test, timer, batches),
-        "msgpack.unpackb": _median_ns(msgpack.unpackb, packed, timer, batches),
-        "pickle.dumps (protocol 5)": _median_ns(lambda v: pickle.dumps(v, 5), test, timer,
-                                                batches),
-        "pickle.loads": _median_ns(pickle.loads, pickles, timer, batches),
-    }
+    rows = _interleaved_ns(
+        {
+            "Codec.encode (msgpack + select + zstd-dict + frame)": (codec.encode, test),
+            "Codec.decode": (codec.decode, frames),
+            "orjson.dumps": (orjson.dumps, test),
+            "orjson.loads": (orjson.loads, texts),
+            "msgpack.packb": (msgpack.packb, test),
+            "msgpack.unpackb": (msgpack.unpackb, packed),
+            "pickle.dumps (protocol 5)": (lambda v: pickle.dumps(v, 5), test),
+            "pickle.loads": (pickle.loads, pickles),
+        },
+        timer,
+        batches,
+    )
     json_size = statistics.mean(len(t) for t in texts)
     stored = statistics.mean(len(f) for f in frames)
     print("\n## Encode / decode of a ~600-byte session dict (public API)\n")
-    print(f"{len(test)} test-split sessions of 550-650 bytes as msgpack (mean"
-          f" {statistics.mean(len(p) for p in packed):.0f}; JSON {json_size:.0f}); stored frame"
-          f" {stored:.0f} bytes (zstd-dict, dictionary from the train split)\n")
+    print(
+        f"{len(test)} test-split sessions of 550-650 bytes as msgpack (mean"
+        f" {statistics.mean(len(p) for p in packed):.0f}; JSON {json_size:.0f}); stored frame"
+        f" {stored:.0f} bytes (zstd-dict, dictionary from the train split)\n"
+    )
     print("| operation | median ns | min ns | target |")
     print("|---|---|---|---|")
-    targets = {"Codec.encode (msgpack + select + zstd-dict + frame)": "<= 5000",
-               "Codec.decode": "<= 4000"}
+    targets = {
+        "Codec.encode (msgpack + select + zstd-dict + frame)": "<= 5000",
+        "Codec.decode": "<= 4000",
+    }
     for name, (med, low) in rows.items():
         print(f"| {name} | {med:.0f} | {low:.0f} | {targets.get(name, '')} |")
     return {k: {"median_ns": v[0], "min_ns": v[1]} for k, v in rows.items()}
@@ -211,20 +235,24 @@ def section_redis(items: list[dict[str, Any]], count: int) -> dict[str, Any]:
             for i in range(count):
                 pipe.memory_usage(f"k:{i:06d}", samples=0)
             usage = sum(pipe.execute())
-            out[name] = {"value_bytes": payload, "memory_usage": usage,
-                         "used_memory_delta": after - before}
+            out[name] = {
+                "value_bytes": payload,
+                "memory_usage": usage,
+                "used_memory_delta": after - before,
+            }
         client.close()
     finally:
         server.stop()
     base = out["raw JSON text (SET json.dumps(v))"]
-    print(f"\n## Redis memory for {count} small JSON values (redis-server"
-          f" {_redis_version()})\n")
+    print(f"\n## Redis memory for {count} small JSON values (redis-server {_redis_version()})\n")
     print("| stored as | value bytes | MEMORY USAGE sum | per key | used_memory delta | saving |")
     print("|---|---|---|---|---|---|")
     for name, r in out.items():
         saving = 1 - r["memory_usage"] / base["memory_usage"]
-        print(f"| {name} | {r['value_bytes']} | {r['memory_usage']} | "
-              f"{r['memory_usage'] / count:.1f} | {r['used_memory_delta']} | {saving:.1%} |")
+        print(
+            f"| {name} | {r['value_bytes']} | {r['memory_usage']} | "
+            f"{r['memory_usage'] / count:.1f} | {r['used_memory_delta']} | {saving:.1%} |"
+        )
     return out
 
 
@@ -235,26 +263,31 @@ def _redis_version() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path,
-                        default=Path(os.environ.get("CACHELAYER_CORPUS", DEFAULT_CORPUS)))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--corpus", type=Path, default=Path(os.environ.get("CACHELAYER_CORPUS", DEFAULT_CORPUS))
+    )
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--quick", action="store_true", help="smaller budgets (smoke run)")
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
-    parser.add_argument("--skip", default="", help="comma list of sections to skip: "
-                        "ratios,latency,redis")
+    parser.add_argument(
+        "--skip", default="", help="comma list of sections to skip: ratios,latency,redis"
+    )
     args = parser.parse_args()
     timer = time.thread_time if args.clock == "cpu" else time.perf_counter
     skip = set(filter(None, args.skip.split(",")))
-    print(f"cachelayer {cachelayer.__version__} ({cachelayer.backend} backend), "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, clock: {args.clock}\n")
+    print(
+        f"cachelayer {cachelayer.__version__} ({cachelayer.backend} backend), "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, clock: {args.clock}\n"
+    )
     items = load(args.corpus)
     result: dict[str, Any] = {}
     if "ratios" not in skip:
         result["ratios"] = section_ratios(args.corpus, args.clock, 0.0005 if args.quick else 0.003)
     if "latency" not in skip:
-        result["latency"] = section_latency(items, timer, 20 if args.quick else 400)
+        result["latency"] = section_latency(items, timer, 20 if args.quick else 600)
     if "redis" not in skip:
         result["redis"] = section_redis(items, 2000 if args.quick else 20000)
     assert core.Codec is Codec

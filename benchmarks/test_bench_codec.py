@@ -23,7 +23,9 @@ from cachelayer import Codec
 from cachelayer import _core as core
 
 CORPUS = Path(
-    os.environ.get("CACHELAYER_CORPUS", Path(__file__).resolve().parents[1].parent / "shared/corpus")
+    os.environ.get(
+        "CACHELAYER_CORPUS", Path(__file__).resolve().parents[1].parent / "shared/corpus"
+    )
 )
 
 
@@ -43,10 +45,16 @@ def items() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def sessions(items: list[dict[str, Any]]) -> tuple[Codec, list[Any], list[bytes]]:
-    train = [json.loads(i["data"]) for i in items if i["category"] == "session"
-             and i.get("split") == "train"]
-    test = [json.loads(i["data"]) for i in items if i["category"] == "session"
-            and i.get("split") == "test"]
+    train = [
+        json.loads(i["data"])
+        for i in items
+        if i["category"] == "session" and i.get("split") == "train"
+    ]
+    test = [
+        json.loads(i["data"])
+        for i in items
+        if i["category"] == "session" and i.get("split") == "test"
+    ]
     test = [v for v in test if 550 <= len(msgpack.packb(v)) <= 650]  # ~600-byte sessions
     codec = Codec(namespace="sessions")
     codec.train_dictionary(train)
@@ -121,6 +129,4 @@ def test_encode_ratio_by_class(benchmark, items, category):
     benchmark.pedantic(lambda: [codec.encode(v) for v in values], rounds=3, iterations=1)
     stored = sum(len(codec.encode(v)) for v in values)
     benchmark.extra_info["ratio"] = sum(map(len, values)) / stored
-    benchmark.extra_info["max_overhead_bytes"] = max(
-        len(codec.encode(v)) - len(v) for v in values
-    )
+    benchmark.extra_info["max_overhead_bytes"] = max(len(codec.encode(v)) - len(v) for v in values)

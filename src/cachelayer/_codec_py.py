@@ -62,6 +62,7 @@ __all__ = [
     "frame_build",
     "frame_header_size",
     "frame_parse",
+    "msgpack_pack",
     "msgpack_unpack",
     "parse_int64",
     "payload_check",
@@ -77,6 +78,8 @@ __all__ = [
 ]
 
 ENTROPY_TABLE = K.ENTROPY_TABLE
+#: Encode a value as the msgpack serializer does.
+msgpack_pack = serializers.msgpack_dumps
 #: Decode one MessagePack document as the msgpack serializer does.
 msgpack_unpack = serializers.msgpack_loads
 Buffer = Union[bytes, bytearray, memoryview]

@@ -123,6 +123,86 @@ def test_msgpack_decoders_agree_on_valid_documents(value):
     )
 
 
+EDGE_INTS = st.sampled_from(
+    [
+        0,
+        127,
+        128,
+        255,
+        256,
+        65535,
+        65536,
+        2**32 - 1,
+        2**32,
+        2**63 - 1,
+        2**63,
+        2**64 - 1,
+        2**64,
+        -1,
+        -32,
+        -33,
+        -128,
+        -129,
+        -32768,
+        -32769,
+        -(2**31),
+        -(2**31) - 1,
+        -(2**63),
+        -(2**63) - 1,
+    ]
+)
+LENGTHS = st.sampled_from([0, 15, 16, 31, 32, 255, 256, 65535, 65536])
+
+
+@given(
+    value=st.one_of(
+        msgpack_values(),
+        EDGE_INTS,
+        LENGTHS.map(lambda n: "a" * n),
+        LENGTHS.map(lambda n: b"b" * n),
+        LENGTHS.map(lambda n: list(range(n))),
+        LENGTHS.map(lambda n: {i: None for i in range(n)}),
+        st.builds(msgpack.ExtType, st.integers(0, 127), st.binary(max_size=300)),
+        st.builds(msgpack.Timestamp, st.integers(0, 2**40), st.integers(0, 999_999_999)),
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_msgpack_encoders_agree(value):
+    agree(outcome(lambda: _core.msgpack_pack(value)), outcome(lambda: _core_py.msgpack_pack(value)))
+
+
+def test_msgpack_encoders_agree_on_subclasses_and_limits():
+    import collections
+    import enum
+
+    class Big(int):
+        pass
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    def deep(n: int, leaf: Any = None) -> Any:
+        for _ in range(n):
+            leaf = [leaf]
+        return leaf
+
+    values = [
+        collections.OrderedDict(a=1),
+        Color.RED,
+        Big(2**70),
+        bytearray(b"ab"),
+        memoryview(b"mv"),
+        "a\ud800",
+        collections.namedtuple("P", "x y")(1, 2),
+        *[deep(n, leaf) for n in (1023, 1024, 1025) for leaf in (None, (1,), {"k": 1})],
+    ]
+    for v in values:
+        agree(
+            outcome(lambda v=v: _core.msgpack_pack(v)),
+            outcome(lambda v=v: _core_py.msgpack_pack(v)),
+        )
+
+
 @given(data=st.binary(max_size=64))
 @settings(max_examples=3000, deadline=None)
 def test_msgpack_decoders_agree_on_random_bytes(data):
