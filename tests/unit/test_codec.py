@@ -649,3 +649,28 @@ def test_msgpack_payload_is_standard_messagepack(impl):
     codec = impl.Codec()
     stored = codec.encode({"a": [1, 2.5, None, "x"]}, compression=None)
     assert msgpack.unpackb(stored[2:]) == {"a": [1, 2.5, None, "x"]}
+
+
+def test_threads_share_one_codec(impl):
+    import threading
+
+    codec = make(impl)
+    values = [*DICT_SAMPLES[:30], b"x" * 5000, "text " * 300, list(range(500))]
+    errors_seen: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(150):
+                v = values[(seed + i) % len(values)]
+                for compression in ("auto", "zstd", "lz4", "zstd-dict", "brotli:1"):
+                    assert codec.decode(codec.encode(v, compression=compression)) == v
+        except BaseException as exc:  # reported below
+            errors_seen.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors_seen
+    assert codec.stats().encoded == 6 * 150 * 5
