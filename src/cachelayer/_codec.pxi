@@ -1074,6 +1074,8 @@ cdef class Codec:
     cdef long _tid           # thread whose tables _ctable/_dtable are
     cdef dict _ctable
     cdef dict _dtable
+    cdef uint64_t _last_key  # compressor used last by thread _tid (key 0: none)
+    cdef object _last_fn
     cdef uint32_t _active    # mirrors _dicts.active (changed only through this object)
     cdef dict _specs
     cdef object _ser
@@ -1105,6 +1107,8 @@ cdef class Codec:
         self._tls = _cx_comp.ThreadCodecs()
         self._tid = -1
         self._ctable = self._dtable = None
+        self._last_key = 0
+        self._last_fn = None
         self._active = 0
         self._specs = {}
         self._ser = cfg.serializer
@@ -1185,17 +1189,27 @@ cdef class Codec:
             self._ctable = tls.compressors
             self._dtable = tls.decompressors
             self._tid = tid
+            self._last_key = 0
+            self._last_fn = None
         return 0
 
     cdef object _compressor(self, int codec, int level, uint32_t dict_id):
-        cdef object key = (<uint64_t>dict_id << 16) | (<uint64_t>codec << 8) | <uint8_t>level
+        cdef uint64_t k = (<uint64_t>dict_id << 16) | (<uint64_t>codec << 8) | <uint8_t>level
         cdef dict table
         self._thread_tables()
+        if k == self._last_key:
+            return self._last_fn
         table = self._ctable
+        key = k
         fn = table.get(key)
         if fn is None:
+            # runs Python code: another thread may take over _tid meanwhile, so
+            # the one-entry cache is only filled on the next, lookup-only call
             fn = _cx_make_compressor(codec, level, self._dicts.get(dict_id) if dict_id else None)
             table[key] = fn
+            return fn
+        self._last_key = k
+        self._last_fn = fn
         return fn
 
     cdef object _decompressor(self, uint32_t dict_id):
