@@ -397,7 +397,7 @@ static uint32_t ghost_capacity(const cl_table *t)
 }
 
 int cl_table_init(cl_table *t, uint32_t max_entries, uint64_t max_weight, int policy,
-                  double now)
+                  double now, double grace)
 {
     uint32_t i;
     memset(t, 0, sizeof(*t));
@@ -409,6 +409,9 @@ int cl_table_init(cl_table *t, uint32_t max_entries, uint64_t max_weight, int po
     t->cap = CL_NSENT + 16u;
     t->top = CL_NSENT;
     t->epoch_ms = cl_floor_ms(now);
+    t->grace_ms = grace > 0 ? (grace * 1000.0 < (double)CL_MAX_TTL_MS
+                                   ? (uint32_t)(grace * 1000.0) : CL_MAX_TTL_MS)
+                            : 0u;
     t->entries = (cl_entry *)calloc(t->cap, sizeof(cl_entry));
     if (t->entries == NULL)
         return CL_NOMEM;

@@ -50,7 +50,9 @@
  *      small_count/small_weight describe the small queue and CL_F_MAIN marks
  *      main-queue entries.
  *   I5 wheel buckets are circular lists through tprev/tnext holding exactly
- *      the live entries with a finite deadline.
+ *      the live entries with a finite deadline; an entry is filed by its
+ *      reclaim time (deadline + grace_ms): an expired entry stays readable by
+ *      stale reads until then, while ordinary reads treat it as absent.
  *   I6 version changes on every structural mutation, so a lookup that called
  *      back into Python can tell that it must start again.
  */
@@ -137,6 +139,7 @@ typedef struct cl_table {
     uint64_t small_weight;
     cl_ghost ghost;
     int64_t epoch_ms;     /* deadlines count from here */
+    uint32_t grace_ms;    /* expired entries are reclaimed this long after */
     uint32_t wheel_ms;    /* time the wheel was last advanced to */
     uint64_t version;
     cl_stats stats;
@@ -146,9 +149,10 @@ typedef struct cl_table {
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /* max_entries/max_weight 0 mean unbounded (at least one must be set by the
- * caller's validation); `now` starts the clock.  Returns CL_OK or CL_NOMEM. */
+ * caller's validation); `now` starts the clock; expired entries are kept
+ * `grace` seconds for stale reads.  Returns CL_OK or CL_NOMEM. */
 int cl_table_init(cl_table *t, uint32_t max_entries, uint64_t max_weight, int policy,
-                  double now);
+                  double now, double grace);
 /* Frees the storage.  Precondition: no live or zombie entries (call
  * cl_table_clear and drain the zombies first). */
 void cl_table_destroy(cl_table *t);
@@ -214,6 +218,17 @@ CL_INLINE uint32_t cl_table_ms(const cl_table *t, double seconds)
     if (v >= (double)CL_MS_MAX)
         return CL_MS_MAX;
     return (uint32_t)v;
+}
+
+/* When live entry idx may be reclaimed: its deadline plus the grace period
+ * during which an expired entry is kept for stale reads (CL_NEVER: never). */
+CL_INLINE uint32_t cl_table_reclaim_at(const cl_table *t, uint32_t expire)
+{
+    uint64_t at;
+    if (expire == CL_NEVER)
+        return CL_NEVER;
+    at = (uint64_t)expire + t->grace_ms;
+    return at < CL_MS_MAX ? (uint32_t)at : CL_MS_MAX;
 }
 
 /* Whether live entry idx is expired at `now` (seconds). */

@@ -19,6 +19,9 @@
  * level: expiry is O(1) amortised, never a scan of the table.  An entry whose
  * deadline is up is therefore reclaimed within 64 ms of the next advance.
  *
+ * Entries are filed by their reclaim time (deadline + the table's grace
+ * period), so an expired entry stays available to stale reads until then.
+ *
  * Every ~12 days of activity the epoch moves forward (rebase): deadlines are
  * shifted and the wheel is rebuilt, O(entries) once.
  *
@@ -69,7 +72,7 @@ void cl_wheel_schedule(cl_table *t, uint32_t idx)
         e[idx].tprev = e[idx].tnext = CL_NIL;
         return;
     }
-    s = bucket_for(t->wheel_ms, e[idx].expire);
+    s = bucket_for(t->wheel_ms, cl_table_reclaim_at(t, e[idx].expire));
     /* append at the tail of the bucket */
     e[idx].tnext = s;
     e[idx].tprev = e[s].tprev;
@@ -101,7 +104,7 @@ static void visit_bucket(cl_table *t, uint32_t sentinel, uint32_t now)
     while (idx != CL_NIL) {
         uint32_t next = e[idx].tnext;
         e[idx].tprev = e[idx].tnext = CL_NIL;
-        if (e[idx].expire <= now)
+        if (cl_table_reclaim_at(t, e[idx].expire) <= now)
             cl_drop(t, idx, CL_DROP_EXPIRE);
         else
             cl_wheel_schedule(t, idx);
@@ -124,7 +127,7 @@ static void rebase(cl_table *t, double now)
             continue;
         x->expire = (int64_t)x->expire > shift ? (uint32_t)((int64_t)x->expire - shift) : 0u;
         x->tprev = x->tnext = CL_NIL;
-        if (x->expire <= t->wheel_ms) {
+        if (cl_table_reclaim_at(t, x->expire) <= t->wheel_ms) {
             /* cl_drop unschedules: keep this entry out of the lists first */
             cl_drop(t, i, CL_DROP_EXPIRE);
         } else {

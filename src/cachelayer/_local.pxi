@@ -45,6 +45,7 @@ cdef extern from "table.h":
         uint32_t max_entries
         uint64_t max_weight
         int64_t epoch_ms
+        uint32_t grace_ms
         uint64_t version
         cl_stats stats
     enum:
@@ -52,7 +53,8 @@ cdef extern from "table.h":
         CL_POLICY_LRU, CL_POLICY_S3FIFO, CL_NSENT, CL_F_ZOMBIE
     const uint32_t CL_NEVER
     int cl_table_init(cl_table *t, uint32_t max_entries, uint64_t max_weight, int policy,
-                      double now)
+                      double now, double grace)
+    uint32_t cl_table_reclaim_at(const cl_table *t, uint32_t expire)
     void cl_table_destroy(cl_table *t)
     int64_t cl_table_insert(cl_table *t, void *key, uint32_t hash, void *value,
                             uint32_t weight, double expire, double now)
@@ -240,6 +242,8 @@ cdef class LocalCache:
     - ``policy``: ``"s3fifo"`` (scan resistant, the default) or ``"lru"``.
     - ``timer``: a callable returning seconds; the default is a coarse
       monotonic clock read in C (see docs/architecture.md for its resolution).
+    - ``stale_ttl``: expired entries stay readable through :meth:`get_stale`
+      for this many seconds (ordinary reads treat them as absent).
 
     Keys are any hashable objects, values any objects, stored by reference.
     """
@@ -256,17 +260,18 @@ cdef class LocalCache:
         self._t.entries = NULL
 
     def __init__(self, max_entries=10_000, max_weight=None, *, ttl=None, policy=None,
-                 weigher=None, timer=None):
+                 weigher=None, timer=None, stale_ttl=0.0):
         if self._t.entries != NULL:
             raise TypeError("LocalCache.__init__ may only be called once")
-        cfg = _validate.check_local_config(max_entries, max_weight, policy, ttl, weigher, timer)
+        cfg = _validate.check_local_config(max_entries, max_weight, policy, ttl, weigher, timer,
+                                           stale_ttl)
         self._policy = cfg.policy
         self._default_ttl = cfg.default_ttl
         self._bytes_weigher = cfg.weigher == "bytes"
         self._weigher = None if self._bytes_weigher else cfg.weigher
         self._timer = cfg.timer
         if cl_table_init(&self._t, cfg.max_entries, cfg.max_weight,
-                         _POLICY_IDS[cfg.policy], self._now()) != CL_OK:
+                         _POLICY_IDS[cfg.policy], self._now(), cfg.stale_ttl) != CL_OK:
             self._t.entries = NULL
             raise MemoryError("cannot allocate the local cache")
 
@@ -393,15 +398,19 @@ cdef class LocalCache:
         cdef int64_t idx = self._find(key, tag)
         if idx < 0:
             return idx
-        if self._t.entries[idx].expire != CL_NEVER and cl_table_expired(&self._t, idx, self._now()):
-            # the timer may have run Python code: look the key up again
-            idx = self._find(key, tag)
-            if idx < 0:
-                return idx
-            if remove_expired:
-                cl_table_remove(&self._t, <uint32_t>idx, 1)
-                self._release()
-            return CL_NOTFOUND
+        cdef double now
+        if self._t.entries[idx].expire != CL_NEVER:
+            now = self._now()
+            if cl_table_expired(&self._t, idx, now):
+                # the timer may have run Python code: look the key up again
+                idx = self._find(key, tag)
+                if idx < 0:
+                    return idx
+                if remove_expired and cl_table_ms(&self._t, now) >= cl_table_reclaim_at(
+                        &self._t, self._t.entries[idx].expire):
+                    cl_table_remove(&self._t, <uint32_t>idx, 1)
+                    self._release()
+                return CL_NOTFOUND
         return idx
 
     cdef inline PyObject *_lookup(self, object key) except? NULL:
@@ -444,6 +453,26 @@ cdef class LocalCache:
     def peek(self, key, default=None):
         """Like :meth:`get` but without touching the policy or the statistics."""
         cdef int64_t idx = self._live(key, self._tag(key), False)
+        if idx < 0:
+            return default
+        return <object>self._t.entries[idx].value
+
+    def get_stale(self, key, default=None):
+        """The value for *key* even if it expired less than ``stale_ttl`` ago.
+
+        For serving something while the source of truth is unreachable; does
+        not touch the policy or the statistics.
+        """
+        cdef uint32_t tag = self._tag(key)
+        cdef int64_t idx = self._find(key, tag)
+        cdef uint32_t expire
+        if idx < 0:
+            return default
+        expire = self._t.entries[idx].expire
+        if expire != CL_NEVER and cl_table_ms(&self._t, self._now()) >= cl_table_reclaim_at(
+                &self._t, expire):
+            return default
+        idx = self._find(key, tag)  # the timer may have run Python code
         if idx < 0:
             return default
         return <object>self._t.entries[idx].value
@@ -643,6 +672,11 @@ cdef class LocalCache:
     def policy(self):
         """The eviction policy name."""
         return self._policy
+
+    @property
+    def stale_ttl(self):
+        """Seconds an expired entry stays readable through :meth:`get_stale`."""
+        return self._t.grace_ms / 1000.0
 
     @property
     def default_ttl(self):

@@ -137,8 +137,18 @@ def floor_ms(seconds: float) -> int:
 class _Clock:
     """Milliseconds after a movable epoch (cl_table_ms and friends)."""
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, grace: float) -> None:
         self.epoch_ms = floor_ms(now)
+        if grace > 0:
+            self.grace_ms = int(grace * 1000.0) if grace * 1000.0 < _MAX_TTL_MS else _MAX_TTL_MS
+        else:
+            self.grace_ms = 0
+
+    def reclaim_at(self, expire: int) -> int:
+        """Deadline plus grace: when an expired entry may be reclaimed."""
+        if expire == _NEVER:
+            return _NEVER
+        return min(expire + self.grace_ms, _MS_MAX)
 
     def ms(self, seconds: float) -> int:
         v = seconds * 1000.0 - float(self.epoch_ms)
@@ -160,7 +170,8 @@ class _Clock:
 class _Wheel:
     """Hierarchical timer wheel (csrc/wheel.c); buckets keep insertion order."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
         self.buckets: list[list[dict[_Entry, None]]] = [
             [{} for _ in range(n)] for n in _BUCKETS
         ]
@@ -170,7 +181,7 @@ class _Wheel:
         if e.expire == _NEVER:
             e.bucket = None
             return
-        deadline = max(e.expire, self.ms)
+        deadline = max(self.clock.reclaim_at(e.expire), self.ms)
         delta = deadline - self.ms
         level = 0
         while level < len(_BUCKETS) - 1 and delta >= _BUCKETS[level] << _SHIFT[level]:
@@ -197,7 +208,7 @@ class _Wheel:
                 bucket.clear()
                 for e in chain:
                     e.bucket = None
-                    if e.expire <= cur:
+                    if self.clock.reclaim_at(e.expire) <= cur:
                         drop(e)
                     else:
                         self.schedule(e)
@@ -248,8 +259,11 @@ class LocalCache:
         policy: Optional[str] = None,
         weigher: Union[str, Callable[[Any], int], None] = None,
         timer: Optional[Callable[[], float]] = None,
+        stale_ttl: float = 0.0,
     ) -> None:
-        cfg = _validate.check_local_config(max_entries, max_weight, policy, ttl, weigher, timer)
+        cfg = _validate.check_local_config(
+            max_entries, max_weight, policy, ttl, weigher, timer, stale_ttl
+        )
         self._max_entries = cfg.max_entries
         self._max_weight = cfg.max_weight
         self._policy = cfg.policy
@@ -270,8 +284,8 @@ class LocalCache:
             self._ghost.resize(self._ghost_capacity())
         self._lock = threading.RLock()
         self._dropped: list[Any] = []
-        self._wheel = _Wheel()
-        self._clock = _Clock(self._now())
+        self._clock = _Clock(self._now(), cfg.stale_ttl)
+        self._wheel = _Wheel(self._clock)
         self._hits = self._misses = self._evictions = self._expirations = 0
 
     # ---- internals ---------------------------------------------------------
@@ -412,7 +426,7 @@ class LocalCache:
                 continue
             e.expire = e.expire - shift if e.expire > shift else 0
             e.bucket = None
-            if e.expire <= self._wheel.ms:
+            if self._clock.reclaim_at(e.expire) <= self._wheel.ms:
                 self._drop(e, "expire")
             else:
                 self._wheel.schedule(e)
@@ -457,11 +471,17 @@ class LocalCache:
         e = self._index.get(key)
         if e is None:
             return None
-        if e.expire != _NEVER and self._expired(e, self._now()):
-            e = self._index.get(key)
-            if e is not None and remove_expired:
-                self._drop(e, "expire")
-            return None
+        if e.expire != _NEVER:
+            now = self._now()
+            if self._expired(e, now):
+                e = self._index.get(key)
+                if (
+                    e is not None
+                    and remove_expired
+                    and self._clock.ms(now) >= self._clock.reclaim_at(e.expire)
+                ):
+                    self._drop(e, "expire")
+                return None
         return e
 
     def _lookup(self, key: Any, default: Any) -> Any:
@@ -497,6 +517,18 @@ class LocalCache:
         """Like :meth:`get` but without touching the policy or the statistics."""
         self._tag(key)
         e = self._live(key, False)
+        return default if e is None else e.value
+
+    @_synchronized
+    def get_stale(self, key: Any, default: Any = None) -> Any:
+        """The value for *key* even if it expired less than ``stale_ttl`` ago."""
+        self._tag(key)
+        e = self._index.get(key)
+        if e is None:
+            return default
+        if e.expire != _NEVER and self._clock.ms(self._now()) >= self._clock.reclaim_at(e.expire):
+            return default
+        e = self._index.get(key)
         return default if e is None else e.value
 
     @_synchronized
@@ -672,6 +704,11 @@ class LocalCache:
     def policy(self) -> str:
         """The eviction policy name."""
         return self._policy
+
+    @property
+    def stale_ttl(self) -> float:
+        """Seconds an expired entry stays readable through :meth:`get_stale`."""
+        return self._clock.grace_ms / 1000.0
 
     @property
     def default_ttl(self) -> Optional[float]:

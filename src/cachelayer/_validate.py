@@ -58,6 +58,7 @@ class LocalConfig(NamedTuple):
     default_ttl: float
     weigher: Weigher
     timer: Optional[Callable[[], float]]
+    stale_ttl: float
 
 
 #: Marks "no key involved" in messages (None is a valid key).
@@ -145,6 +146,7 @@ def check_local_config(
     ttl: object,
     weigher: object,
     timer: object,
+    stale_ttl: object = 0.0,
 ) -> LocalConfig:
     """Validate a local cache's constructor arguments, or raise ConfigError."""
     entries = _bound("max_entries", max_entries, MAX_ENTRIES)
@@ -163,4 +165,10 @@ def check_local_config(
         raise ConfigError('weigher must be None, "bytes" or a callable taking the value')
     if timer is not None and not callable(timer):
         raise ConfigError("timer must be None or a callable returning seconds as a float")
-    return LocalConfig(entries, weight, str(policy), default_ttl, weigher, timer)  # type: ignore[arg-type]
+    if isinstance(stale_ttl, bool) or not isinstance(stale_ttl, (int, float)) or not (
+        0 <= stale_ttl <= MAX_TTL
+    ):
+        raise ConfigError(f"stale_ttl must be a number of seconds >= 0, got {stale_ttl!r}")
+    return LocalConfig(
+        entries, weight, str(policy), default_ttl, weigher, timer, float(stale_ttl)  # type: ignore[arg-type]
+    )

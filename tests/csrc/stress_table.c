@@ -70,7 +70,7 @@ int main(int argc, char **argv)
     rng_state = strtoull(argv[7], NULL, 10) | 1u;
 
     if (cl_table_init(&t, weighted ? 0 : max_entries, weighted ? (uint64_t)max_entries * 4u : 0,
-                      policy, 5.0) != CL_OK)
+                      policy, 5.0, (next_rand() & 1u) ? 0.0 : step * 20.0) != CL_OK)
         return 3;
     universe = max_entries * 3u + 1u;
     hash_of = malloc(sizeof(uint64_t) * universe);

@@ -462,3 +462,32 @@ def test_long_key_repr_is_truncated_in_messages(impl):
 def test_invalid_config(impl, args, kwargs, match):
     with pytest.raises(errors.ConfigError, match=match):
         impl.LocalCache(*args, **kwargs)
+
+
+# ---- stale reads ---------------------------------------------------------------------
+
+
+def test_get_stale_serves_expired_entries_within_the_grace(impl, clock):
+    c = impl.LocalCache(10, timer=clock, stale_ttl=30)
+    c.set("a", 1, ttl=10)
+    c["forever"] = 2
+    assert c.stale_ttl == 30.0
+    clock.advance(10)
+    assert c.get("a") is None and "a" not in c  # ordinary reads: expired
+    assert c.get_stale("a") == 1 and c.get_stale("forever") == 2
+    c["x"] = 0  # a write advances the wheel: the entry is kept for the grace
+    assert c.get_stale("a") == 1
+    clock.advance(29.9)
+    assert c.get_stale("a") == 1
+    clock.advance(0.1)
+    assert c.get_stale("a", "gone") == "gone"
+    c["y"] = 0
+    assert len(c) == 3 and c.stats().expirations == 1
+
+
+def test_without_grace_get_stale_is_a_fresh_read(impl, clock):
+    c = impl.LocalCache(10, timer=clock)
+    c.set("a", 1, ttl=1)
+    assert c.get_stale("a") == 1
+    clock.advance(1)
+    assert c.get_stale("a") is None

@@ -49,11 +49,12 @@ class TwinMachine(RuleBasedStateMachine):
         max_weight=st.sampled_from([None, None, 10, 100]),
         ttl=st.sampled_from([None, None, 2, 0.3]),
         weigher=st.sampled_from([None, None, "mod"]),
+        stale_ttl=st.sampled_from([0, 0, 1.5]),
     )
-    def create(self, policy, max_entries, max_weight, ttl, weigher):
+    def create(self, policy, max_entries, max_weight, ttl, weigher, stale_ttl):
         if max_entries is None and max_weight is None:
             max_entries = 8
-        kwargs = {"policy": policy, "ttl": ttl, "timer": self.clock}
+        kwargs = {"policy": policy, "ttl": ttl, "timer": self.clock, "stale_ttl": stale_ttl}
         if weigher == "mod":
             kwargs["weigher"] = lambda v: v % 7 if isinstance(v, int) else 1
         self.c = _core.LocalCache(max_entries, max_weight, **kwargs)
@@ -87,6 +88,10 @@ class TwinMachine(RuleBasedStateMachine):
     @rule(key=KEYS)
     def peek(self, key):
         self.both(lambda c: c.peek(key))
+
+    @rule(key=KEYS)
+    def get_stale(self, key):
+        self.both(lambda c: c.get_stale(key, "missing"))
 
     @rule(key=KEYS)
     def delete(self, key):

@@ -1,0 +1,230 @@
+"""L1 coherence across processes: Redis CLIENT TRACKING invalidations.
+
+A dedicated connection (RESP2) subscribes to ``__redis__:invalidate`` and
+receives the names of keys written by anyone; the listener thread drops them
+from the local L1.  Two modes:
+
+``bcast``
+    The listener enables ``CLIENT TRACKING ... BCAST PREFIX <namespace>:``
+    redirected to itself: every write under the namespace is announced, no
+    per-connection setup is needed and nothing breaks when a data connection
+    reconnects.  The default: see docs/architecture.md for the measurement.
+``tracking``
+    Per-key tracking: every data connection enables ``CLIENT TRACKING on
+    REDIRECT <listener id>`` and Redis only announces keys that this process
+    has read (less traffic, more server memory, and the redirect must be
+    re-established whenever the listener reconnects).
+
+Correctness rules (docs/architecture.md has the reasoning):
+
+- a fill from Redis is installed only if no invalidation of its stripe
+  happened since the read was sent (:class:`Epochs`): set, then re-check,
+  then delete if it changed -- the listener bumps the epoch *before* it
+  deletes, so one of the two always wins;
+- the L1 is flushed when the listener (re)connects, when Redis reports a
+  flush (null invalidation), and when the owner reports a failover;
+- while the listener is not connected the L1 is bypassed;
+- a heartbeat PING detects a dead connection; in ``tracking`` mode the owner
+  also checks ``CLIENT TRACKINGINFO`` for a broken redirect.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Callable, Optional
+
+from redis.connection import AbstractConnection
+
+__all__ = ["Epochs", "InvalidationListener"]
+
+log = logging.getLogger(__name__)
+
+STRIPES = 4096
+_CHANNEL = b"__redis__:invalidate"
+
+
+class Epochs:
+    """Invalidation counters per key stripe, plus one global flush counter.
+
+    ``token = epochs.snapshot(key)`` before reading from Redis; after
+    installing the value in L1, ``epochs.changed(key, token)`` says whether an
+    invalidation may have raced with the read (then the fill is undone).
+    """
+
+    __slots__ = ("_global", "_stripes")
+
+    def __init__(self) -> None:
+        self._stripes = [0] * STRIPES
+        self._global = 0
+
+    def snapshot(self, key: object) -> tuple[int, int]:
+        """The current epoch of *key*'s stripe and the global epoch."""
+        return self._global, self._stripes[hash(key) & (STRIPES - 1)]
+
+    def changed(self, key: object, token: tuple[int, int]) -> bool:
+        """Whether *key* may have been invalidated since *token* was taken."""
+        return token != (self._global, self._stripes[hash(key) & (STRIPES - 1)])
+
+    def bump(self, key: object) -> None:
+        """Record an invalidation of *key* (before dropping it from L1)."""
+        self._stripes[hash(key) & (STRIPES - 1)] += 1
+
+    def bump_all(self) -> None:
+        """Record a flush (before clearing L1)."""
+        self._global += 1
+
+
+class InvalidationListener:
+    """Background thread that turns Redis invalidation messages into callbacks.
+
+    ``connect`` returns a fresh, connected RESP2 redis-py connection;
+    ``on_keys`` receives the raw (prefixed) key names; ``on_flush`` receives a
+    reason (``"connected"``, ``"disconnected"``, ``"flushdb"``, ...) and must
+    drop the whole L1.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], AbstractConnection],
+        prefix: bytes,
+        mode: str,
+        on_keys: Callable[[Sequence[bytes]], None],
+        on_flush: Callable[[str], None],
+        heartbeat_interval: float = 1.0,
+        reconnect_delay: float = 0.05,
+    ) -> None:
+        if mode not in ("bcast", "tracking"):
+            raise ValueError(f"mode must be bcast or tracking, got {mode!r}")
+        self._connect = connect
+        self._prefix = prefix
+        self._mode = mode
+        self._on_keys = on_keys
+        self._on_flush = on_flush
+        self._heartbeat = heartbeat_interval
+        self._reconnect_delay = reconnect_delay
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._conn: Optional[AbstractConnection] = None
+        #: Server-side client id of the listener connection (tracking redirect target).
+        self.client_id: Optional[int] = None
+        #: Incremented on every (re)connection; data connections compare it.
+        self.generation = 0
+        #: Invalidation messages received (statistics).
+        self.messages = 0
+        #: Keys invalidated (statistics).
+        self.keys_invalidated = 0
+        #: Times the connection was lost.
+        self.disconnects = 0
+
+    # ---- lifecycle -------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether invalidations are currently being received."""
+        return self._ready.is_set()
+
+    def start(self) -> None:
+        """Start the listener thread (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="cachelayer-invalidation", daemon=True
+        )
+        self._thread.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until the listener is connected (or *timeout* seconds pass)."""
+        return self._ready.wait(timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread and close the connection."""
+        self._stop.set()
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.disconnect()
+            except Exception:  # pragma: no cover - best effort on shutdown
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._ready.clear()
+
+    # ---- the thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._session()
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                log.debug("invalidation listener lost its connection: %s", exc)
+            was_ready = self._ready.is_set()
+            self._ready.clear()
+            self._close()
+            if was_ready:
+                self.disconnects += 1
+                self._on_flush("disconnected")
+            self._stop.wait(self._reconnect_delay)
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.disconnect()
+            except Exception:  # pragma: no cover - the socket is already gone
+                pass
+
+    def _session(self) -> None:
+        conn = self._connect()
+        self._conn = conn
+        conn.send_command("CLIENT", "ID")
+        self.client_id = int(conn.read_response())
+        if self._mode == "bcast":
+            conn.send_command(
+                "CLIENT", "TRACKING", "on", "REDIRECT", self.client_id, "BCAST", "PREFIX",
+                self._prefix,
+            )
+            _expect_ok(conn.read_response())
+        conn.send_command("SUBSCRIBE", _CHANNEL)
+        reply = conn.read_response()
+        if not (isinstance(reply, list) and reply and reply[0] == b"subscribe"):
+            raise ConnectionError(f"unexpected SUBSCRIBE reply {reply!r}")
+        self.generation += 1
+        # Anything cached before this point may have missed invalidations.
+        self._on_flush("connected")
+        self._ready.set()
+        pinged_at: Optional[float] = None
+        while not self._stop.is_set():
+            if conn.can_read(timeout=self._heartbeat):
+                self._handle(conn.read_response())
+                pinged_at = None
+                continue
+            if pinged_at is not None:
+                raise ConnectionError("no reply to the heartbeat PING")
+            conn.send_command("PING")
+            pinged_at = time.monotonic()
+
+    def _handle(self, message: object) -> None:
+        if not isinstance(message, list) or len(message) < 3:
+            return  # the heartbeat's pong, or a subscription confirmation
+        kind, channel, payload = message[0], message[1], message[2]
+        if kind != b"message" or channel != _CHANNEL:
+            return
+        self.messages += 1
+        if payload is None:
+            self._on_flush("flushdb")
+            return
+        if isinstance(payload, list):
+            self.keys_invalidated += len(payload)
+            self._on_keys(payload)
+
+
+def _expect_ok(reply: object) -> None:
+    if reply not in (b"OK", "OK", True):
+        raise ConnectionError(f"CLIENT TRACKING failed: {reply!r}")
