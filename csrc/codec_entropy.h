@@ -1,7 +1,7 @@
 /*
  * codec_entropy.h - order-0 byte entropy of a bounded sample.
  *
- * The estimate looks at no more than CL_ENTROPY_SAMPLE (512) bytes: the whole
+ * The estimate looks at no more than CL_ENTROPY_SAMPLE (256) bytes: the whole
  * value when it is that short, else CL_ENTROPY_CHUNKS chunks of
  * CL_ENTROPY_CHUNK bytes spread evenly from the first byte to the last
  * (chunk i starts at i * (len - CHUNK) / (CHUNKS - 1)).
@@ -24,8 +24,8 @@
 
 #include "cl_common.h"
 
-#define CL_ENTROPY_SAMPLE 512u
-#define CL_ENTROPY_CHUNK 64u
+#define CL_ENTROPY_SAMPLE 256u
+#define CL_ENTROPY_CHUNK 32u
 #define CL_ENTROPY_CHUNKS (CL_ENTROPY_SAMPLE / CL_ENTROPY_CHUNK)
 #define CL_ENTROPY_ONE_BIT 4096u
 #define CL_ENTROPY_MM 2955u

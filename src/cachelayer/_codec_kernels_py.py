@@ -513,8 +513,8 @@ def sniff(p: bytes | memoryview) -> int:
 
 # ---- codec_entropy.h ---------------------------------------------------------------
 
-ENTROPY_SAMPLE = 512
-ENTROPY_CHUNK = 64
+ENTROPY_SAMPLE = 256
+ENTROPY_CHUNK = 32
 ENTROPY_CHUNKS = ENTROPY_SAMPLE // ENTROPY_CHUNK
 ENTROPY_MM = 2955  # round(4096 / (2 ln 2)): the Miller-Madow correction per distinct byte
 #: T[c] = round(c * log2(c) * 4096), the table csrc/codec_entropy.c holds.

@@ -303,7 +303,7 @@ def test_entropy_extremes(impl):
     two = impl.entropy_q12(b"ab" * 256)
     assert 4096 <= two <= 4096 + 16  # 1 bit plus the small-sample correction
     rnd = impl.entropy_q12(os.urandom(4096))
-    assert rnd > 7.7 * 4096
+    assert rnd > 7.4 * 4096
 
 
 @given(st.binary(max_size=3000))
@@ -314,7 +314,7 @@ def test_entropy_twins(data):
 
 def test_entropy_twins_on_long_values():
     rng = random.Random(5)
-    for n in (511, 512, 513, 4096, 100_003):
+    for n in (255, 256, 257, 511, 512, 513, 4096, 100_003):
         data = bytes(rng.randrange(40) for _ in range(n))
         assert _core.entropy_q12(data) == _core_py.entropy_q12(data)
 
@@ -365,7 +365,7 @@ def test_selector_decision_order(impl):
     json_text = b'{"name": "value", "items": [1, 2, 3], "nested": {"a": true}}' * 4
     assert sel.select(b"x" * 10, True).reason == K.WHY_SMALL
     assert sel.select(b"\x89PNG\r\n\x1a\n" + json_text, True).reason == K.WHY_SNIFFED
-    assert sel.select(os.urandom(2000), True).reason == K.WHY_ENTROPY
+    assert sel.select(random.Random(8).randbytes(2000), True).reason == K.WHY_ENTROPY
     c = sel.select(json_text, True)
     assert (c.codec, c.level, c.reason) == (K.CODEC_ZSTD_DICT, 3, K.WHY_DICT)
     c = sel.select(json_text, False)
@@ -410,7 +410,6 @@ def test_entropy_limit_rejects_random_but_not_text(impl):
     noise = random.Random(3).randbytes(300)
     for profile in ("latency", "balanced", "memory"):
         cfg = O.PROFILES[profile]
-        if profile != "memory":  # memory tries everything but sniffed or very dense data
-            assert impl.entropy_q12(noise) > cfg.entropy_limit
+        assert impl.entropy_q12(noise) > cfg.entropy_limit
         assert impl.entropy_q12(b'{"user": {"id": 12, "name": "x"}}' * 10) < cfg.entropy_limit
     assert math.isfinite(impl.entropy_q12(b"\x00\xff" * 1000))
