@@ -10,7 +10,7 @@ Caches hold 1 % and 10 % of the trace's key universe.  Policies ("factories"):
 
 * ``lru``      exact LRU reference (``OrderedDict``, ``policy_models.LRU``);
 * ``theine``   ``theine.Cache`` (adaptive W-TinyLFU in Rust), the hit-ratio bar,
-               averaged over ``--theine-seeds`` seeds of its randomised read buffer;
+               averaged over ``--theine-seeds`` runs (theine is not deterministic);
 * ``cl-<p>``   ``cachelayer.LocalCache(max_entries=n, policy=p)`` for every policy
                name cachelayer declares (skipped if cachelayer does not import);
 * the pure-Python prototypes of ``policy_models`` (``--variants`` adds the
@@ -19,8 +19,9 @@ Caches hold 1 % and 10 % of the trace's key universe.  Policies ("factories"):
 Default size: a 100 000-key universe and 1 000 000 requests per trace, i.e. 10
 requests per key and 100 (1 %) / 10 (10 %) cache turnovers: long enough for
 warm-up, sketch ageing and adaptive policies to settle, short enough for the
-pure-Python models to finish in a few minutes on 2 cores.  ``--quick`` uses
-20 000 keys and 200 000 requests (same shapes, ~10x faster).
+pure-Python models to finish in ~3 minutes on 2 idle cores (~370 CPU-seconds).
+``--quick`` uses 20 000 keys and 200 000 requests (same shapes, ~6x faster; the
+adaptive policies have 5x fewer misses to adapt with, so treat it as a smoke test).
 
 The table prints, per trace and size, each policy's hit ratio in percent
 followed by its delta (percentage points) versus theine and versus LRU, then a
@@ -72,11 +73,12 @@ class TheineCache:
     def __init__(self, capacity: int, seed: int = 0) -> None:
         from theine import Cache as _Theine
 
-        # theine's read buffer picks its stripe with ``random``: seed it so runs
-        # are reproducible (the seed moves theine's hit ratio by up to ~1 point
-        # at 1 % size, hence ``--theine-seeds``).
+        # theine's read buffer picks its stripe with ``random`` (seeded here) and
+        # its Rust core has its own RNG, so theine is not deterministic: at 1 %
+        # size its hit ratio moves by up to ~1 point between runs, hence the
+        # mean over ``--theine-seeds`` runs.
         random.seed(seed)
-        self._cache = _Theine(capacity, nolock=True)
+        self._cache: Any = _Theine(capacity, nolock=True)
 
     def get(self, key: Any) -> Any:
         value, ok = self._cache.get(key)
@@ -125,8 +127,9 @@ def prototype_factories(variants: bool) -> dict[str, Factory]:
         return base
     extra: dict[str, Factory] = {
         "theine-core": TheineCoreCache,
-        # S3-FIFO: move-to-main threshold, small-queue size, ghost size, counter bits
-        "s3fifo-f>1": lambda n: pm.S3FIFO(n, move_threshold=2),
+        # S3-FIFO: move-to-main threshold (t2 = freq > 1), small-queue size, ghost size,
+        # counter bits
+        "s3fifo-t2": lambda n: pm.S3FIFO(n, move_threshold=2),
         "s3fifo-s1%": lambda n: pm.S3FIFO(n, small_ratio=0.01),
         "s3fifo-s5%": lambda n: pm.S3FIFO(n, small_ratio=0.05),
         "s3fifo-s20%": lambda n: pm.S3FIFO(n, small_ratio=0.2),
@@ -154,6 +157,14 @@ def prototype_factories(variants: bool) -> dict[str, Factory]:
         "as3-tlfu-probe2%": lambda n: pm.AdaptiveS3FIFO(n, duel=True, probe=0.02),
         "as3-tlfu-probe10%": lambda n: pm.AdaptiveS3FIFO(n, duel=True, probe=0.1),
         "as3fifo-max7": lambda n: pm.AdaptiveS3FIFO(n, max_freq=7),
+        # C-friendly ghost: rotating Bloom filter pairs (false-positive rate per filter)
+        "as3-tlfu-bloom": lambda n: pm.AdaptiveS3FIFOBloomGhost(n, duel=True),
+        "as3-tlfu-bloom-fp0.1%": lambda n: pm.AdaptiveS3FIFOBloomGhost(
+            n, duel=True, false_positive=0.001
+        ),
+        "as3-tlfu-bloom-fp1%": lambda n: pm.AdaptiveS3FIFOBloomGhost(
+            n, duel=True, false_positive=0.01
+        ),
     }
     return {**base, **extra}
 
@@ -227,7 +238,7 @@ def all_factories(args: argparse.Namespace) -> tuple[dict[str, Factory], str]:
 
 # -------------------------------------------------------------------- running
 
-_TRACES: dict[str, Any] = {}
+_TRACES: dict[tuple[tuple[int, int, int], str], Any] = {}
 
 
 def _trace_keys(spec_args: tuple[int, int, int], name: str) -> list[int]:
@@ -269,7 +280,7 @@ def _job(job: tuple[tuple[int, int, int], str, float, str]) -> dict[str, Any]:
         "size": frac,
         "capacity": capacity,
         "policy": policy,
-        "hit_ratio": sum(runs) / len(runs),
+        "hit_ratio": round(sum(runs) / len(runs), 4),
         "seconds": round(elapsed, 3),
     }
     if len(runs) > 1:

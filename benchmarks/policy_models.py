@@ -6,16 +6,26 @@ caches are bounded by entry count and expose the benchmark protocol::
     value = cache.get(key)      # None on a miss
     cache.set(key, value)       # called by the benchmark after a miss
 
-Models:
+Models (and what each does on a cache hit):
 
-* ``LRU``          exact LRU (``OrderedDict``), the reference.
-* ``S3FIFO``       S3-FIFO (Yang et al., SOSP'23): small FIFO + main CLOCK-ish
-                   FIFO with 2-bit frequencies + ghost FIFO of evicted keys.
-* ``WTinyLFU``     Caffeine-style W-TinyLFU: LRU window + SLRU main
-                   (probation/protected), 4-bit count-min sketch with periodic
-                   halving, optional doorkeeper, hill-climbing window.
-* ``ClockTinyLFU`` the cheap-hit hybrid: FIFO window + CLOCK main, TinyLFU
-                   admission with the sketch updated lazily (see its docstring).
+* ``LRU``            exact LRU (``OrderedDict``), the reference.
+                     Hit: move the entry to the MRU end of a list.
+* ``S3FIFO``         S3-FIFO (Yang et al., SOSP'23): small FIFO + main FIFO with
+                     reinsertion (CLOCK, 2-bit frequencies) + ghost FIFO of keys.
+                     Hit: saturating increment of the entry's 2-bit frequency.
+* ``WTinyLFU``       Caffeine/theine-style W-TinyLFU: LRU window + SLRU main
+                     (probation/protected), 4-bit count-min sketch with periodic
+                     halving, optional doorkeeper, hill-climbing window size.
+                     Hit: sketch increment + LRU move (probation hits also move
+                     to protected and demote protected's LRU entry).
+* ``S3TinyLFU``      S3-FIFO (fixed 10 % small queue) whose paths into main must
+                     win a TinyLFU frequency duel.  Hit: as S3-FIFO (+ a 4-bit
+                     pending-hit counter, or a sketch increment when eager).
+* ``AdaptiveS3FIFO`` S3-FIFO with an ARC-style, ghost-driven adaptive small
+                     queue; with ``duel=True`` ghost re-admissions must win a
+                     TinyLFU duel (the recommended default).  Hit: saturating
+                     increments of a 2-bit frequency and a 4-bit pending-hit
+                     counter in the entry; nothing else.
 
 ``FrequencySketch`` is shared by the TinyLFU variants.
 """
@@ -29,7 +39,10 @@ from typing import Any
 __all__ = [
     "LRU",
     "S3FIFO",
+    "AdaptiveS3FIFO",
+    "AdaptiveS3FIFOBloomGhost",
     "FrequencySketch",
+    "S3TinyLFU",
     "WTinyLFU",
 ]
 
@@ -210,30 +223,41 @@ class S3FIFO:
 
 
 class FrequencySketch:
-    """4-bit count-min sketch with periodic halving (TinyLFU "reset").
+    """4-bit count-min sketch with periodic halving, laid out as Caffeine's/theine's.
 
-    Same geometry and ageing as Caffeine/theine: ``next_pow2(capacity)`` 64-bit
-    words, i.e. ``16 * next_pow2(capacity)`` 4-bit counters, here laid out as
-    4 rows of ``4 * next_pow2(capacity)`` counters; a key increments one
-    counter per row (saturating at 15) and its estimate is the row minimum.
-    After ``sample_factor * next_pow2(capacity)`` successful increments every
-    counter is halved.  An optional doorkeeper (a set of key hashes standing in
-    for a Bloom filter, cleared on every halving) absorbs each key's first
-    occurrence per period and adds one to its estimate.
+    ``next_pow2(max(capacity, 64))`` 64-bit words of sixteen 4-bit counters,
+    grouped in 64-byte blocks of 8 words.  A key's 64-bit hash ``h`` selects
+    one block (``h & block_mask``); ``rehash(h)`` picks 4 counters in that block,
+    one in each pair of words, so every operation touches one cache line.
+    ``add`` increments the 4 counters (saturating at 15); ``estimate`` is their
+    minimum.  After ``sample_factor * words`` successful adds every counter is
+    halved (the TinyLFU "reset"), which ages the history.  An optional
+    doorkeeper (a set of hashes standing in for a Bloom filter, cleared on
+    every halving) absorbs each key's first occurrence per period and adds
+    one to its estimate.
     """
+
+    _ONE = 0x1111111111111111
+    _RESET = 0x7777777777777777
 
     def __init__(self, capacity: int, sample_factor: int = 10, doorkeeper: bool = False) -> None:
         words = _next_pow2(max(capacity, 64))
-        self.width = 4 * words
-        self.mask = self.width - 1
-        self.rows = [[0] * self.width for _ in range(4)]
+        self.table = [0] * words
+        self.block_mask = (words >> 3) - 1
         self.sample_size = sample_factor * words
         self.additions = 0
         self.doorkeeper: set[int] | None = set() if doorkeeper else None
 
-    def _indexes(self, h: int) -> tuple[int, int, int, int]:
-        m = self.mask
-        return (h & m, (h >> 16) & m, (h >> 32) & m, (h >> 48) & m)
+    def _slots(self, h: int) -> list[tuple[int, int]]:
+        """(word index, bit offset) of the key's 4 counters."""
+        ch = (h * 0x94D049BB133111EB) & _M64
+        ch ^= ch >> 31
+        block = (h & self.block_mask) << 3
+        slots = []
+        for i in range(4):
+            x = ch >> (i << 3)
+            slots.append((block + (x & 1) + (i << 1), ((x >> 1) & 0xF) << 2))
+        return slots
 
     def add(self, h: int, count: int = 1) -> None:
         """Record ``count`` occurrences of the key whose 64-bit hash is ``h``."""
@@ -243,11 +267,12 @@ class FrequencySketch:
             count -= 1
             if count <= 0:
                 return
+        table = self.table
         added = False
-        for row, i in zip(self.rows, self._indexes(h)):
-            c = row[i]
+        for idx, off in self._slots(h):
+            c = (table[idx] >> off) & 0xF
             if c < 15:
-                row[i] = min(15, c + count)
+                table[idx] += (min(15, c + count) - c) << off
                 added = True
         if added:
             self.additions += count
@@ -256,19 +281,19 @@ class FrequencySketch:
 
     def estimate(self, h: int) -> int:
         """Estimated recent frequency of the key with hash ``h`` (0..15, +1 doorkeeper)."""
-        a, b, c, d = self._indexes(h)
-        r = self.rows
-        est = min(r[0][a], r[1][b], r[2][c], r[3][d])
+        table = self.table
+        est = min((table[idx] >> off) & 0xF for idx, off in self._slots(h))
         if self.doorkeeper is not None and h in self.doorkeeper:
             est += 1
         return est
 
     def _halve(self) -> None:
         odd = 0
-        for row in self.rows:
-            odd += sum(c & 1 for c in row)
-            row[:] = [c >> 1 for c in row]
-        self.additions = (self.additions - odd // 4) // 2
+        table = self.table
+        for i, w in enumerate(table):
+            odd += bin(w & self._ONE).count("1")
+            table[i] = (w >> 1) & self._RESET
+        self.additions = (self.additions - (odd >> 2)) >> 1
         if self.doorkeeper is not None:
             self.doorkeeper.clear()
 
@@ -678,7 +703,7 @@ class AdaptiveS3FIFO:
         duel: bool = False,
         sketch_mode: str = "lazy",
     ) -> None:
-        c = self.capacity = max(4, capacity)
+        c = self.capacity = max(1, capacity)
         self.min_small = max(1, int(c * min_small))
         self.max_small = max(self.min_small, int(c * max_small))
         self.small_target = min(self.max_small, max(self.min_small, int(c * small_ratio)))
@@ -723,10 +748,10 @@ class AdaptiveS3FIFO:
             return
         if self.sketch is not None:
             self.sketch.add(_key_hash(key))
-        g = self.ghost.pop(key, None)
+        g = self._ghost_take(key)
         if g is not None:
-            tag, seq = g
-            if self.evictions[tag] - seq < self.probe:
+            tag, recent = g
+            if recent:
                 delta = self.step if tag == _SMALL else -self.step
                 self.small_target = min(
                     self.max_small, max(self.min_small, self.small_target + delta)
@@ -734,7 +759,7 @@ class AdaptiveS3FIFO:
         while len(self.values) >= self.capacity:
             self._evict()
         to_main = g is not None
-        if to_main and g[0] == _SMALL and self.sketch is not None:
+        if g is not None and g[0] == _SMALL and self.sketch is not None:
             victim = self._clock_victim()
             if victim is not None and self._estimate(key) <= self._estimate(victim):
                 to_main = False
@@ -763,6 +788,21 @@ class AdaptiveS3FIFO:
         del self.values[key], self.freq[key], self.pending[key]
         seq = self.evictions[tag]
         self.evictions[tag] = seq + 1
+        self._ghost_put(key, tag, seq)
+
+    def _ghost_take(self, key: Hashable) -> tuple[int, bool] | None:
+        """Remove ``key`` from the ghost; return ``(tag, recent)`` if it was there.
+
+        ``recent``: the key was among the last ``probe`` evictions of its queue.
+        """
+        g = self.ghost.pop(key, None)
+        if g is None:
+            return None
+        tag, seq = g
+        return tag, self.evictions[tag] - seq < self.probe
+
+    def _ghost_put(self, key: Hashable, tag: int, seq: int) -> None:
+        """Remember an evicted key (exact FIFO of ``ghost_cap`` keys)."""
         self.ghost[key] = (tag, seq)
         self.ghost_fifo.append((key, tag, seq))
         while len(self.ghost) > self.ghost_cap:
@@ -803,3 +843,74 @@ class AdaptiveS3FIFO:
             return
         self.main.pop()
         self._remove(victim, _MAIN)
+
+
+class _RotatingFilter:
+    """Model of a pair of rotating Bloom filters (cachelayer's ``cl_ghost``).
+
+    Inserts go to the current filter; after ``per_filter`` inserts the older
+    filter is cleared and becomes current, so membership covers the last
+    ``per_filter .. 2 * per_filter`` inserts.  Sets stand in for the bit
+    arrays; ``false_positive`` (per filter) is simulated with a hash of the
+    key, the filter generation and ``salt``.  No deletion.
+    """
+
+    def __init__(self, per_filter: int, false_positive: float = 0.0, salt: int = 0) -> None:
+        self.per_filter = max(1, per_filter)
+        self.cur: set[int] = set()
+        self.old: set[int] = set()
+        self.generation = 0
+        self.threshold = int(2 * false_positive * (1 << 64))
+        self.salt = salt
+
+    def add(self, h: int) -> None:
+        if len(self.cur) >= self.per_filter:
+            self.old, self.cur = self.cur, set()
+            self.generation += 1
+        self.cur.add(h)
+
+    def __contains__(self, h: int) -> bool:
+        if h in self.cur or h in self.old:
+            return True
+        if not self.threshold:
+            return False
+        salt = (self.salt << 32) ^ self.generation
+        return _mix64(h ^ _mix64(salt)) < self.threshold
+
+
+class AdaptiveS3FIFOBloomGhost(AdaptiveS3FIFO):
+    """``AdaptiveS3FIFO`` with a C-friendly ghost made of rotating Bloom filters.
+
+    Instead of one exact FIFO with per-key ``(tag, seq)``, four rotating
+    filter pairs: ``G[tag]`` remembers the last ~``ghost_ratio * capacity``
+    evictions from small (tag 0) / main (tag 1), and ``R[tag]`` only the last
+    ~``probe * capacity`` of them (the "recent" probe).  A miss found in
+    ``R[small]`` grows the small target, else one found in ``R[main]`` shrinks
+    it; a key found only in ``G[small]`` is a small-tagged ghost hit (duel),
+    any other ghost hit goes to main directly.  Filters do not delete.
+    ``false_positive`` simulates each Bloom filter's false-positive rate.
+    """
+
+    name = "as3fifo-bloom"
+
+    def __init__(self, capacity: int, false_positive: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(capacity, **kwargs)
+        g, p, fp = self.ghost_cap // 2, self.probe // 2, false_positive
+        self.g_filters = (_RotatingFilter(g, fp, 1), _RotatingFilter(g, fp, 2))
+        self.r_filters = (_RotatingFilter(p, fp, 3), _RotatingFilter(p, fp, 4))
+
+    def _ghost_take(self, key: Hashable) -> tuple[int, bool] | None:
+        h = _key_hash(key)
+        if h in self.r_filters[_SMALL]:
+            return _SMALL, True
+        if h in self.r_filters[_MAIN]:
+            return _MAIN, True
+        in_small, in_main = h in self.g_filters[_SMALL], h in self.g_filters[_MAIN]
+        if in_small and not in_main:
+            return _SMALL, False
+        return (_MAIN, False) if in_main else None
+
+    def _ghost_put(self, key: Hashable, tag: int, seq: int) -> None:
+        h = _key_hash(key)
+        self.g_filters[tag].add(h)
+        self.r_filters[tag].add(h)

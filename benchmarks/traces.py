@@ -50,7 +50,8 @@ def zipf(universe: int, alpha: float, length: int, seed: int = 1) -> Keys:
     """Stationary Zipf(``alpha``) trace over ``universe`` keys (rank->key shuffled)."""
     rng = _rng(seed)
     rank_to_key = rng.permutation(universe).astype(np.int64)
-    return rank_to_key[zipf_ranks(rng, universe, alpha, length)]
+    keys: Keys = rank_to_key[zipf_ranks(rng, universe, alpha, length)]
+    return keys
 
 
 def zipf_with_scans(

@@ -4,28 +4,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Three probes per key at ~10 bits per remembered key: ~1.7 % false
- * positives per filter.  A false positive only admits a new key to the main
- * queue directly, which costs hit ratio, never correctness. */
-#define GHOST_PROBES 3
-#define GHOST_BITS_PER_KEY 10u
-
+/* Double hashing from two multiplicative mixes of the key tag. */
 static uint32_t probe(uint32_t hash, uint32_t i, uint32_t nbits)
 {
-    /* Double hashing from two multiplicative mixes of the 28-bit tag. */
-    uint32_t h1 = hash * 0x9E3779B1u;
-    uint32_t h2 = (hash ^ (hash >> 15)) * 0x85EBCA77u | 1u;
+    uint32_t h1 = (hash ^ (hash >> 16)) * 0x9E3779B1u;
+    uint32_t h2 = ((hash ^ (hash >> 13)) * 0x85EBCA77u) | 1u;
     uint32_t h = h1 + i * h2;
     return (uint32_t)(((uint64_t)h * nbits) >> 32);
 }
 
-int cl_ghost_resize(cl_ghost *g, uint32_t capacity)
+int cl_ghost_resize(cl_ghost *g, uint32_t capacity, uint32_t bits_per_key, uint32_t probes)
 {
-    uint32_t per_filter = capacity / 2u + 1u;
-    uint64_t nbits = (uint64_t)per_filter * GHOST_BITS_PER_KEY;
+    uint32_t per_filter = capacity > 0 ? capacity : 1u;
+    uint64_t nbits = (uint64_t)per_filter * bits_per_key;
     uint64_t words = (nbits + 63u) / 64u;
     uint64_t *bits;
 
+    if (words == 0)
+        words = 1;
     if (words > UINT32_MAX / 64u)
         return CL_TOO_BIG;
     bits = (uint64_t *)calloc((size_t)words * 2u, sizeof(uint64_t));
@@ -38,6 +34,7 @@ int cl_ghost_resize(cl_ghost *g, uint32_t capacity)
     g->per_filter = per_filter;
     g->inserted = 0;
     g->cur = 0;
+    g->probes = probes;
     return CL_OK;
 }
 
@@ -68,18 +65,18 @@ void cl_ghost_add(cl_ghost *g, uint32_t hash)
         g->inserted = 0;
     }
     filter = g->bits + (size_t)g->cur * g->words;
-    for (i = 0; i < GHOST_PROBES; i++) {
+    for (i = 0; i < g->probes; i++) {
         uint32_t b = probe(hash, i, g->nbits);
         filter[b >> 6] |= (uint64_t)1 << (b & 63u);
     }
     g->inserted++;
 }
 
-static int filter_has(const uint64_t *filter, uint32_t hash, uint32_t nbits)
+static int filter_has(const cl_ghost *g, const uint64_t *filter, uint32_t hash)
 {
     uint32_t i;
-    for (i = 0; i < GHOST_PROBES; i++) {
-        uint32_t b = probe(hash, i, nbits);
+    for (i = 0; i < g->probes; i++) {
+        uint32_t b = probe(hash, i, g->nbits);
         if (!(filter[b >> 6] & ((uint64_t)1 << (b & 63u))))
             return 0;
     }
@@ -90,8 +87,7 @@ int cl_ghost_contains(const cl_ghost *g, uint32_t hash)
 {
     if (g->bits == NULL)
         return 0;
-    return filter_has(g->bits, hash, g->nbits) ||
-           filter_has(g->bits + g->words, hash, g->nbits);
+    return filter_has(g, g->bits, hash) || filter_has(g, g->bits + g->words, hash);
 }
 
 size_t cl_ghost_memory(const cl_ghost *g)

@@ -1,13 +1,14 @@
 /*
- * ghost.h - S3-FIFO ghost queue as a pair of rotating Bloom filters.
+ * ghost.h - a "recently seen" set as a pair of rotating Bloom filters.
  *
- * The ghost remembers the hashes of recently evicted keys so that a key which
- * comes back soon after its eviction is admitted straight into the main
- * queue.  A FIFO of hashes plus a membership set would cost ~12 bytes per
- * remembered key; two Bloom filters that take turns cost ~1.25 bytes.
+ * S3-FIFO's ghost queue remembers the hashes of recently evicted keys.  A FIFO
+ * of hashes plus a membership set would cost ~12 bytes per remembered key; two
+ * Bloom filters that take turns cost bits_per_key / 8 bytes.  The adaptive
+ * S3-FIFO in s3fifo.c keeps four of them: the last ~0.9 C evictions from each
+ * queue, and the last ~0.05 C evictions from each queue.
  *
  * Invariants (checked by cl_ghost_check in debug builds):
- *   - bits == NULL  <=>  nbits == 0 (the ghost is disabled until sized);
+ *   - bits == NULL  <=>  nbits == 0 (the set is disabled until sized);
  *   - otherwise bits holds 2 * words uint64 words: filter 0 then filter 1;
  *   - cur is 0 or 1: inserts go to filter `cur`; lookups test both;
  *   - inserted <= per_filter: when filter `cur` has taken per_filter hashes
@@ -26,11 +27,13 @@ typedef struct cl_ghost {
     uint32_t per_filter; /* inserts before rotation */
     uint32_t inserted;   /* inserts into the current filter */
     uint32_t cur;        /* current filter, 0 or 1 */
+    uint32_t probes;     /* bits set per key */
 } cl_ghost;
 
-/* Size the ghost to remember about `capacity` keys.  Clears it.  Returns
- * CL_OK or CL_NOMEM (then the ghost keeps its previous state). */
-int cl_ghost_resize(cl_ghost *g, uint32_t capacity);
+/* Sizes the set to remember the last `capacity` .. 2 * `capacity` keys with
+ * `bits_per_key` bits and `probes` probes per key; clears it.  Returns CL_OK,
+ * CL_NOMEM or CL_TOO_BIG (then the set keeps its previous state). */
+int cl_ghost_resize(cl_ghost *g, uint32_t capacity, uint32_t bits_per_key, uint32_t probes);
 void cl_ghost_free(cl_ghost *g);
 void cl_ghost_add(cl_ghost *g, uint32_t hash);
 int cl_ghost_contains(const cl_ghost *g, uint32_t hash);

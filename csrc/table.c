@@ -5,22 +5,13 @@
  * Policies
  *   LRU      one list, most recent at the head; a hit moves the entry to the
  *            head; the victim is the tail.
- *   S3-FIFO  (Yang et al., SOSP'23) a small FIFO (~10 % of the bounds), a
- *            main FIFO and a ghost of recently evicted hashes.  A hit only
- *            bumps a 2-bit counter.  New keys enter the small queue, or the
- *            main queue when the ghost remembers them.  Evicting from small:
- *            an entry read since insertion moves to main, otherwise it is
- *            dropped and remembered by the ghost.  Evicting from main: an
- *            entry with a non-zero counter is reinserted with the counter
- *            decremented, otherwise dropped.
+ *   S3-FIFO  adaptive S3-FIFO with a TinyLFU admission duel: s3fifo.c.
  */
 #include "table_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define S3_SMALL_PERCENT 10u
-#define S3_MOVE_THRESHOLD 1u /* reads needed to move from small to main */
 
 /* ---- index (Robin Hood linear probing, backward-shift deletion) --------- */
 
@@ -259,26 +250,13 @@ static uint32_t deadline_ms(const cl_table *t, double expire, double now)
 
 /* ---- policies ------------------------------------------------------------ */
 
-static int s3_small_full(const cl_table *t)
-{
-    if (t->max_entries != 0 &&
-        (uint64_t)t->small_count * 100u >= (uint64_t)t->max_entries * S3_SMALL_PERCENT)
-        return 1;
-    if (t->max_weight != 0 && t->small_weight * 100u >= t->max_weight * S3_SMALL_PERCENT)
-        return 1;
-    return 0;
-}
-
-static void policy_insert(cl_table *t, uint32_t idx)
+static void policy_insert(cl_table *t, uint32_t idx, uint32_t queue)
 {
     cl_entry *x = &t->entries[idx];
-    if (t->policy == CL_POLICY_S3FIFO && cl_ghost_contains(&t->ghost, x->hash & CL_HASH_MASK)) {
+    if (queue == CL_LIST_B)
         x->hash |= CL_F_MAIN;
-        cl_list_push_head(t->entries, CL_LIST_B, idx);
-        return;
-    }
-    cl_list_push_head(t->entries, CL_LIST_A, idx);
-    if (t->policy == CL_POLICY_S3FIFO) {
+    cl_list_push_head(t->entries, queue, idx);
+    if (t->policy == CL_POLICY_S3FIFO && queue == CL_LIST_A) {
         t->small_count++;
         t->small_weight += cl_table_weight_of(t, idx);
     }
@@ -307,41 +285,22 @@ static int evict_lru(cl_table *t, uint32_t protect)
     return 1;
 }
 
-static int evict_s3fifo(cl_table *t, uint32_t protect)
+static int evict_one(cl_table *t, uint32_t protect)
 {
-    cl_entry *e = t->entries;
-    for (;;) {
-        uint32_t st = e[CL_LIST_A].prev; /* small tail, or its sentinel */
-        uint32_t mt = e[CL_LIST_B].prev; /* main tail, or its sentinel */
-        int small_ok;
-        if (st == protect)
-            st = e[st].prev; /* never the entry being stored */
-        small_ok = st != CL_LIST_A;
-        int main_ok = mt != CL_LIST_B && !(mt == protect && e[mt].prev == CL_LIST_B);
-        if (!small_ok && !main_ok)
-            return 0;
-        if (small_ok && (!main_ok || s3_small_full(t))) {
-            cl_entry *x = &e[st];
-            if ((x->hash & CL_F_FREQ) >= S3_MOVE_THRESHOLD) {
-                policy_remove(t, st);
-                x->hash = (x->hash & ~CL_F_FREQ) | CL_F_MAIN;
-                cl_list_push_head(e, CL_LIST_B, st);
-                continue;
-            }
-            cl_ghost_add(&t->ghost, x->hash & CL_HASH_MASK);
-            cl_drop(t, st, CL_DROP_EVICT);
-            return 1;
-        }
-        if (mt == protect || (e[mt].hash & CL_F_FREQ) != 0) {
-            if (mt != protect)
-                e[mt].hash--;
-            cl_list_unlink(e, mt);
-            cl_list_push_head(e, CL_LIST_B, mt);
-            continue;
-        }
-        cl_drop(t, mt, CL_DROP_EVICT);
-        return 1;
+    return t->policy == CL_POLICY_S3FIFO ? cl_s3_evict(t, protect) : evict_lru(t, protect);
+}
+
+/* Makes room for one more entry under max_entries; returns the queue the new
+ * entry goes to. */
+static uint32_t admit(cl_table *t, uint32_t tag)
+{
+    if (t->policy == CL_POLICY_S3FIFO)
+        return cl_s3_admit(t, tag);
+    while (t->max_entries != 0 && t->count >= t->max_entries) {
+        if (!evict_lru(t, CL_NIL))
+            break;
     }
+    return CL_LIST_A;
 }
 
 static int over_bounds(const cl_table *t)
@@ -353,8 +312,7 @@ static int over_bounds(const cl_table *t)
 static void enforce_bounds(cl_table *t, uint32_t protect)
 {
     while (over_bounds(t)) {
-        int evicted = t->policy == CL_POLICY_S3FIFO ? evict_s3fifo(t, protect)
-                                                    : evict_lru(t, protect);
+        int evicted = evict_one(t, protect);
         CL_ASSERT(evicted);
         if (!evicted)
             break;
@@ -384,18 +342,6 @@ void cl_drop(cl_table *t, uint32_t idx, int reason)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-/* Keys a ghost sized by cl_ghost_resize(g, n) remembers: about n. */
-static uint32_t ghost_capacity_of(const cl_ghost *g)
-{
-    return 2u * g->per_filter;
-}
-
-static uint32_t ghost_capacity(const cl_table *t)
-{
-    uint32_t n = t->max_entries != 0 ? t->max_entries : t->count;
-    return n < 1024u ? 1024u : n;
-}
-
 int cl_table_init(cl_table *t, uint32_t max_entries, uint64_t max_weight, int policy,
                   double now, double grace)
 {
@@ -421,7 +367,7 @@ int cl_table_init(cl_table *t, uint32_t max_entries, uint64_t max_weight, int po
     }
     cl_wheel_init(t);
     if (index_resize(t, slots_for(16)) != CL_OK ||
-        (policy == CL_POLICY_S3FIFO && cl_ghost_resize(&t->ghost, ghost_capacity(t)) != CL_OK)) {
+        (policy == CL_POLICY_S3FIFO && cl_s3_init(t) != CL_OK)) {
         cl_table_destroy(t);
         return CL_NOMEM;
     }
@@ -435,7 +381,7 @@ void cl_table_destroy(cl_table *t)
     free(t->entries);
     free(t->weights);
     free(t->slots);
-    cl_ghost_free(&t->ghost);
+    cl_s3_free(t);
     t->entries = NULL;
     t->weights = NULL;
     t->slots = NULL;
@@ -447,7 +393,7 @@ void cl_table_destroy(cl_table *t)
 int64_t cl_table_insert(cl_table *t, void *key, uint32_t hash, void *value, uint32_t weight,
                         double expire, double now)
 {
-    uint32_t idx;
+    uint32_t idx, queue;
     cl_entry *x;
     int rc;
 
@@ -456,9 +402,7 @@ int64_t cl_table_insert(cl_table *t, void *key, uint32_t hash, void *value, uint
     if ((rc = entry_reserve(t)) != CL_OK || (rc = index_reserve(t)) != CL_OK ||
         (rc = weights_reserve(t, weight)) != CL_OK)
         return rc;
-    if (t->policy == CL_POLICY_S3FIFO && t->max_entries == 0 &&
-        t->count > 2u * ghost_capacity_of(&t->ghost))
-        (void)cl_ghost_resize(&t->ghost, 2u * t->count); /* best effort */
+    queue = admit(t, hash & CL_HASH_MASK);
     idx = entry_take(t);
     x = &t->entries[idx];
     x->key = key;
@@ -469,7 +413,7 @@ int64_t cl_table_insert(cl_table *t, void *key, uint32_t hash, void *value, uint
     index_place(t->slots, t->n_slots, x->hash & CL_SLOT_TAG, idx);
     t->count++;
     t->weight += weight;
-    policy_insert(t, idx);
+    policy_insert(t, idx, queue);
     cl_wheel_schedule(t, idx);
     t->version++;
     enforce_bounds(t, idx);
@@ -546,7 +490,8 @@ void cl_table_clear(cl_table *t)
     t->weight = 0;
     t->small_count = 0;
     t->small_weight = 0;
-    cl_ghost_clear(&t->ghost);
+    if (t->policy == CL_POLICY_S3FIFO)
+        cl_s3_clear(t);
     t->version++;
     CL_CHECK(t);
 }
@@ -575,7 +520,7 @@ size_t cl_table_memory(const cl_table *t)
 {
     return sizeof(*t) + (size_t)t->cap * sizeof(cl_entry) +
            (t->weights != NULL ? (size_t)t->cap * sizeof(uint32_t) : 0) +
-           (size_t)t->n_slots * sizeof(cl_slot) + cl_ghost_memory(&t->ghost);
+           (size_t)t->n_slots * sizeof(cl_slot) + cl_s3_memory(t);
 }
 
 #ifdef CL_DEBUG
@@ -654,7 +599,8 @@ void cl_table_check(const cl_table *t)
         }
     }
     CL_ASSERT(in_buckets == scheduled);
-    cl_ghost_check(&t->ghost);
+    if (t->policy == CL_POLICY_S3FIFO)
+        cl_s3_check(t);
 }
 
 void cl_table_check_sampled(cl_table *t)

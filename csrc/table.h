@@ -13,7 +13,7 @@
  *   weights[]   per-entry weights, allocated on the first weight != 1
  *               (NULL means every entry weighs 1).
  *   slots[]     Robin Hood linear-probing index of {slot tag | distance
- *               code, entry index}, 8 bytes each, load factor <= 1/2.
+ *               code, entry index}, 8 bytes each, load factor <= 0.55.
  *               Deletion shifts the following run back: no tombstones.
  *
  * Time: callers pass seconds as doubles; the table keeps deadlines as uint32
@@ -63,14 +63,17 @@
 
 #include "cl_common.h"
 #include "ghost.h"
+#include "sketch.h"
 
 #define CL_NIL 0xFFFFFFFFu
 
-/* Flags live in the low 4 bits of cl_entry.hash; the high 28 are the tag. */
-#define CL_HASH_MASK 0xFFFFFFF0u
+/* Flags live in the low 8 bits of cl_entry.hash; the high 24 are the tag. */
+#define CL_HASH_MASK 0xFFFFFF00u
 #define CL_F_FREQ 0x3u   /* S3-FIFO access counter, saturating at 3 */
 #define CL_F_MAIN 0x4u   /* S3-FIFO: in the main queue (else small) */
 #define CL_F_ZOMBIE 0x8u /* dropped, references not yet released */
+#define CL_F_HITS 0xF0u  /* S3-FIFO: reads not yet added to the sketch */
+#define CL_F_HITS_SHIFT 4
 
 enum { CL_POLICY_LRU = 0, CL_POLICY_S3FIFO = 1 };
 
@@ -90,8 +93,8 @@ enum { CL_POLICY_LRU = 0, CL_POLICY_S3FIFO = 1 };
 #define CL_WHEEL_BASE 2u
 #define CL_NSENT (CL_WHEEL_BASE + CL_WHEEL_BUCKETS)
 
-#define CL_MAX_LOAD_NUM 1u /* index load factor <= 1/2 */
-#define CL_MAX_LOAD_DEN 2u
+#define CL_MAX_LOAD_NUM 11u /* index load factor <= 0.55 */
+#define CL_MAX_LOAD_DEN 20u
 #define CL_MAX_ENTRIES 0x7FFFFFF0u
 
 /* Index returned by lookups; negative values are CL_* status codes. */
@@ -101,7 +104,7 @@ typedef struct cl_entry {
     void *key; /* NULL when free */
     void *value;
     uint32_t expire;       /* deadline, ms after epoch_ms; CL_NEVER: none */
-    uint32_t hash;         /* tag (high 28 bits) | flags (low 4) */
+    uint32_t hash;         /* tag (high 24 bits) | flags (low 8) */
     uint32_t prev, next;   /* policy list; .next also links free/zombie */
     uint32_t tprev, tnext; /* wheel bucket; CL_NIL when not scheduled */
 } cl_entry;
@@ -111,7 +114,7 @@ typedef struct cl_slot {
     uint32_t idx;  /* entry index; CL_NIL when empty */
 } cl_slot;
 
-#define CL_SLOT_TAG 0xFFFFFF00u /* the part of an entry tag kept in its slot */
+#define CL_SLOT_TAG CL_HASH_MASK /* the tag, as kept in the slot */
 #define CL_SLOT_CODE 0xFFu      /* min(displacement + 1, 255); 0 = empty */
 
 typedef struct cl_stats {
@@ -120,6 +123,15 @@ typedef struct cl_stats {
 
 /* Equality callback: 1 equal, 0 different, -1 error (exception set). */
 typedef int (*cl_eq_fn)(void *stored_key, void *key);
+
+/* State of the adaptive S3-FIFO policy (s3fifo.c). */
+typedef struct cl_s3 {
+    cl_sketch sketch;
+    cl_ghost seen[2];   /* last ~0.9 C evictions from small / main */
+    cl_ghost recent[2]; /* last ~0.05 C evictions from small / main */
+    uint64_t small_target, small_min, small_max, step; /* capacity units */
+    uint32_t sized_for; /* entries the sketch and ghosts are sized for */
+} cl_s3;
 
 typedef struct cl_table {
     cl_entry *entries;
@@ -137,7 +149,7 @@ typedef struct cl_table {
     int policy;
     uint32_t small_count; /* S3-FIFO small queue */
     uint64_t small_weight;
-    cl_ghost ghost;
+    cl_s3 s3;
     int64_t epoch_ms;     /* deadlines count from here */
     uint32_t grace_ms;    /* expired entries are reclaimed this long after */
     uint32_t wheel_ms;    /* time the wheel was last advanced to */
@@ -238,7 +250,7 @@ CL_INLINE int cl_table_expired(const cl_table *t, uint32_t idx, double now)
     return expire != CL_NEVER && cl_table_ms(t, now) >= expire;
 }
 
-/* Mixes a 64-bit hash into the 28-bit tag used everywhere in the table. */
+/* Mixes a 64-bit hash into the 24-bit tag used everywhere in the table. */
 CL_INLINE uint32_t cl_hash_tag(uint64_t h)
 {
     return (uint32_t)((h * 0x9E3779B97F4A7C15ull) >> 32) & CL_HASH_MASK;
@@ -273,6 +285,17 @@ CL_INLINE int64_t cl_table_find(cl_table *t, void *key, uint32_t tag, cl_eq_fn e
     uint32_t stag = tag & CL_SLOT_TAG;
     uint32_t pos = cl_home(stag, n);
     uint32_t want = stag | 1u;
+    /* Most keys sit at their home slot or the next one: test both with one
+     * branch (fewer mispredictions than the loop's first two rounds). */
+    {
+        uint32_t next = pos + 1u == n ? 0u : pos + 1u;
+        int here = slots[pos].hash == want;
+        if (CL_LIKELY(here | (slots[next].hash == want + 1u))) {
+            uint32_t idx = here ? slots[pos].idx : slots[next].idx;
+            if (CL_LIKELY(t->entries[idx].key == key))
+                return idx;
+        }
+    }
     for (;;) {
         uint32_t h = slots[pos].hash;
         if (h == want) {
@@ -307,13 +330,18 @@ CL_INLINE void cl_list_push_head(cl_entry *e, uint32_t sentinel, uint32_t idx)
     s->next = idx;
 }
 
-/* Records an access to live entry idx in the eviction policy. */
+/* Records an access to live entry idx in the eviction policy.  S3-FIFO: one
+ * read more in the 2-bit frequency and in the 4-bit pending hits. */
 CL_INLINE void cl_policy_access(cl_table *t, uint32_t idx)
 {
     cl_entry *x = &t->entries[idx];
     if (t->policy == CL_POLICY_S3FIFO) {
-        if ((x->hash & CL_F_FREQ) != CL_F_FREQ)
-            x->hash++;
+        uint32_t h = x->hash;
+        if ((h & CL_F_FREQ) != CL_F_FREQ)
+            h++;
+        if ((h & CL_F_HITS) != CL_F_HITS)
+            h += 1u << CL_F_HITS_SHIFT;
+        x->hash = h;
     } else if (t->entries[CL_LIST_A].next != idx) {
         cl_list_unlink(t->entries, idx);
         cl_list_push_head(t->entries, CL_LIST_A, idx);

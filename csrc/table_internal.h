@@ -20,6 +20,19 @@ void cl_drop(cl_table *t, uint32_t idx, int reason);
 /* floor(seconds * 1000), saturating. */
 int64_t cl_floor_ms(double seconds);
 
+/* Adaptive S3-FIFO (s3fifo.c). */
+int cl_s3_init(cl_table *t);
+int cl_s3_size(cl_table *t, uint32_t entries);
+void cl_s3_free(cl_table *t);
+void cl_s3_clear(cl_table *t);
+size_t cl_s3_memory(const cl_table *t);
+/* Before inserting a key: counts the miss, consults the ghosts, adapts, makes
+ * room under max_entries; returns the queue sentinel the key goes to. */
+uint32_t cl_s3_admit(cl_table *t, uint32_t tag);
+/* Evicts one entry other than `protect`; 0 if there is none. */
+int cl_s3_evict(cl_table *t, uint32_t protect);
+void cl_s3_check(const cl_table *t);
+
 /* Timer wheel (wheel.c). */
 void cl_wheel_init(cl_table *t);
 void cl_wheel_schedule(cl_table *t, uint32_t idx);

@@ -1,7 +1,6 @@
 """Type stubs for the ``cachelayer._core`` C extension."""
 
-from collections.abc import Iterable, Iterator, Mapping
-from collections.abc import Sequence as _Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
@@ -67,6 +66,32 @@ class LocalCache:
     def stale_ttl(self) -> float: ...
     def memory_usage(self) -> int: ...
 
+# ---- RESP2 request encoder (csrc/resp.c; twin: cachelayer._resp_py) ----------
+
+_Key = Union[str, bytes]
+_Arg = Union[str, bytes, bytearray, memoryview, int, float]
+
+def encode_command(*args: _Arg) -> bytes:
+    """Encode one command (str, bytes-like, int or float arguments)."""
+
+def encode_batch(commands: Iterable[Sequence[_Arg]]) -> bytes:
+    """Encode several commands back to back (``b""`` for none)."""
+
+def encode_mget(keys: Iterable[_Key]) -> bytes:
+    """Encode ``MGET k1 k2 ...`` as one command (``b""`` for no keys)."""
+
+def encode_del(keys: Iterable[_Key], unlink: bool = True) -> bytes:
+    """Encode one ``UNLINK`` (or ``DEL``) of *keys* (``b""`` for no keys)."""
+
+def encode_set_many(
+    keys: Iterable[_Key],
+    values: Iterable[Any],
+    px_ms: Optional[int] = None,
+    nx: bool = False,
+    encode_value: Optional[Callable[[Any], Any]] = None,
+) -> bytes:
+    """Encode one ``SET key value [PX px_ms] [NX]`` per key (``b""`` for no keys)."""
+
 # ---- value codec (_codec.pxi; twin: cachelayer._codec_py) ------------------------------
 
 _Buffer = Union[bytes, bytearray, memoryview]
@@ -89,7 +114,7 @@ class Codec:
         dict_max_size: Optional[int] = None,
         levels: Optional[Mapping[str, int]] = None,
         checksum: bool = False,
-        signing_key: Union[bytes, str, _Sequence[Union[bytes, str]], None] = None,
+        signing_key: Union[bytes, str, Sequence[Union[bytes, str]], None] = None,
         sign_all: bool = False,
         allow_pickle: bool = False,
         learn: bool = True,

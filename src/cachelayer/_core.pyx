@@ -7,4 +7,5 @@ identical behaviour; ``cachelayer._impl`` picks one of the two.
 """
 
 include "_local.pxi"
+include "_resp.pxi"
 include "_codec.pxi"

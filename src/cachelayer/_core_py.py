@@ -13,5 +13,6 @@ import contextlib
 with contextlib.suppress(ImportError):
     from ._codec_py import *  # noqa: F403
 from ._local_py import LocalCache
+from ._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 
 __all__ = ["LocalCache"]

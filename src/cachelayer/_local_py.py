@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from . import _validate
+from ._s3fifo_py import FREQ_MAX, HITS_MAX, S3Policy
 from ._stats import LocalStats
 from .errors import ConfigError, InvalidKey, describe_key
 
@@ -28,13 +29,9 @@ __all__ = ["LocalCache"]
 
 _MASK64 = (1 << 64) - 1
 _MASK32 = (1 << 32) - 1
-_HASH_MASK = 0xFFFFFFF0
+_HASH_MASK = 0xFFFFFF00
 _MISSING: Any = object()
 
-# S3-FIFO constants (csrc/table.c)
-_S3_SMALL_PERCENT = 10
-_S3_MOVE_THRESHOLD = 1
-_FREQ_MAX = 3
 
 # Time constants (csrc/table.h, table_internal.h): deadlines are uint32
 # milliseconds after the table's epoch.
@@ -48,18 +45,15 @@ _REBASE_TO_MS = 0x40000000
 _SHIFT = (6, 12, 18, 24, 30)
 _BUCKETS = (64, 64, 64, 64, 4)
 
-# Ghost constants (csrc/ghost.c)
-_GHOST_PROBES = 3
-_GHOST_BITS_PER_KEY = 10
 
 
 def hash_tag(h: int) -> int:
-    """28-bit tag of a Python hash, as ``cl_hash_tag`` computes it."""
+    """24-bit tag of a Python hash, as ``cl_hash_tag`` computes it."""
     return (((h & _MASK64) * 0x9E3779B97F4A7C15 & _MASK64) >> 32) & _HASH_MASK
 
 
 class _Entry:
-    __slots__ = ("bucket", "expire", "freq", "key", "main", "tag", "value", "weight")
+    __slots__ = ("bucket", "expire", "freq", "hits", "key", "main", "tag", "value", "weight")
 
     def __init__(self, key: Any, tag: int, value: Any, weight: int, expire: int) -> None:
         self.key = key
@@ -68,60 +62,9 @@ class _Entry:
         self.weight = weight
         self.expire = expire
         self.freq = 0
+        self.hits = 0
         self.main = False
         self.bucket: Optional[dict[_Entry, None]] = None
-
-
-class _Ghost:
-    """Two rotating Bloom filters (csrc/ghost.c)."""
-
-    def __init__(self) -> None:
-        self.filters: list[int] = [0, 0]
-        self.nbits = 0
-        self.per_filter = 0
-        self.inserted = 0
-        self.cur = 0
-
-    def resize(self, capacity: int) -> None:
-        self.per_filter = capacity // 2 + 1
-        words = (self.per_filter * _GHOST_BITS_PER_KEY + 63) // 64
-        self.nbits = words * 64
-        self.filters = [0, 0]
-        self.inserted = 0
-        self.cur = 0
-
-    @property
-    def capacity(self) -> int:
-        return 2 * self.per_filter
-
-    def clear(self) -> None:
-        self.filters = [0, 0]
-        self.inserted = 0
-        self.cur = 0
-
-    def _bits(self, tag: int) -> Iterator[int]:
-        h1 = (tag * 0x9E3779B1) & _MASK32
-        h2 = (((tag ^ (tag >> 15)) * 0x85EBCA77) & _MASK32) | 1
-        for i in range(_GHOST_PROBES):
-            h = (h1 + i * h2) & _MASK32
-            yield (h * self.nbits) >> 32
-
-    def add(self, tag: int) -> None:
-        if not self.nbits:
-            return
-        if self.inserted >= self.per_filter:
-            self.cur ^= 1
-            self.filters[self.cur] = 0
-            self.inserted = 0
-        for b in self._bits(tag):
-            self.filters[self.cur] |= 1 << b
-        self.inserted += 1
-
-    def __contains__(self, tag: int) -> bool:
-        if not self.nbits:
-            return False
-        bits = list(self._bits(tag))
-        return any(all(f >> b & 1 for b in bits) for f in self.filters)
 
 
 def floor_ms(seconds: float) -> int:
@@ -243,7 +186,7 @@ def _synchronized(method: _F) -> _F:
     return cast(_F, wrapper)
 
 
-class LocalCache:
+class LocalCache(S3Policy):
     """A bounded in-process cache with per-entry time-to-live (pure Python).
 
     Same constructor, methods and behaviour as the C implementation; see
@@ -279,20 +222,15 @@ class LocalCache:
         self._weight = 0
         self._small_count = 0
         self._small_weight = 0
-        self._ghost = _Ghost()
-        if self._policy == "s3fifo":
-            self._ghost.resize(self._ghost_capacity())
         self._lock = threading.RLock()
         self._dropped: list[Any] = []
         self._clock = _Clock(self._now(), cfg.stale_ttl)
         self._wheel = _Wheel(self._clock)
         self._hits = self._misses = self._evictions = self._expirations = 0
+        if self._policy == "s3fifo":
+            self._s3_init()
 
     # ---- internals ---------------------------------------------------------
-
-    def _ghost_capacity(self) -> int:
-        n = self._max_entries or len(self._index)
-        return max(n, 1024)
 
     def _now(self) -> float:
         return time.monotonic() if self._timer is None else float(self._timer())
@@ -328,13 +266,10 @@ class LocalCache:
         elif reason == "evict":
             self._evictions += 1
 
-    def _policy_insert(self, e: _Entry) -> None:
-        if self._policy == "s3fifo" and e.tag in self._ghost:
-            e.main = True
-            self._lists[1][e] = None
-            return
-        self._lists[0][e] = None
-        if self._policy == "s3fifo":
+    def _policy_insert(self, e: _Entry, to_main: bool) -> None:
+        e.main = to_main
+        self._lists[1 if to_main else 0][e] = None
+        if self._policy == "s3fifo" and not to_main:
             self._small_count += 1
             self._small_weight += e.weight
 
@@ -346,54 +281,29 @@ class LocalCache:
 
     def _policy_access(self, e: _Entry) -> None:
         if self._policy == "s3fifo":
-            e.freq = min(e.freq + 1, _FREQ_MAX)
+            e.freq = min(e.freq + 1, FREQ_MAX)
+            e.hits = min(e.hits + 1, HITS_MAX)
         else:
             self._lists[0].move_to_end(e)
 
-    def _small_full(self) -> bool:
-        if self._max_entries and self._small_count * 100 >= self._max_entries * _S3_SMALL_PERCENT:
-            return True
-        return bool(
-            self._max_weight and self._small_weight * 100 >= self._max_weight * _S3_SMALL_PERCENT
-        )
-
-    def _evict_lru(self, protect: _Entry) -> bool:
+    def _evict_lru(self, protect: Optional[_Entry]) -> bool:
         for victim in self._lists[0]:
             if victim is not protect:
                 self._drop(victim, "evict")
                 return True
         return False
 
-    def _evict_s3fifo(self, protect: _Entry) -> bool:
-        small, main = self._lists
-        while True:
-            oldest = iter(small)
-            st = next(oldest, None)
-            if st is protect:
-                st = next(oldest, None)  # never the entry being stored
-            mt = next(iter(main), None)
-            small_ok = st is not None
-            main_ok = mt is not None and not (mt is protect and len(main) == 1)
-            if not small_ok and not main_ok:
-                return False
-            if st is not None and (not main_ok or self._small_full()):
-                if st.freq >= _S3_MOVE_THRESHOLD:
-                    self._policy_remove(st)
-                    st.freq = 0
-                    st.main = True
-                    main[st] = None
-                    continue
-                self._ghost.add(st.tag)
-                self._drop(st, "evict")
-                return True
-            assert mt is not None
-            if mt is protect or mt.freq:
-                if mt is not protect:
-                    mt.freq -= 1
-                main.move_to_end(mt)
-                continue
-            self._drop(mt, "evict")
-            return True
+    def _evict_one(self, protect: Optional[_Entry]) -> bool:
+        return self._s3_evict(protect) if self._policy == "s3fifo" else self._evict_lru(protect)
+
+    def _admit(self, tag: int) -> bool:
+        """Make room under max_entries; whether the new key goes to main."""
+        if self._policy == "s3fifo":
+            return self._s3_admit(tag)
+        while self._max_entries and len(self._index) >= self._max_entries:
+            if not self._evict_lru(None):
+                break
+        return False
 
     def _over_bounds(self) -> bool:
         return bool(
@@ -402,8 +312,7 @@ class LocalCache:
         )
 
     def _enforce_bounds(self, protect: _Entry) -> None:
-        evict = self._evict_s3fifo if self._policy == "s3fifo" else self._evict_lru
-        while self._over_bounds() and evict(protect):
+        while self._over_bounds() and self._evict_one(protect):
             pass
 
     def _advance(self, now: float) -> None:
@@ -454,16 +363,11 @@ class LocalCache:
             raise ConfigError(
                 f"the local cache cannot hold more than {_validate.MAX_ENTRIES} entries"
             )
-        if (
-            self._policy == "s3fifo"
-            and not self._max_entries
-            and len(self._index) > 2 * self._ghost.capacity
-        ):
-            self._ghost.resize(2 * len(self._index))
+        to_main = self._admit(tag)
         e = _Entry(key, tag, value, weight, deadline)
         self._index[key] = e
         self._weight += weight
-        self._policy_insert(e)
+        self._policy_insert(e, to_main)
         self._wheel.schedule(e)
         self._enforce_bounds(e)
 
@@ -625,7 +529,8 @@ class LocalCache:
             queue.clear()
         self._wheel.clear()
         self._weight = self._small_count = self._small_weight = 0
-        self._ghost.clear()
+        if self._policy == "s3fifo":
+            self._s3_clear()
 
     @_synchronized
     def expire(self) -> int:
@@ -698,7 +603,8 @@ class LocalCache:
     @property
     def weight(self) -> int:
         """Total weight of the entries held."""
-        return self._weight
+        with self._lock:  # not the transient total of a store that is still evicting
+            return self._weight
 
     @property
     def policy(self) -> str:

@@ -15,13 +15,16 @@ __all__ = [
     "CacheError",
     "ConcurrentModification",
     "ConfigError",
+    "ConnectionLost",
     "CorruptValue",
     "DecodeError",
     "FrameTooLarge",
+    "InvalidArgument",
     "InvalidKey",
     "InvalidTTL",
     "InvalidValue",
     "InvalidWeight",
+    "ReplyTimeout",
     "SignatureError",
     "UnknownDictionary",
     "UnknownSerializer",
@@ -70,6 +73,23 @@ class InvalidValue(CacheError, TypeError):
 
 class ValueTooLarge(CacheError, ValueError):
     """A value is larger than the configured maximum (weight or encoded size)."""
+
+
+class InvalidArgument(CacheError, ValueError):
+    """An argument is out of its domain in a way no more specific class describes."""
+
+
+class ConnectionLost(CacheError, ConnectionError):
+    """The connection to Redis failed during a call, or could not be made.
+
+    The call's effect on the server is unknown: a batch may have been applied
+    in part.  The connection it used is closed, so the pool opens a new one on
+    its next use and no partial reply is ever read by a later call.
+    """
+
+
+class ReplyTimeout(ConnectionLost, TimeoutError):
+    """Redis did not answer within the timeout; the connection was dropped."""
 
 
 class ConcurrentModification(CacheError, RuntimeError):

@@ -252,10 +252,10 @@ def test_millions_of_operations_leave_rss_flat(impl):
             c[i] = values[i % 100]
             c.get(i - 5000)
 
-    run(rounds // 4, 0)  # reach steady state
+    run(rounds, 0)  # reach steady state (sketch and ghosts filled)
     gc.collect()
     before = _rss_kib()
-    run(rounds, rounds)
+    run(rounds, 2 * rounds)
     gc.collect()
     after = _rss_kib()
     assert len(c) == 10_000
