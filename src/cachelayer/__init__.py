@@ -5,11 +5,42 @@ An in-process L1 written in C (with a pure-Python twin) in front of Redis.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import errors
 from ._impl import BACKEND as backend
-from ._stats import LocalStats
+from ._stats import CodecStats, DictionaryReport, EncodeTrace, LocalStats
 from .local import LocalCache
 
-__all__ = ["LocalCache", "LocalStats", "__version__", "backend", "errors"]
+if TYPE_CHECKING:
+    from .codec import Codec
+    from .serializers import register_serializer
+
+__all__ = [
+    "Codec",
+    "CodecStats",
+    "DictionaryReport",
+    "EncodeTrace",
+    "LocalCache",
+    "LocalStats",
+    "__version__",
+    "backend",
+    "errors",
+    "register_serializer",
+]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The codec is imported on first use: it needs msgpack, zstandard, lz4 and
+    # brotli, which the local cache alone does not.
+    if name == "Codec":
+        from .codec import Codec
+
+        return Codec
+    if name == "register_serializer":
+        from .serializers import register_serializer
+
+        return register_serializer
+    raise AttributeError(f"module 'cachelayer' has no attribute {name!r}")

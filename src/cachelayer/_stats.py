@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+<<<<<<< HEAD
 __all__ = ["CacheStats", "LocalStats"]
+=======
+__all__ = ["CodecStats", "DictionaryReport", "EncodeTrace", "LocalStats"]
+>>>>>>> codec
 
 
 class LocalStats(NamedTuple):
@@ -31,6 +35,7 @@ class LocalStats(NamedTuple):
         return self.hits / reads if reads else 0.0
 
 
+<<<<<<< HEAD
 class CacheStats(NamedTuple):
     """A snapshot of a :class:`~cachelayer.Cache`'s counters.
 
@@ -70,3 +75,80 @@ class CacheStats(NamedTuple):
     def compression_saving(self) -> float:
         """Fraction of bytes the codec saved (0.0 before the first write)."""
         return 1.0 - self.stored_bytes / self.raw_bytes if self.raw_bytes else 0.0
+=======
+class DictionaryReport(NamedTuple):
+    """What a trained dictionary gains on its training samples (zstd level 3).
+
+    Measured on the samples it was trained from, so an optimistic estimate;
+    :meth:`cachelayer.Codec.stats` shows what it achieves on real traffic.
+    """
+
+    dict_id: int
+    size: int
+    samples: int
+    sample_bytes: int
+    zstd_bytes: int
+    dict_bytes: int
+
+    @property
+    def gain(self) -> float:
+        """Compressed size without the dictionary over size with it (> 1: it helps)."""
+        return self.zstd_bytes / self.dict_bytes if self.dict_bytes else 0.0
+
+    @property
+    def ratio(self) -> float:
+        """Sample bytes over their compressed size with the dictionary."""
+        return self.sample_bytes / self.dict_bytes if self.dict_bytes else 0.0
+
+
+class CodecStats(NamedTuple):
+    """A snapshot of a :class:`~cachelayer.Codec`'s counters.
+
+    ``raw_bytes`` counts serialized bytes before compression, ``stored_bytes``
+    what :meth:`~cachelayer.Codec.encode` returned (frames, plain integers and
+    raw passthrough values); ``by_codec`` counts encoded values per codec
+    name and ``reasons`` the selector's decisions per reason (see
+    docs/format.md and csrc/codec_select.h).
+    """
+
+    encoded: int
+    decoded: int
+    raw_bytes: int
+    stored_bytes: int
+    by_codec: dict[str, int]
+    reasons: dict[str, int]
+    kept: int
+    dropped: int
+    pauses: int
+    dictionary: Optional[int]
+    dictionaries: int
+
+    @property
+    def saved_bytes(self) -> int:
+        """Bytes compression saved: raw_bytes - stored_bytes (negative: header overhead)."""
+        return self.raw_bytes - self.stored_bytes
+
+    @property
+    def ratio(self) -> float:
+        """raw_bytes / stored_bytes (0.0 before the first encode)."""
+        return self.raw_bytes / self.stored_bytes if self.stored_bytes else 0.0
+
+
+class EncodeTrace(NamedTuple):
+    """How one value was encoded (:meth:`cachelayer.Codec.encode_traced`).
+
+    ``reason`` is the selector's (``small``, ``backoff``, ``sniffed``,
+    ``entropy``, ``dictionary``, ``fast``, ``rule``), ``explicit`` when the
+    call named a codec, or ``int`` for a plain integer; ``codec`` is the
+    codec actually stored (``none`` when compressing did not pay) and
+    ``tried`` the ``codec:level`` compressed with, kept or not ("" if none).
+    """
+
+    serializer: str
+    codec: str
+    level: int
+    reason: str
+    serialized_size: int
+    stored_size: int
+    tried: str
+>>>>>>> codec

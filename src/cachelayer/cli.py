@@ -17,7 +17,11 @@ from . import __version__
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 #: Modules that provide sub-commands (each defines ``register(subparsers)``).
-COMMAND_MODULES: tuple[str, ...] = ("cachelayer.demo.command", "cachelayer.bench")
+COMMAND_MODULES: tuple[str, ...] = (
+    "cachelayer.demo.command",
+    "cachelayer.bench",
+    "cachelayer.compress_bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,9 @@ __all__ = [
     "ConcurrentModification",
     "ConfigError",
     "ConnectionLost",
+    "CorruptValue",
+    "DecodeError",
+    "FrameTooLarge",
     "InvalidArgument",
     "InvalidKey",
     "InvalidTTL",
@@ -23,6 +26,10 @@ __all__ = [
     "InvalidWeight",
     "ReplyTimeout",
     "ServerError",
+    "SignatureError",
+    "UnknownDictionary",
+    "UnknownSerializer",
+    "UnsupportedFormat",
     "ValueTooLarge",
 ]
 
@@ -92,3 +99,68 @@ class ConcurrentModification(CacheError, RuntimeError):
 
 class ServerError(CacheError):
     """Redis answered a command with an error reply."""
+
+
+class DecodeError(CacheError, ValueError):
+    """A stored value cannot be turned back into an object.
+
+    ``key`` is the key the value was read from, when the caller named it
+    (else None).  Nothing is cached or changed by a failed decode.
+    """
+
+    def __init__(self, message: str, *, key: object = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class CorruptValue(DecodeError):
+    """The stored bytes are not a valid frame.
+
+    Truncated, inconsistent header, payload of another codec, trailing bytes,
+    checksum mismatch, or a serializer that rejects its payload.
+    """
+
+
+class UnsupportedFormat(DecodeError):
+    """The frame uses a format version, codec or serializer this installation cannot read.
+
+    It was written by a newer version, or needs a missing optional package.
+    """
+
+
+class UnknownSerializer(UnsupportedFormat):
+    """The frame names a serializer id that is not registered here.
+
+    ``serializer_id`` is that id.
+    """
+
+    def __init__(self, message: str, *, serializer_id: int = -1, key: object = None) -> None:
+        super().__init__(message, key=key)
+        self.serializer_id = serializer_id
+
+
+class UnknownDictionary(DecodeError):
+    """The frame was compressed with a dictionary this codec does not hold.
+
+    ``dict_id`` names it: fetch it (for a Cache, from Redis), register it
+    with :meth:`cachelayer.Codec.add_dictionary` and decode again.
+    """
+
+    def __init__(self, message: str, *, dict_id: int = 0, key: object = None) -> None:
+        super().__init__(message, key=key)
+        self.dict_id = dict_id
+
+
+class FrameTooLarge(DecodeError):
+    """The frame declares a value larger than the codec's ``max_value_size``.
+
+    It is rejected before anything is allocated for it.
+    """
+
+
+class SignatureError(DecodeError):
+    """A frame's signature is missing, wrong or not acceptable here.
+
+    A signed frame failed verification, or a pickle frame arrived unsigned or
+    where pickle is not enabled.  Such values are never deserialized.
+    """

@@ -1,0 +1,1673 @@
+# Value codec: the binding of csrc/codec_*.c.  Included by _core.pyx.
+#
+# The C kernels decide (selector, entropy, sniffing), frame (header build and
+# parse, varints, plain integers) and check (declared lengths, payload
+# bounds); compression itself runs in the lz4/zstandard/brotli/zlib bindings,
+# serialization in msgpack/orjson/numpy/pickle.  Every step mirrors
+# cachelayer._codec_py (the twin) in order, so both produce the same frames
+# and raise the same errors (built by cachelayer._codec_errors).
+#
+# Threading: the selector state and the counters change only while the GIL is
+# held and no Python code runs in between, so they need no lock.  zstandard
+# objects are per thread (cachelayer._compressors.ThreadCodecs).  The reused
+# msgpack Packer is guarded by a busy flag: a call that finds it busy (another
+# thread inside one of its callbacks) packs with a fresh one.
+
+from libc.stdint cimport uint8_t, int8_t
+from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.pythread cimport PyThread_get_thread_ident
+
+import hmac as _cx_hmac
+import zlib as _cx_zlib
+import time as _cx_time
+from cachelayer import _codec_errors as _cx_E
+from cachelayer import _codec_kernels_py as _cx_K
+from cachelayer._stats import CodecStats as _cx_CodecStats
+from cachelayer._stats import EncodeTrace as _cx_EncodeTrace
+from cachelayer.errors import ConfigError as _cx_ConfigError
+
+cdef extern from "codec_frame.h":
+    enum:
+        CL_FRAME_MAGIC, CL_FRAME_MAX_HEADER, CL_VARINT_MAX, CL_HMAC_SIZE
+        CL_SER_BYTES, CL_SER_STR, CL_SER_MSGPACK, CL_SER_JSON, CL_SER_NUMPY, CL_SER_PICKLE
+        CL_SER_FIRST_USER
+        CL_CODEC_NONE, CL_CODEC_LZ4, CL_CODEC_ZSTD, CL_CODEC_ZSTD_DICT, CL_CODEC_BROTLI
+        CL_CODEC_ZLIB, CL_CODEC_GZIP, CL_CODEC_COUNT
+        CL_FLAG_CRC32, CL_FLAG_HMAC
+        CL_FE_OK
+        CL_VALUE_RAW, CL_VALUE_INT, CL_VALUE_FRAME
+    ctypedef struct cl_frame:
+        uint32_t serializer
+        uint32_t codec
+        uint32_t flags
+        uint32_t dict_id
+        uint64_t length
+        uint32_t crc32
+        size_t tag_offset
+        size_t header_len
+    size_t cl_varint_size(uint64_t v)
+    size_t cl_varint_put(uint8_t *out, uint64_t v)
+    int cl_varint_get(const uint8_t *p, size_t len, uint64_t *v)
+    int cl_frame_valid(const cl_frame *f)
+    size_t cl_frame_header_size(const cl_frame *f)
+    size_t cl_frame_build(uint8_t *out, cl_frame *f)
+    int cl_frame_parse(const uint8_t *data, size_t len, uint64_t max_length, cl_frame *f)
+    int cl_parse_int64(const uint8_t *p, size_t len, int64_t *out)
+    int cl_value_kind(const uint8_t *p, size_t len, int64_t *out)
+    int cl_plain_ok(const uint8_t *p, size_t len)
+    size_t cl_format_int64(uint8_t *out, int64_t v)
+
+cdef extern from "codec_bounds.h":
+    enum:
+        CL_BE_OK
+    int cl_payload_check(uint32_t codec, const uint8_t *p, size_t size, uint64_t n)
+    int cl_zstd_frame_bounds(const uint8_t *p, size_t size, uint64_t *least, uint64_t *most)
+
+cdef extern from "codec_entropy.h":
+    enum:
+        CL_ENTROPY_SAMPLE
+    uint32_t cl_entropy_q12(const uint8_t *p, size_t len)
+    const uint32_t *cl_entropy_table
+
+cdef extern from "codec_sniff.h":
+    int cl_sniff(const uint8_t *p, size_t len)
+
+cdef extern from "codec_select.h":
+    enum:
+        CL_SELECT_MAX_RULES, CL_WHY_SMALL, CL_WHY_COUNT
+    ctypedef struct cl_select_rule:
+        uint64_t max_size
+        uint8_t codec
+        int8_t level
+    ctypedef struct cl_select_cfg:
+        uint32_t min_size
+        uint32_t entropy_limit
+        uint32_t fast_entropy
+        uint8_t fast_codec
+        int8_t fast_level
+        uint32_t dict_max_size
+        int8_t dict_level
+        uint32_t min_saving
+        uint32_t learn_after
+        uint32_t backoff_min
+        uint32_t backoff_max
+        uint32_t n_rules
+        cl_select_rule rules[4]
+    ctypedef struct cl_select_state:
+        uint32_t fails
+        uint32_t skip
+        uint32_t backoff
+        uint64_t reasons[7]
+        uint64_t kept, dropped, pauses
+    ctypedef struct cl_choice:
+        uint8_t codec
+        int8_t level
+        uint8_t reason
+        uint32_t entropy
+    int cl_select_cfg_valid(const cl_select_cfg *cfg)
+    void cl_select_init(cl_select_state *st, const cl_select_cfg *cfg)
+    cl_choice cl_select(const cl_select_cfg *cfg, cl_select_state *st, const uint8_t *p,
+                        size_t len, int has_dict) nogil
+    int cl_select_keep(const cl_select_cfg *cfg, cl_select_state *st, size_t plain,
+                       size_t compressed, int learn)
+
+
+
+cdef extern from *:
+    """
+    /* MessagePack decoder for the msgpack serializer's hot path.
+     *
+     * Accepts exactly what msgpack.unpackb(data, raw=False,
+     * strict_map_key=False, ext_hook=hook) accepts and builds equal objects:
+     * the twin decodes with that call and the test suite compares the two on
+     * valid and random input.  Iterative (an explicit stack, no C recursion),
+     * at most CX_MP_MAX_DEPTH nested containers as msgpack (opening one more,
+     * even an empty one, fails), container counts checked against the bytes
+     * left before anything is allocated.  Map keys that are short ASCII
+     * strings come from a small cache of str objects (their hash computed
+     * once), which is most of the speed-up on dict-shaped values.  The cache
+     * and the decoder run under the GIL only.  Errors: ValueError, or what
+     * the ext hook or dict insertion raised; NULL is returned. */
+    #define CX_MP_MAX_DEPTH 1024
+    #define CX_MP_INLINE 32
+    #define CX_KEY_SLOTS 1024
+    #define CX_KEY_MAXLEN 64
+
+    typedef struct {
+        PyObject *obj;
+        PyObject *key;
+        Py_ssize_t n, i;
+        int map;
+    } cx_mp_frame;
+
+    static PyObject *cx_key_cache[CX_KEY_SLOTS];
+
+    static PyObject *cx_mp_str(const unsigned char *p, Py_ssize_t n)
+    {
+        Py_ssize_t i;
+        unsigned char acc = 0;
+        PyObject *s;
+        for (i = 0; i < n; i++)
+            acc |= p[i];
+        if (acc < 0x80) {
+            s = PyUnicode_New(n, 127);
+            if (s != NULL && n > 0)
+                memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)n);
+            return s;
+        }
+        return PyUnicode_DecodeUTF8((const char *)p, n, NULL);
+    }
+
+    static PyObject *cx_mp_key(const unsigned char *p, Py_ssize_t n)
+    {
+        uint32_t h = 2166136261u;
+        Py_ssize_t i;
+        PyObject *s, **slot;
+        if (n > CX_KEY_MAXLEN)
+            return cx_mp_str(p, n);
+        for (i = 0; i < n; i++)
+            h = (h ^ p[i]) * 16777619u;
+        slot = &cx_key_cache[h & (CX_KEY_SLOTS - 1)];
+        s = *slot;
+        if (s != NULL && PyUnicode_GET_LENGTH(s) == n &&
+            (n == 0 || memcmp(PyUnicode_1BYTE_DATA(s), p, (size_t)n) == 0)) {
+            Py_INCREF(s);
+            return s;
+        }
+        s = cx_mp_str(p, n);
+        if (s == NULL || !PyUnicode_IS_ASCII(s))
+            return s;
+        if (PyObject_Hash(s) == -1) {
+            Py_DECREF(s);
+            return NULL;
+        }
+        Py_INCREF(s);
+        Py_XSETREF(*slot, s);
+        return s;
+    }
+
+    static uint64_t cx_be(const unsigned char *p, int n)
+    {
+        uint64_t v = 0;
+        int i;
+        for (i = 0; i < n; i++)
+            v = (v << 8) | p[i];
+        return v;
+    }
+
+    static PyObject *cx_mp_error(const char *what)
+    {
+        PyErr_SetString(PyExc_ValueError, what);
+        return NULL;
+    }
+
+    static PyObject *cx_mp_unpack(const unsigned char *p, Py_ssize_t len, PyObject *ext_hook,
+                                  PyObject *timestamp_from_bytes)
+    {
+        cx_mp_frame inline_stack[CX_MP_INLINE];
+        cx_mp_frame *stack = inline_stack, *f;
+        Py_ssize_t cap = CX_MP_INLINE, top = 0, cnt, k;
+        const unsigned char *end = p + len;
+        PyObject *v = NULL;
+        unsigned int b;
+        int kind; /* 0 array, 1 map */
+        int8_t ext_type;
+
+        for (;;) {
+            if (p >= end)
+                goto incomplete;
+            b = *p++;
+            if (b <= 0x7F) {
+                v = PyLong_FromLong((long)b);
+            } else if (b >= 0xE0) {
+                v = PyLong_FromLong((long)(int8_t)b);
+            } else if (b <= 0x8F) {
+                cnt = b & 0x0F;
+                kind = 1;
+                goto container;
+            } else if (b <= 0x9F) {
+                cnt = b & 0x0F;
+                kind = 0;
+                goto container;
+            } else if (b <= 0xBF) {
+                cnt = b & 0x1F;
+                goto str;
+            } else {
+                switch (b) {
+                case 0xC0: v = Py_None; Py_INCREF(v); break;
+                case 0xC2: v = Py_False; Py_INCREF(v); break;
+                case 0xC3: v = Py_True; Py_INCREF(v); break;
+                case 0xC4: case 0xC5: case 0xC6:
+                    k = b == 0xC4 ? 1 : b == 0xC5 ? 2 : 4;
+                    if (end - p < k)
+                        goto incomplete;
+                    cnt = (Py_ssize_t)cx_be(p, (int)k);
+                    p += k;
+                    if (cnt < 0 || cnt > end - p)
+                        goto incomplete;
+                    v = PyBytes_FromStringAndSize((const char *)p, cnt);
+                    p += cnt;
+                    break;
+                case 0xC7: case 0xC8: case 0xC9:
+                    k = b == 0xC7 ? 1 : b == 0xC8 ? 2 : 4;
+                    if (end - p < k)
+                        goto incomplete;
+                    cnt = (Py_ssize_t)cx_be(p, (int)k);
+                    p += k;
+                    goto ext;
+                case 0xCA: {
+                    uint32_t bits;
+                    float fl;
+                    if (end - p < 4)
+                        goto incomplete;
+                    bits = (uint32_t)cx_be(p, 4);
+                    memcpy(&fl, &bits, 4);
+                    p += 4;
+                    v = PyFloat_FromDouble((double)fl);
+                    break;
+                }
+                case 0xCB: {
+                    uint64_t bits;
+                    double d;
+                    if (end - p < 8)
+                        goto incomplete;
+                    bits = cx_be(p, 8);
+                    memcpy(&d, &bits, 8);
+                    p += 8;
+                    v = PyFloat_FromDouble(d);
+                    break;
+                }
+                case 0xCC: case 0xCD: case 0xCE: case 0xCF:
+                    k = (Py_ssize_t)1 << (b - 0xCC);
+                    if (end - p < k)
+                        goto incomplete;
+                    v = PyLong_FromUnsignedLongLong((unsigned long long)cx_be(p, (int)k));
+                    p += k;
+                    break;
+                case 0xD0: case 0xD1: case 0xD2: case 0xD3: {
+                    uint64_t u;
+                    long long s;
+                    k = (Py_ssize_t)1 << (b - 0xD0);
+                    if (end - p < k)
+                        goto incomplete;
+                    u = cx_be(p, (int)k);
+                    p += k;
+                    if (k == 1) s = (int8_t)u;
+                    else if (k == 2) s = (int16_t)u;
+                    else if (k == 4) s = (int32_t)u;
+                    else s = (int64_t)u;
+                    v = PyLong_FromLongLong(s);
+                    break;
+                }
+                case 0xD4: case 0xD5: case 0xD6: case 0xD7: case 0xD8:
+                    cnt = (Py_ssize_t)1 << (b - 0xD4);
+                    goto ext;
+                case 0xD9: case 0xDA: case 0xDB:
+                    k = b == 0xD9 ? 1 : b == 0xDA ? 2 : 4;
+                    if (end - p < k)
+                        goto incomplete;
+                    cnt = (Py_ssize_t)cx_be(p, (int)k);
+                    p += k;
+                    goto str;
+                case 0xDC: case 0xDD:
+                    k = b == 0xDC ? 2 : 4;
+                    if (end - p < k)
+                        goto incomplete;
+                    cnt = (Py_ssize_t)cx_be(p, (int)k);
+                    p += k;
+                    kind = 0;
+                    goto container;
+                case 0xDE: case 0xDF:
+                    k = b == 0xDE ? 2 : 4;
+                    if (end - p < k)
+                        goto incomplete;
+                    cnt = (Py_ssize_t)cx_be(p, (int)k);
+                    p += k;
+                    kind = 1;
+                    goto container;
+                default: /* 0xC1 */
+                    cx_mp_error("msgpack: reserved byte 0xc1");
+                    goto fail;
+                }
+            }
+            goto place;
+
+        str:
+            if (cnt < 0 || cnt > end - p)
+                goto incomplete;
+            if (top > 0 && stack[top - 1].map && stack[top - 1].key == NULL)
+                v = cx_mp_key(p, cnt);
+            else
+                v = cx_mp_str(p, cnt);
+            p += cnt;
+            goto place;
+
+        ext:
+            if (end - p < 1)
+                goto incomplete;
+            ext_type = (int8_t)*p++;
+            if (cnt < 0 || cnt > end - p)
+                goto incomplete;
+            {
+                PyObject *data = PyBytes_FromStringAndSize((const char *)p, cnt);
+                p += cnt;
+                if (data == NULL)
+                    goto fail;
+                if (ext_type == -1)
+                    v = PyObject_CallOneArg(timestamp_from_bytes, data);
+                else
+                    v = PyObject_CallFunction(ext_hook, "iO", (int)ext_type, data);
+                Py_DECREF(data);
+            }
+            goto place;
+
+        container:
+            if (top >= CX_MP_MAX_DEPTH) {
+                cx_mp_error("msgpack: nesting deeper than 1024");
+                goto fail;
+            }
+            if (cnt < 0 || cnt > (kind ? (end - p) / 2 : end - p))
+                goto incomplete;
+            v = kind ? PyDict_New() : PyList_New(cnt);
+            if (v == NULL)
+                goto fail;
+            if (cnt == 0)
+                goto place;
+            if (top == cap) {
+                cx_mp_frame *grown;
+                Py_ssize_t ncap = cap * 4 > CX_MP_MAX_DEPTH ? CX_MP_MAX_DEPTH : cap * 4;
+                grown = (cx_mp_frame *)PyMem_Malloc((size_t)ncap * sizeof(cx_mp_frame));
+                if (grown == NULL) {
+                    Py_DECREF(v);
+                    v = NULL;
+                    PyErr_NoMemory();
+                    goto fail;
+                }
+                memcpy(grown, stack, (size_t)top * sizeof(cx_mp_frame));
+                if (stack != inline_stack)
+                    PyMem_Free(stack);
+                stack = grown;
+                cap = ncap;
+            }
+            f = &stack[top++];
+            f->obj = v;
+            f->key = NULL;
+            f->n = cnt;
+            f->i = 0;
+            f->map = kind;
+            v = NULL;
+            continue;
+
+        place:
+            if (v == NULL)
+                goto fail;
+            for (;;) {
+                if (top == 0) {
+                    if (stack != inline_stack)
+                        PyMem_Free(stack);
+                    if (p != end) {
+                        Py_DECREF(v);
+                        return cx_mp_error("msgpack: extra data after the value");
+                    }
+                    return v;
+                }
+                f = &stack[top - 1];
+                if (!f->map) {
+                    PyList_SET_ITEM(f->obj, f->i, v);
+                } else if (f->key == NULL) {
+                    f->key = v;
+                    v = NULL;
+                    break;
+                } else {
+                    int r = PyDict_SetItem(f->obj, f->key, v);
+                    Py_DECREF(v);
+                    Py_CLEAR(f->key);
+                    v = NULL;
+                    if (r < 0)
+                        goto fail;
+                }
+                v = NULL;
+                if (++f->i < f->n)
+                    break;
+                v = f->obj;
+                f->obj = NULL;
+                top--;
+            }
+        }
+
+    incomplete:
+        cx_mp_error("msgpack: incomplete input");
+    fail:
+        while (top > 0) {
+            f = &stack[--top];
+            Py_XDECREF(f->key);
+            Py_XDECREF(f->obj);
+        }
+        if (stack != inline_stack)
+            PyMem_Free(stack);
+        return NULL;
+    }
+    """
+    object cx_mp_unpack(const unsigned char *p, Py_ssize_t len, object ext_hook,
+                        object timestamp_from_bytes)
+
+cdef extern from *:
+    """
+    /* MessagePack encoder for the msgpack serializer's hot path.
+     *
+     * Writes exactly the bytes msgpack.Packer(default=hook, strict_types=True,
+     * use_bin_type=True, datetime=False) writes (the twin packs with that
+     * Packer; the tests compare the two): exact types only (subclasses go to
+     * the default hook, once per object), the smallest integer and length
+     * encodings, float64, ExtType and Timestamp as extensions, at most
+     * CX_PACK_LIMIT levels of nesting ("recursion limit exceeded.").  Python
+     * code runs only in the default hook; containers changed by it raise
+     * RuntimeError.  The output grows from a 1 KiB stack buffer. */
+    #define CX_PACK_LIMIT 1024
+    #define CX_WB_INLINE 1024
+
+    typedef struct {
+        char *p;
+        Py_ssize_t len, cap;
+        char *heap;
+    } cx_wb;
+
+    static int cx_wb_grow(cx_wb *w, Py_ssize_t need)
+    {
+        Py_ssize_t cap = w->cap;
+        char *n;
+        while (cap - w->len < need) {
+            if (cap > PY_SSIZE_T_MAX / 2) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            cap *= 2;
+        }
+        n = (char *)PyMem_Malloc((size_t)cap);
+        if (n == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(n, w->p, (size_t)w->len);
+        PyMem_Free(w->heap);
+        w->heap = n;
+        w->p = n;
+        w->cap = cap;
+        return 0;
+    }
+
+    static int cx_wb_put(cx_wb *w, const void *src, Py_ssize_t n)
+    {
+        if (w->cap - w->len < n && cx_wb_grow(w, n) < 0)
+            return -1;
+        if (n > 0)
+            memcpy(w->p + w->len, src, (size_t)n);
+        w->len += n;
+        return 0;
+    }
+
+    /* Marker byte followed by the low `size` bytes of v, big endian. */
+    static int cx_wb_head(cx_wb *w, unsigned marker, uint64_t v, int size)
+    {
+        unsigned char b[9];
+        int i;
+        b[0] = (unsigned char)marker;
+        for (i = 0; i < size; i++)
+            b[1 + i] = (unsigned char)(v >> (8 * (size - 1 - i)));
+        return cx_wb_put(w, b, 1 + size);
+    }
+
+    static int cx_pack_len(cx_wb *w, Py_ssize_t n, unsigned fix, unsigned fix_max,
+                           unsigned m8, unsigned m16, unsigned m32)
+    {
+        if ((size_t)n <= fix_max && fix != 0)
+            return cx_wb_head(w, fix | (unsigned)n, 0, 0);
+        if (n < 0x100 && m8 != 0)
+            return cx_wb_head(w, m8, (uint64_t)n, 1);
+        if (n < 0x10000)
+            return cx_wb_head(w, m16, (uint64_t)n, 2);
+        return cx_wb_head(w, m32, (uint64_t)n, 4);
+    }
+
+    static int cx_pack_ext(cx_wb *w, int code, PyObject *data)
+    {
+        Py_ssize_t n;
+        unsigned char t = (unsigned char)(signed char)code;
+        if (!PyBytes_Check(data)) {
+            PyErr_SetString(PyExc_TypeError, "extension data must be bytes");
+            return -1;
+        }
+        n = PyBytes_GET_SIZE(data);
+        if (n > (Py_ssize_t)0xFFFFFFFFu) {
+            PyErr_SetString(PyExc_ValueError, "EXT data is too large");
+            return -1;
+        }
+        if (n == 1 || n == 2 || n == 4 || n == 8 || n == 16) {
+            unsigned m = n == 1 ? 0xD4 : n == 2 ? 0xD5 : n == 4 ? 0xD6 : n == 8 ? 0xD7 : 0xD8;
+            if (cx_wb_head(w, m, 0, 0) < 0)
+                return -1;
+        } else if (cx_pack_len(w, n, 0, 0, 0xC7, 0xC8, 0xC9) < 0) {
+            return -1;
+        }
+        if (cx_wb_put(w, &t, 1) < 0)
+            return -1;
+        return cx_wb_put(w, PyBytes_AS_STRING(data), n);
+    }
+
+    static int cx_mp_pack(cx_wb *w, PyObject *o, int nest, PyObject *deflt, PyObject *ext_type,
+                          PyObject *ts_type)
+    {
+        PyObject *owned = NULL; /* the default hook's result */
+        int default_used = 0, r = -1;
+        Py_INCREF(o);
+        owned = o;
+        for (;;) {
+            PyTypeObject *t = Py_TYPE(o);
+            if (nest < 0) {
+                PyErr_SetString(PyExc_ValueError, "recursion limit exceeded.");
+                goto done;
+            }
+            if (o == Py_None) {
+                r = cx_wb_head(w, 0xC0, 0, 0);
+                goto done;
+            }
+            if (o == Py_True || o == Py_False) {
+                r = cx_wb_head(w, o == Py_True ? 0xC3 : 0xC2, 0, 0);
+                goto done;
+            }
+            if (t == &PyLong_Type) {
+                int overflow = 0;
+                long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+                if (v == -1 && PyErr_Occurred())
+                    goto done;
+                if (overflow == 0) {
+                    if (v >= 0) {
+                        uint64_t u = (uint64_t)v;
+                        if (u < 0x80) r = cx_wb_head(w, (unsigned)u, 0, 0);
+                        else if (u < 0x100) r = cx_wb_head(w, 0xCC, u, 1);
+                        else if (u < 0x10000) r = cx_wb_head(w, 0xCD, u, 2);
+                        else if (u < 0x100000000ull) r = cx_wb_head(w, 0xCE, u, 4);
+                        else r = cx_wb_head(w, 0xCF, u, 8);
+                    } else if (v >= -32) {
+                        r = cx_wb_head(w, (unsigned)(uint8_t)(int8_t)v, 0, 0);
+                    } else if (v >= -128) {
+                        r = cx_wb_head(w, 0xD0, (uint64_t)v, 1);
+                    } else if (v >= -32768) {
+                        r = cx_wb_head(w, 0xD1, (uint64_t)v, 2);
+                    } else if (v >= -2147483648ll) {
+                        r = cx_wb_head(w, 0xD2, (uint64_t)v, 4);
+                    } else {
+                        r = cx_wb_head(w, 0xD3, (uint64_t)v, 8);
+                    }
+                    goto done;
+                }
+                if (overflow > 0) {
+                    unsigned long long u = PyLong_AsUnsignedLongLong(o);
+                    if (!(u == (unsigned long long)-1 && PyErr_Occurred())) {
+                        r = cx_wb_head(w, 0xCF, (uint64_t)u, 8);
+                        goto done;
+                    }
+                    if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+                        goto done;
+                    PyErr_Clear();
+                }
+                if (!default_used && deflt != NULL)
+                    goto use_default;
+                PyErr_SetString(PyExc_OverflowError, "Integer value out of range");
+                goto done;
+            }
+            if (t == &PyBytes_Type || t == &PyByteArray_Type) {
+                Py_ssize_t n = t == &PyBytes_Type ? PyBytes_GET_SIZE(o) : PyByteArray_GET_SIZE(o);
+                const char *src = t == &PyBytes_Type ? PyBytes_AS_STRING(o) : PyByteArray_AS_STRING(o);
+                if (cx_pack_len(w, n, 0, 0, 0xC4, 0xC5, 0xC6) < 0)
+                    goto done;
+                r = cx_wb_put(w, src, n);
+                goto done;
+            }
+            if (t == &PyUnicode_Type) {
+                Py_ssize_t n;
+                const char *utf8 = PyUnicode_AsUTF8AndSize(o, &n);
+                if (utf8 == NULL)
+                    goto done;
+                if (cx_pack_len(w, n, 0xA0, 31, 0xD9, 0xDA, 0xDB) < 0)
+                    goto done;
+                r = cx_wb_put(w, utf8, n);
+                goto done;
+            }
+            if (t == &PyMemoryView_Type) {
+                Py_buffer view;
+                if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) < 0)
+                    goto done;
+                if (cx_pack_len(w, view.len, 0, 0, 0xC4, 0xC5, 0xC6) == 0)
+                    r = cx_wb_put(w, view.buf, view.len);
+                PyBuffer_Release(&view);
+                goto done;
+            }
+            if (t == &PyFloat_Type) {
+                double d = PyFloat_AS_DOUBLE(o);
+                uint64_t bits;
+                memcpy(&bits, &d, 8);
+                r = cx_wb_head(w, 0xCB, bits, 8);
+                goto done;
+            }
+            if ((PyObject *)t == ext_type) {
+                PyObject *code = PyTuple_GET_ITEM(o, 0);
+                long c = PyLong_AsLong(code);
+                if (c == -1 && PyErr_Occurred())
+                    goto done;
+                r = cx_pack_ext(w, (int)c, PyTuple_GET_ITEM(o, 1));
+                goto done;
+            }
+            if ((PyObject *)t == ts_type) {
+                PyObject *data = PyObject_CallMethod(o, "to_bytes", NULL);
+                if (data == NULL)
+                    goto done;
+                r = cx_pack_ext(w, -1, data);
+                Py_DECREF(data);
+                goto done;
+            }
+            if (t == &PyList_Type) {
+                Py_ssize_t i, n = PyList_GET_SIZE(o);
+                if (cx_pack_len(w, n, 0x90, 15, 0, 0xDC, 0xDD) < 0)
+                    goto done;
+                for (i = 0; i < n; i++) {
+                    PyObject *item;
+                    int rr;
+                    if (PyList_GET_SIZE(o) != n) {
+                        PyErr_SetString(PyExc_RuntimeError, "list changed size during packing");
+                        goto done;
+                    }
+                    item = PyList_GET_ITEM(o, i);
+                    Py_INCREF(item);
+                    rr = cx_mp_pack(w, item, nest - 1, deflt, ext_type, ts_type);
+                    Py_DECREF(item);
+                    if (rr < 0)
+                        goto done;
+                }
+                r = 0;
+                goto done;
+            }
+            if (t == &PyDict_Type) {
+                Py_ssize_t pos = 0, n = PyDict_GET_SIZE(o);
+                PyObject *k, *v;
+                if (cx_pack_len(w, n, 0x80, 15, 0, 0xDE, 0xDF) < 0)
+                    goto done;
+                while (PyDict_Next(o, &pos, &k, &v)) {
+                    int rr;
+                    Py_INCREF(k);
+                    Py_INCREF(v);
+                    rr = cx_mp_pack(w, k, nest - 1, deflt, ext_type, ts_type);
+                    if (rr == 0)
+                        rr = cx_mp_pack(w, v, nest - 1, deflt, ext_type, ts_type);
+                    Py_DECREF(k);
+                    Py_DECREF(v);
+                    if (rr < 0)
+                        goto done;
+                    if (PyDict_GET_SIZE(o) != n) {
+                        PyErr_SetString(PyExc_RuntimeError, "dict changed size during packing");
+                        goto done;
+                    }
+                }
+                r = 0;
+                goto done;
+            }
+            if (!default_used && deflt != NULL)
+                goto use_default;
+            PyErr_Format(PyExc_TypeError, "can not serialize %R object", (PyObject *)t);
+            goto done;
+        use_default: {
+                PyObject *next = PyObject_CallOneArg(deflt, o);
+                if (next == NULL)
+                    goto done;
+                Py_DECREF(owned);
+                owned = next;
+                o = next;
+                default_used = 1;
+            }
+        }
+    done:
+        Py_XDECREF(owned);
+        return r;
+    }
+
+    /* Packs o into a new bytes object (NULL with an exception on failure). */
+    static PyObject *cx_mp_packb(PyObject *o, PyObject *deflt, PyObject *ext_type,
+                                 PyObject *ts_type)
+    {
+        char inline_buf[CX_WB_INLINE];
+        cx_wb w;
+        PyObject *out = NULL;
+        w.p = inline_buf;
+        w.len = 0;
+        w.cap = CX_WB_INLINE;
+        w.heap = NULL;
+        if (cx_mp_pack(&w, o, CX_PACK_LIMIT, deflt, ext_type, ts_type) == 0)
+            out = PyBytes_FromStringAndSize(w.p, w.len);
+        PyMem_Free(w.heap);
+        return out;
+    }
+    """
+    bytes cx_mp_packb(object o, object deflt, object ext_type, object ts_type)
+
+
+ENTROPY_TABLE = tuple(cl_entropy_table[i] for i in range(CL_ENTROPY_SAMPLE + 1))
+
+cdef object _cx_Frame = _cx_K.Frame
+cdef object _cx_Choice = _cx_K.Choice
+cdef tuple _cx_WHY = ("small", "backoff", "sniffed", "entropy", "dictionary", "fast", "rule")
+cdef tuple _cx_CODECS = ("none", "lz4", "zstd", "zstd-dict", "brotli", "zlib", "gzip")
+cdef object _cx_DEFAULT = object()
+cdef int _cx_AUTO = -1  # _codec_options.AUTO
+cdef object _cx_crc32 = _cx_zlib.crc32
+cdef object _cx_DecodeError = _cx_E.DecodeError
+# Payloads up to this size are copied into bytes for the libraries; larger
+# ones are passed as memoryview slices (a copy costs less than a view below).
+cdef Py_ssize_t _cx_COPY_LIMIT = 4096
+
+# What needs the codec's dependencies (msgpack, zstandard, lz4, brotli) is
+# loaded by _cx_load(), so the extension (and LocalCache) still imports
+# without them; Codec() then raises ImportError naming what is missing.
+cdef object _cx_O = None
+cdef object _cx_comp = None
+cdef object _cx_dicts = None
+cdef object _cx_ser = None
+cdef dict _cx_REGISTRY = None
+cdef object _cx_msgpack_dumps = None
+cdef object _cx_numpy_dumps = None
+cdef object _cx_PayloadError = None
+cdef object _cx_decompress_lz4 = None
+cdef object _cx_decompress_brotli = None
+cdef object _cx_decompress_deflate = None
+cdef object _cx_make_compressor = None
+cdef object _cx_ext_hook = None
+cdef object _cx_timestamp = None
+cdef object _cx_msgpack_default = None
+cdef object _cx_ExtType = None
+cdef object _cx_Timestamp = None
+cdef object _cx_missing = None
+
+
+cdef int _cx_load() except -1:
+    global _cx_O, _cx_comp, _cx_dicts, _cx_ser, _cx_REGISTRY, _cx_msgpack_dumps
+    global _cx_numpy_dumps, _cx_PayloadError, _cx_decompress_lz4, _cx_decompress_brotli
+    global _cx_decompress_deflate, _cx_make_compressor, _cx_ext_hook, _cx_timestamp
+    global _cx_msgpack_default, _cx_ExtType, _cx_Timestamp
+    import msgpack
+    from cachelayer import _codec_options, _compressors, dictionaries, serializers
+    _cx_O = _codec_options
+    _cx_comp = _compressors
+    _cx_dicts = dictionaries
+    _cx_ser = serializers
+    _cx_REGISTRY = serializers.REGISTRY
+    _cx_msgpack_dumps = serializers.msgpack_dumps
+    _cx_numpy_dumps = serializers.numpy_dumps
+    _cx_ext_hook = serializers._ext_hook
+    _cx_msgpack_default = serializers._msgpack_default
+    _cx_PayloadError = _compressors.PayloadError
+    _cx_decompress_lz4 = _compressors.decompress_lz4
+    _cx_decompress_brotli = _compressors.decompress_brotli
+    _cx_decompress_deflate = _compressors.decompress_deflate
+    _cx_make_compressor = _compressors.make_compressor
+    _cx_timestamp = msgpack.Timestamp.from_bytes
+    _cx_ExtType = msgpack.ExtType
+    _cx_Timestamp = msgpack.Timestamp
+    return 0
+
+
+try:
+    _cx_load()
+except ImportError as exc:
+    _cx_missing = str(exc)
+
+
+cdef int _cx_require() except -1:
+    if _cx_missing is not None:
+        raise ImportError("cachelayer's codec needs msgpack, zstandard, lz4 and brotli "
+                          f"(pip install cachelayer): {_cx_missing}")
+    return 0
+
+try:
+    import numpy as _cx_np
+    _cx_NDARRAY = _cx_np.ndarray
+except ImportError:  # numpy is optional
+    _cx_NDARRAY = None
+
+
+cdef bytes _cx_bytes(object data):
+    """data as bytes (a copy unless it already is bytes)."""
+    if type(data) is bytes:
+        return <bytes>data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"a bytes-like object is required, not {type(data).__name__}")
+
+
+cdef object _cx_tail(bytes data, Py_ssize_t start):
+    """data[start:]: a bytes copy when short, else a memoryview slice."""
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data) - start
+    if n <= _cx_COPY_LIMIT:
+        return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + start, n)
+    return memoryview(data)[start:]
+
+
+cdef object _cx_unpack(object raw):
+    cdef const unsigned char[::1] view
+    _cx_require()
+    if type(raw) is bytes:
+        return cx_mp_unpack(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw),
+                            _cx_ext_hook, _cx_timestamp)
+    view = raw
+    if view.shape[0] == 0:
+        return cx_mp_unpack(<const unsigned char *>b"", 0, _cx_ext_hook, _cx_timestamp)
+    return cx_mp_unpack(&view[0], view.shape[0], _cx_ext_hook, _cx_timestamp)
+
+
+def msgpack_pack(value):
+    """Encode *value* as the msgpack serializer does (C encoder)."""
+    _cx_require()
+    return cx_mp_packb(value, _cx_msgpack_default, _cx_ExtType, _cx_Timestamp)
+
+
+def msgpack_unpack(data):
+    """Decode one MessagePack document as the msgpack serializer does (C decoder)."""
+    return _cx_unpack(data)
+
+
+# ---- kernels (the same functions as cachelayer._codec_kernels_py) ------------------
+
+def varint_put(v):
+    """The canonical LEB128 bytes of *v* (0 <= v < 2**64)."""
+    cdef uint8_t buf[16]
+    cdef size_t n = cl_varint_put(buf, <uint64_t>v)
+    return PyBytes_FromStringAndSize(<char *>buf, n)
+
+
+def varint_get(data, pos, end):
+    """Read a varint at ``data[pos:end]``: ``(consumed, value)`` (0: truncated, -1: invalid)."""
+    cdef bytes b = _cx_bytes(data)
+    cdef Py_ssize_t p = pos, e = end
+    cdef uint64_t v = 0
+    cdef int r
+    if not 0 <= p <= e <= len(b):
+        raise ValueError("pos/end out of range")
+    r = cl_varint_get(<const uint8_t *>PyBytes_AS_STRING(b) + p, <size_t>(e - p), &v)
+    return (r, v if r > 0 else 0)
+
+
+cdef int _cx_frame_from(object f, cl_frame *out) except -1:
+    out.serializer = f.serializer
+    out.codec = f.codec
+    out.flags = f.flags
+    out.dict_id = f.dict_id
+    out.length = f.length
+    out.crc32 = f.crc32
+    if not cl_frame_valid(out):
+        raise ValueError(f"invalid frame description {f!r}")
+    return 0
+
+
+def frame_header_size(f):
+    """Header bytes for the Frame *f*."""
+    cdef cl_frame cf
+    _cx_frame_from(f, &cf)
+    return cl_frame_header_size(&cf)
+
+
+def frame_build(f):
+    """``(header bytearray with the tag zeroed, tag offset)`` for the Frame *f*."""
+    cdef cl_frame cf
+    cdef uint8_t buf[CL_FRAME_MAX_HEADER]
+    cdef size_t n
+    _cx_frame_from(f, &cf)
+    n = cl_frame_build(buf, &cf)
+    return bytearray(PyBytes_FromStringAndSize(<char *>buf, n)), cf.tag_offset
+
+
+def frame_parse(data, max_length):
+    """``(FE_OK, Frame)`` or ``(FE_* code, None)`` for the header of *data*."""
+    cdef bytes b = _cx_bytes(data)
+    cdef cl_frame f
+    cdef int r = cl_frame_parse(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b),
+                                <uint64_t>max_length, &f)
+    if r != CL_FE_OK:
+        return r, None
+    return r, _cx_Frame(f.serializer, f.codec, f.flags, f.dict_id, f.length, f.crc32,
+                        f.tag_offset, f.header_len)
+
+
+def parse_int64(data):
+    """The int64 whose canonical decimal text *data* is, else None."""
+    cdef bytes b = _cx_bytes(data)
+    cdef int64_t v
+    if cl_parse_int64(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), &v):
+        return v
+    return None
+
+
+def value_kind(data):
+    """``(VALUE_FRAME | VALUE_INT | VALUE_RAW, int value or 0)``."""
+    cdef bytes b = _cx_bytes(data)
+    cdef int64_t v = 0
+    cdef int k = cl_value_kind(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), &v)
+    return (k, v if k == CL_VALUE_INT else 0)
+
+
+def plain_ok(data):
+    """Whether raw bytes may be stored without a header."""
+    cdef bytes b = _cx_bytes(data)
+    return bool(cl_plain_ok(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b)))
+
+
+def format_int64(v):
+    """Canonical decimal text of the int64 *v*."""
+    cdef uint8_t buf[24]
+    cdef size_t n = cl_format_int64(buf, <int64_t>v)
+    return PyBytes_FromStringAndSize(<char *>buf, n)
+
+
+def payload_check(codec, data, n):
+    """Whether payload *data* of *codec* can decompress to exactly *n* bytes (BE_*)."""
+    cdef bytes b = _cx_bytes(data)
+    return cl_payload_check(<uint32_t>codec, <const uint8_t *>PyBytes_AS_STRING(b),
+                            PyBytes_GET_SIZE(b), <uint64_t>n)
+
+
+def zstd_frame_bounds(data):
+    """Walk one magicless zstd frame: ``(BE_*, least, most)``."""
+    cdef bytes b = _cx_bytes(data)
+    cdef uint64_t lo = 0, hi = 0
+    cdef int r = cl_zstd_frame_bounds(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b),
+                                      &lo, &hi)
+    if r != CL_BE_OK:
+        return r, 0, 0
+    return r, lo, hi
+
+
+def sniff(data):
+    """The already-compressed format *data* starts with (FMT_*), or 0."""
+    cdef bytes b = _cx_bytes(data)
+    return cl_sniff(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+
+
+def entropy_q12(data):
+    """Q12 order-0 entropy (bits per byte, Miller-Madow corrected) of the sample of *data*."""
+    cdef bytes b = _cx_bytes(data)
+    return cl_entropy_q12(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
+
+
+cdef int _cx_selector_cfg(object cfg, cl_select_cfg *out) except -1:
+    cdef uint32_t i
+    if not _cx_K.select_cfg_valid(cfg):
+        raise _cx_ConfigError("invalid selector configuration")
+    out.min_size = cfg.min_size
+    out.entropy_limit = cfg.entropy_limit
+    out.fast_entropy = cfg.fast_entropy
+    out.fast_codec = cfg.fast_codec
+    out.fast_level = cfg.fast_level
+    out.dict_max_size = cfg.dict_max_size
+    out.dict_level = cfg.dict_level
+    out.min_saving = cfg.min_saving
+    out.learn_after = cfg.learn_after
+    out.backoff_min = cfg.backoff_min
+    out.backoff_max = cfg.backoff_max
+    out.n_rules = len(cfg.rules)
+    for i in range(out.n_rules):
+        out.rules[i].max_size = cfg.rules[i][0]
+        out.rules[i].codec = cfg.rules[i][1]
+        out.rules[i].level = cfg.rules[i][2]
+    if not cl_select_cfg_valid(out):
+        raise _cx_ConfigError("invalid selector configuration")
+    return 0
+
+
+cdef class Selector:
+    """The selector over one configuration and namespace state (cl_select*)."""
+
+    cdef cl_select_cfg _cfg
+    cdef cl_select_state _st
+    cdef readonly object cfg
+
+    def __init__(self, cfg):
+        _cx_selector_cfg(cfg, &self._cfg)
+        cl_select_init(&self._st, &self._cfg)
+        self.cfg = cfg
+
+    def select(self, data, has_dict):
+        """Decide for the serialized bytes *data* (updates the state)."""
+        cdef bytes b = _cx_bytes(data)
+        cdef cl_choice c = cl_select(&self._cfg, &self._st, <const uint8_t *>PyBytes_AS_STRING(b),
+                                     PyBytes_GET_SIZE(b), 1 if has_dict else 0)
+        return _cx_Choice(c.codec, c.level, c.reason, c.entropy)
+
+    def keep(self, plain, compressed, learn):
+        """Whether to keep a compressed frame; feeds learning."""
+        return bool(cl_select_keep(&self._cfg, &self._st, plain, compressed, 1 if learn else 0))
+
+    def state(self):
+        """(fails, skip, backoff, reasons, kept, dropped, pauses)."""
+        return (self._st.fails, self._st.skip, self._st.backoff,
+                tuple(self._st.reasons[i] for i in range(CL_WHY_COUNT)),
+                self._st.kept, self._st.dropped, self._st.pauses)
+
+
+# ---- the codec ---------------------------------------------------------------------
+
+cdef class Codec:
+    """Serialize, choose a compressor, compress and frame values (and back).
+
+    ``Codec(serializer="msgpack", compression="auto", profile="balanced",
+    max_value_size=64 MiB, *, namespace="default", min_size=None,
+    min_saving=None, dict_max_size=None, levels=None, checksum=False,
+    signing_key=None, sign_all=False, allow_pickle=False, learn=True)``
+
+    One codec serves one namespace: it holds that namespace's dictionaries
+    and the selector's learning state.  Thread-safe.  See docs/format.md for
+    the frame layout and the rules for plain values.
+    """
+
+    cdef cl_select_cfg _sel
+    cdef cl_select_state _st
+    cdef object _cfg
+    cdef object _dicts
+    cdef object _tls
+    cdef long _tid           # thread whose tables _ctable/_dtable are
+    cdef dict _ctable
+    cdef dict _dtable
+    cdef uint64_t _last_key  # compressor used last by thread _tid (key 0: none)
+    cdef object _last_fn
+    cdef uint32_t _active    # mirrors _dicts.active (changed only through this object)
+    cdef dict _specs
+    cdef object _ser
+    cdef int _ser_id
+    cdef object _ser_dumps
+    cdef int _codec0
+    cdef int _level0
+    cdef uint64_t _max
+    cdef uint32_t _flags0
+    cdef bint _allow_pickle
+    cdef bint _sign_all
+    cdef tuple _keys
+    cdef uint64_t _encoded, _decoded, _raw_bytes, _stored_bytes
+    cdef uint64_t _by_codec[7]
+    cdef Py_ssize_t _sampling
+    cdef list _samples
+    cdef object _last_report
+    cdef object __weakref__
+
+    def __init__(self, serializer="msgpack", compression="auto", profile="balanced",
+                 max_value_size=67108864, **options):
+        cdef int i
+        _cx_require()
+        cfg = _cx_O.check_codec_config(serializer, compression, profile, max_value_size, **options)
+        _cx_selector_cfg(cfg.selector, &self._sel)
+        cl_select_init(&self._st, &self._sel)
+        self._cfg = cfg
+        self._dicts = _cx_dicts.DictionarySet()
+        self._tls = _cx_comp.ThreadCodecs()
+        self._tid = -1
+        self._ctable = self._dtable = None
+        self._last_key = 0
+        self._last_fn = None
+        self._active = 0
+        self._specs = {}
+        self._ser = cfg.serializer
+        self._ser_id = cfg.serializer.serializer_id
+        self._ser_dumps = cfg.serializer.dumps
+        self._codec0 = cfg.compression[0]
+        self._level0 = cfg.compression[1]
+        self._max = cfg.max_value_size
+        self._flags0 = CL_FLAG_CRC32 if cfg.checksum else 0
+        self._allow_pickle = cfg.allow_pickle
+        self._sign_all = cfg.sign_all
+        self._keys = cfg.signing_keys
+        if self._sign_all:
+            self._flags0 |= CL_FLAG_HMAC
+        self._encoded = self._decoded = self._raw_bytes = self._stored_bytes = 0
+        for i in range(CL_CODEC_COUNT):
+            self._by_codec[i] = 0
+        self._sampling = 0
+        self._samples = []
+        self._last_report = None
+
+    # ---- configuration --------------------------------------------------------------
+
+    @property
+    def serializer(self):
+        """Name of the serializer for values that are not bytes, str, int or arrays."""
+        return self._cfg.serializer.name
+
+    @property
+    def profile(self):
+        """The selector profile: latency, balanced or memory."""
+        return self._cfg.profile
+
+    @property
+    def max_value_size(self):
+        """Largest serialized value encoded or decoded, in bytes."""
+        return self._cfg.max_value_size
+
+    @property
+    def namespace(self):
+        """The namespace this codec serves (names its dictionaries)."""
+        return self._cfg.namespace
+
+    @property
+    def compression(self):
+        """The default compression spec (``"auto"`` or ``"codec:level"``)."""
+        return str(_cx_O.describe_config(self._cfg)["compression"])
+
+    def __repr__(self):
+        return (f"<Codec namespace={self.namespace!r} serializer={self.serializer} "
+                f"compression={self.compression} profile={self.profile} "
+                f"dictionary={self.active_dictionary}>")
+
+    # ---- internals ------------------------------------------------------------------
+
+    cdef int _spec(self, object compression, int *codec, int *level) except -1:
+        cdef tuple spec
+        if compression is _cx_DEFAULT:
+            codec[0] = self._codec0
+            level[0] = self._level0
+            return 0
+        try:
+            spec = <tuple>self._specs[compression]
+        except (KeyError, TypeError):
+            spec = _cx_O.compression_spec(compression, self._cfg.levels)
+            if (isinstance(compression, str) or compression is None) and len(self._specs) < 64:
+                self._specs[compression] = spec
+        codec[0] = spec[0]
+        level[0] = spec[1]
+        return 0
+
+    cdef inline int _thread_tables(self) except -1:
+        # zstandard objects must not be shared between threads: one table per
+        # thread (threading.local), remembered for the thread that used it last
+        cdef long tid = <long>PyThread_get_thread_ident()
+        if tid != self._tid or self._ctable is None:
+            tls = self._tls
+            self._ctable = tls.compressors
+            self._dtable = tls.decompressors
+            self._tid = tid
+            self._last_key = 0
+            self._last_fn = None
+        return 0
+
+    cdef object _compressor(self, int codec, int level, uint32_t dict_id):
+        cdef uint64_t k = (<uint64_t>dict_id << 16) | (<uint64_t>codec << 8) | <uint8_t>level
+        cdef dict table
+        self._thread_tables()
+        if k == self._last_key:
+            return self._last_fn
+        table = self._ctable
+        key = k
+        fn = table.get(key)
+        if fn is None:
+            # runs Python code: another thread may take over _tid meanwhile, so
+            # the one-entry cache is only filled on the next, lookup-only call
+            fn = _cx_make_compressor(codec, level, self._dicts.get(dict_id) if dict_id else None)
+            table[key] = fn
+            return fn
+        self._last_key = k
+        self._last_fn = fn
+        return fn
+
+    cdef object _decompressor(self, uint32_t dict_id):
+        cdef dict table
+        self._thread_tables()
+        table = self._dtable
+        d = table.get(dict_id)
+        if d is None:
+            import zstandard
+            if dict_id:
+                d = zstandard.ZstdDecompressor(dict_data=self._dicts.get(dict_id),
+                                               format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+            else:
+                d = zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+            table[dict_id] = d
+        return d
+
+    cdef bytes _pack(self, object value):
+        return cx_mp_packb(value, _cx_msgpack_default, _cx_ExtType, _cx_Timestamp)
+
+    cdef bytes _serialize(self, object value, object key, int *sid):
+        t = type(value)
+        cdef object data
+        if t is bytes:
+            sid[0] = CL_SER_BYTES
+            return <bytes>value
+        if t is str:
+            sid[0] = CL_SER_STR
+            return (<str>value).encode("utf-8", "surrogatepass")
+        if t is bytearray or t is memoryview:
+            sid[0] = CL_SER_BYTES
+            return bytes(value)
+        if t is _cx_NDARRAY:
+            sid[0] = CL_SER_NUMPY
+            try:
+                return _cx_numpy_dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise _cx_E.serialize_error("numpy", exc, key) from None
+        sid[0] = self._ser_id
+        try:
+            if self._ser_id == CL_SER_MSGPACK:
+                data = self._pack(value)
+            else:
+                data = self._ser_dumps(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise _cx_E.serialize_error(self._ser.name, exc, key) from None
+        if type(data) is not bytes:
+            data = bytes(data)
+        return data
+
+    cdef bytes _frame(self, int sid, int codec, uint32_t flags, uint32_t dict_id, uint64_t length,
+                      uint32_t crc, object payload):
+        cdef cl_frame f
+        cdef uint8_t hdr[CL_FRAME_MAX_HEADER]
+        cdef size_t hlen
+        cdef Py_ssize_t plen
+        cdef bytes out, pb
+        cdef char *p
+        f.serializer = sid
+        f.codec = codec
+        f.flags = flags
+        f.dict_id = dict_id
+        f.length = length
+        f.crc32 = crc
+        hlen = cl_frame_build(hdr, &f)
+        if flags & CL_FLAG_HMAC:
+            pb = payload if type(payload) is bytes else bytes(payload)
+            head = PyBytes_FromStringAndSize(<char *>hdr, f.tag_offset)
+            tag = _cx_hmac.digest(self._keys[0], head + pb, "sha256")
+            return head + tag + pb
+        pb = payload if type(payload) is bytes else bytes(payload)
+        plen = PyBytes_GET_SIZE(pb)
+        out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>hlen + plen)
+        p = PyBytes_AS_STRING(out)
+        memcpy(p, hdr, hlen)
+        memcpy(p + hlen, PyBytes_AS_STRING(pb), plen)
+        return out
+
+    cdef inline void _count(self, uint64_t raw, uint64_t stored, int codec) noexcept:
+        self._encoded += 1
+        self._raw_bytes += raw
+        self._stored_bytes += stored
+        self._by_codec[codec] += 1
+
+    cdef void _sample(self, bytes data) noexcept:
+        if self._sampling > 0:
+            self._samples.append(data)
+            self._sampling -= 1
+
+    # ---- encode ---------------------------------------------------------------------
+
+    cdef bytes _encode(self, object value, object compression, object key, object trace):
+        cdef int sid = 0, codec = 0, level = 0, why = -1
+        cdef uint32_t flags, dict_id, crc = 0
+        cdef int64_t iv
+        cdef bytes data, out, compressed
+        cdef Py_ssize_t n
+        cdef size_t plain_size, size
+        cdef bint auto, passthrough, keep
+        cdef cl_choice choice
+        cdef cl_frame f
+        cdef const uint8_t *p
+        cdef uint8_t buf[24]
+        cdef str tried = ""
+        if type(value) is int:
+            try:
+                iv = value
+            except OverflowError:
+                pass
+            else:
+                out = PyBytes_FromStringAndSize(<char *>buf, cl_format_int64(buf, iv))
+                self._count(PyBytes_GET_SIZE(out), PyBytes_GET_SIZE(out), CL_CODEC_NONE)
+                if trace is not None:
+                    trace.append(_cx_EncodeTrace("int", "none", 0, "int", len(out), len(out), ""))
+                return out
+        data = self._serialize(value, key, &sid)
+        n = PyBytes_GET_SIZE(data)
+        if <uint64_t>n > self._max:
+            raise _cx_E.too_large(n, self._max, key)
+        self._spec(compression, &codec, &level)
+        flags = self._flags0
+        if sid == CL_SER_PICKLE:
+            flags |= CL_FLAG_HMAC
+        dict_id = self._active
+        auto = codec == _cx_AUTO
+        p = <const uint8_t *>PyBytes_AS_STRING(data)
+        if auto:
+            if <uint64_t>n < self._sel.min_size:
+                self._st.reasons[CL_WHY_SMALL] += 1
+                codec = CL_CODEC_NONE
+                level = 0
+                why = CL_WHY_SMALL
+            else:
+                choice = cl_select(&self._sel, &self._st, p, n, dict_id != 0)
+                codec = choice.codec
+                level = choice.level
+                why = choice.reason
+        elif codec == CL_CODEC_ZSTD_DICT and dict_id == 0:
+            codec = CL_CODEC_ZSTD
+        if self._sampling and self._sel.min_size <= <uint64_t>n <= self._sel.dict_max_size:
+            self._sample(data)
+        if flags & CL_FLAG_CRC32:
+            crc = _cx_crc32(data)
+        passthrough = sid == CL_SER_BYTES and flags == 0 and cl_plain_ok(p, n)
+        if passthrough:
+            plain_size = n
+        else:
+            f.serializer = sid
+            f.codec = CL_CODEC_NONE
+            f.flags = flags
+            f.dict_id = 0
+            f.length = n
+            plain_size = cl_frame_header_size(&f) + n
+        if codec != CL_CODEC_NONE:
+            if trace is not None:
+                tried = f"{_cx_CODECS[codec]}:{level}"
+            if codec != CL_CODEC_ZSTD_DICT:
+                dict_id = 0
+            compressed = self._compressor(codec, level, dict_id)(data)
+            f.serializer = sid
+            f.codec = codec
+            f.flags = flags
+            f.dict_id = dict_id
+            f.length = n
+            size = cl_frame_header_size(&f) + PyBytes_GET_SIZE(compressed)
+            keep = cl_select_keep(&self._sel, &self._st, plain_size, size, auto)
+            if keep:
+                out = self._frame(sid, codec, flags, dict_id, n, crc, compressed)
+                self._count(n, PyBytes_GET_SIZE(out), codec)
+                if trace is not None:
+                    trace.append(_cx_EncodeTrace(
+                        self._ser_name(sid), _cx_CODECS[codec], level,
+                        _cx_WHY[why] if why >= 0 else "explicit", n, len(out),
+                        f"{_cx_CODECS[codec]}:{level}"))
+                return out
+        if passthrough:
+            out = data
+        else:
+            out = self._frame(sid, CL_CODEC_NONE, flags, 0, n, crc, data)
+        self._count(n, PyBytes_GET_SIZE(out), CL_CODEC_NONE)
+        if trace is not None:
+            trace.append(_cx_EncodeTrace(self._ser_name(sid), "none", 0,
+                                         _cx_WHY[why] if why >= 0 else "explicit", n, len(out),
+                                         tried))
+        return out
+
+    @staticmethod
+    def _ser_name(sid):
+        s = _cx_REGISTRY.get(sid)
+        return s.name if s is not None else str(sid)
+
+    def encode(self, value, compression=_cx_DEFAULT, *, key=None):
+        """Serialize, compress and frame *value*; returns the bytes to store.
+
+        *compression* overrides the codec's default for this call (``"auto"``,
+        None, ``"zstd"``, ``"zstd:9"``, ...).  *key* only names the value in
+        error messages.  Raises InvalidValue (not serializable),
+        ValueTooLarge (over max_value_size) or ConfigError (bad spec).
+        """
+        return self._encode(value, compression, key, None)
+
+    def encode_traced(self, value, compression=_cx_DEFAULT, *, key=None):
+        """Like :meth:`encode`, also returning how the value was encoded."""
+        cdef list trace = []
+        out = self._encode(value, compression, key, trace)
+        return out, trace[0]
+
+    # ---- decode ---------------------------------------------------------------------
+
+    def decode(self, data, key=None):
+        """Turn stored bytes back into the value.
+
+        Frames are decoded; canonical int64 decimal text comes back as int;
+        anything else (values written by other clients) as bytes.  Raises a
+        :class:`~cachelayer.errors.DecodeError` subclass for anything
+        invalid, naming *key* when given.
+        """
+        cdef bytes b
+        cdef const uint8_t *p
+        cdef Py_ssize_t n
+        cdef int64_t iv = 0
+        cdef int kind, code, sid, codec, be
+        cdef cl_frame f
+        cdef uint64_t length
+        if type(data) is bytes:
+            b = <bytes>data
+        elif isinstance(data, (bytearray, memoryview)):
+            b = bytes(data)
+        else:
+            raise TypeError(f"decode() needs bytes, not {type(data).__name__}")
+        p = <const uint8_t *>PyBytes_AS_STRING(b)
+        n = PyBytes_GET_SIZE(b)
+        if n == 0 or p[0] != CL_FRAME_MAGIC:
+            kind = cl_value_kind(p, n, &iv)
+            self._decoded += 1
+            if kind == CL_VALUE_INT:
+                return iv
+            return b
+        code = cl_frame_parse(p, n, self._max, &f)
+        if code != CL_FE_OK:
+            raise _cx_E.frame_error(code, b, key, self._max)
+        sid = f.serializer
+        ser = _cx_REGISTRY.get(sid)
+        if ser is None:
+            raise _cx_E.unknown_serializer(sid, key)
+        if sid == CL_SER_PICKLE:
+            if not self._allow_pickle:
+                raise _cx_E.signature_error("pickle-disabled", key)
+            if not f.flags & CL_FLAG_HMAC:
+                raise _cx_E.signature_error("pickle-unsigned", key)
+        if f.flags & CL_FLAG_HMAC:
+            self._verify(b, &f, key)
+        elif self._sign_all:
+            raise _cx_E.signature_error("unsigned", key)
+        codec = f.codec
+        length = f.length
+        if codec == CL_CODEC_NONE:
+            if sid == CL_SER_NUMPY:
+                raw = memoryview(b)[f.header_len:]
+            else:
+                raw = _cx_tail(b, f.header_len)
+        else:
+            be = cl_payload_check(codec, p + f.header_len, n - f.header_len, length)
+            if be != CL_BE_OK:
+                raise _cx_E.payload_error(codec, be, length, key)
+            raw = self._decompress(codec, _cx_tail(b, f.header_len), length, f.dict_id, key)
+        if f.flags & CL_FLAG_CRC32 and _cx_crc32(raw) != f.crc32:
+            raise _cx_E.checksum_error(key)
+        value = self._deserialize(sid, ser, raw, key)
+        self._decoded += 1
+        return value
+
+    cdef int _verify(self, bytes b, cl_frame *f, object key) except -1:
+        if not self._keys:
+            raise _cx_E.signature_error("no-key", key)
+        msg = b[:f.tag_offset] + b[f.header_len:]
+        tag = b[f.tag_offset:f.tag_offset + CL_HMAC_SIZE]
+        for k in self._keys:
+            if _cx_hmac.compare_digest(_cx_hmac.digest(k, msg, "sha256"), tag):
+                return 0
+        raise _cx_E.signature_error("mismatch", key)
+
+    cdef object _decompress(self, int codec, object payload, uint64_t n, uint32_t dict_id,
+                            object key):
+        try:
+            if codec == CL_CODEC_ZSTD or codec == CL_CODEC_ZSTD_DICT:
+                if codec == CL_CODEC_ZSTD_DICT and self._dicts.get(dict_id) is None:
+                    raise _cx_E.unknown_dictionary(dict_id, key)
+                try:
+                    out = self._decompressor(dict_id if codec == CL_CODEC_ZSTD_DICT else 0
+                                             ).decompress(payload, max_output_size=n)
+                except Exception:
+                    raise _cx_PayloadError("does not decompress") from None
+                if <uint64_t>len(out) != n:
+                    raise _cx_PayloadError(f"decompresses to {len(out)} bytes, not {n}")
+                return out
+            if codec == CL_CODEC_LZ4:
+                return _cx_decompress_lz4(payload, n)
+            if codec == CL_CODEC_BROTLI:
+                return _cx_decompress_brotli(payload, n)
+            return _cx_decompress_deflate(payload, n, 15 if codec == CL_CODEC_ZLIB else 31)
+        except _cx_PayloadError as exc:
+            raise _cx_E.decompress_error(codec, str(exc), key) from None
+
+    cdef object _deserialize(self, int sid, object ser, object raw, object key):
+        if sid == CL_SER_BYTES:
+            return raw if type(raw) is bytes else bytes(raw)
+        try:
+            if sid == CL_SER_STR:
+                return str(raw, "utf-8", "surrogatepass")
+            if sid == CL_SER_MSGPACK:
+                try:
+                    return _cx_unpack(raw)
+                except Exception:
+                    raise _cx_E.deserialize_error("msgpack", None, key) from None
+            return ser.loads(raw)
+        except _cx_DecodeError:
+            raise
+        except Exception as exc:
+            raise _cx_E.deserialize_error(ser.name, exc, key) from None
+
+    # ---- dictionaries ---------------------------------------------------------------
+
+    @property
+    def active_dictionary(self):
+        """Id of the dictionary new values are compressed with, or None."""
+        return self._dicts.active or None
+
+    def dictionaries(self):
+        """``{id: bytes}`` of every dictionary held (what a Cache persists)."""
+        return self._dicts.items()
+
+    def add_dictionary(self, dict_id, data, *, activate=False):
+        """Hold the dictionary *data* under *dict_id* (readers: from persistence).
+
+        ``activate=True`` also compresses new values with it.  Raises
+        ConfigError for a bad id, bad data, or an id holding other bytes.
+        """
+        self._dicts.add(dict_id, data, activate)
+        self._active = self._dicts.active
+
+    def train_dictionary(self, samples, size=65536, *, dict_id=None,
+                         activate=True):
+        """Train a zstd dictionary from sample values and return its id.
+
+        *samples* are values as they will be cached; each is serialized as
+        :meth:`encode` would (plain integers are skipped).  The dictionary
+        gets *dict_id* (default: one above the highest id held) and, with
+        *activate*, compresses later values.  :attr:`last_training` reports
+        its gain.  Raises ValueError for too few or too small samples.
+        """
+        cdef list blobs = []
+        cdef int sid = 0
+        for value in samples:
+            if type(value) is int and -2**63 <= value < 2**63:
+                continue
+            blobs.append(self._serialize(value, None, &sid))
+        return self._train(blobs, size, dict_id, activate)
+
+    def _train(self, blobs, size, dict_id, activate):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 256:
+            raise _cx_ConfigError(f"dictionary size must be an int >= 256, got {size!r}")
+        if dict_id is None:
+            dict_id = self._dicts.next_id()
+        data = _cx_dicts.train(blobs, size, dict_id)
+        self._dicts.add(dict_id, data, activate)
+        self._active = self._dicts.active
+        self._last_report = _cx_dicts.report(dict_id, data, blobs)
+        return dict_id
+
+    @property
+    def last_training(self):
+        """Gain of the most recently trained dictionary, or None."""
+        return self._last_report
+
+    def start_sampling(self, count):
+        """Collect copies of the next *count* serialized values for a dictionary.
+
+        Only values a dictionary would be used for (between min_size and
+        dict_max_size bytes) are kept; :meth:`train_from_samples` trains on them.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise _cx_ConfigError(f"count must be an int >= 0, got {count!r}")
+        self._sampling = count
+        self._samples = []
+
+    @property
+    def samples_collected(self):
+        """Serialized values collected since :meth:`start_sampling`."""
+        return len(self._samples)
+
+    def train_from_samples(self, size=65536, *, dict_id=None,
+                           activate=True):
+        """Train a dictionary from the collected samples (then dropped); its id."""
+        blobs = self._samples
+        self._samples = []
+        self._sampling = 0
+        return self._train(blobs, size, dict_id, activate)
+
+    # ---- statistics -----------------------------------------------------------------
+
+    def stats(self):
+        """Counters: values, raw vs stored bytes, codecs used, selector reasons."""
+        return _cx_CodecStats(
+            encoded=self._encoded,
+            decoded=self._decoded,
+            raw_bytes=self._raw_bytes,
+            stored_bytes=self._stored_bytes,
+            by_codec={_cx_CODECS[i]: self._by_codec[i] for i in range(CL_CODEC_COUNT)
+                      if self._by_codec[i]},
+            reasons={_cx_WHY[i]: self._st.reasons[i] for i in range(CL_WHY_COUNT)
+                     if self._st.reasons[i]},
+            kept=self._st.kept,
+            dropped=self._st.dropped,
+            pauses=self._st.pauses,
+            dictionary=self._dicts.active or None,
+            dictionaries=len(self._dicts),
+        )
+
+    def select(self, data, has_dict=None):
+        """Show what the selector would choose for serialized bytes *data* (no learning).
+
+        Returns ``(codec name, level, reason)``.
+        """
+        cdef bytes b = _cx_bytes(data)
+        cdef cl_select_state st
+        cdef cl_choice c
+        cdef int d
+        cl_select_init(&st, &self._sel)
+        d = (self._dicts.active != 0) if has_dict is None else bool(has_dict)
+        c = cl_select(&self._sel, &st, <const uint8_t *>PyBytes_AS_STRING(b),
+                      PyBytes_GET_SIZE(b), d)
+        return _cx_CODECS[c.codec], c.level, _cx_WHY[c.reason]
+
+
+def selector_bench(Codec codec, list values, int repeat, timer=None):
+    """Mean seconds per selector decision (cl_select in a C loop) over *values*.
+
+    Values shorter than the selector's min_size count as decisions that cost
+    nothing (the codec does not call the selector for them).  *timer* is a
+    clock function (default time.perf_counter)."""
+    cdef cl_select_state st
+    cdef Py_ssize_t i, r, count = 0
+    cdef bytes v
+    cdef double t0, elapsed
+    _cx_require()
+    cl_select_init(&st, &codec._sel)
+    for v in values:
+        if v is None:
+            raise TypeError("values must be bytes")
+    clock = _cx_time.perf_counter if timer is None else timer
+    t0 = clock()
+    for r in range(repeat):
+        for i in range(len(values)):
+            v = <bytes>values[i]
+            if <uint64_t>PyBytes_GET_SIZE(v) >= codec._sel.min_size:
+                cl_select(&codec._sel, &st, <const uint8_t *>PyBytes_AS_STRING(v),
+                          PyBytes_GET_SIZE(v), 1)
+            count += 1
+    elapsed = clock() - t0
+    return elapsed / count if count else 0.0

@@ -1,0 +1,39 @@
+"""The value codec, :class:`Codec`: serialize, select, compress, frame.
+
+Every value that goes to Redis passes through one codec.  The class comes
+from the C extension or from its pure-Python twin, as
+``CACHELAYER_IMPLEMENTATION`` selects (see :mod:`cachelayer._impl`); both
+produce the same frames and raise the same errors.  docs/format.md describes
+the stored bytes; :mod:`cachelayer.serializers` and
+:mod:`cachelayer.dictionaries` the pieces.
+
+Typical use by a cache::
+
+    codec = Codec(namespace="sessions")
+    stored = codec.encode({"user": 42}, key="s:1")      # bytes for SET
+    value = codec.decode(stored, key="s:1")             # after GET
+    codec.train_dictionary(sample_values)               # small values shrink 2x
+"""
+
+from __future__ import annotations
+
+from ._codec_options import CODEC_NAMES, DEFAULT_MAX_VALUE_SIZE, PROFILES
+from ._impl import core
+from ._stats import CodecStats, DictionaryReport, EncodeTrace
+
+__all__ = [
+    "CODEC_NAMES",
+    "DEFAULT_MAX_VALUE_SIZE",
+    "PROFILES",
+    "Codec",
+    "CodecStats",
+    "DictionaryReport",
+    "EncodeTrace",
+]
+
+if not hasattr(core, "Codec"):  # pragma: no cover - the twin without its dependencies
+    raise ImportError("cachelayer's codec needs msgpack, zstandard, lz4 and brotli")
+
+#: Serialize + compress + frame values for Redis (and back); see the class
+#: docstring and docs/format.md.
+Codec = core.Codec
