@@ -9,14 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._impl import BACKEND as backend
-from ._stats import CodecStats, DictionaryReport, EncodeTrace, LocalStats
+from ._stats import CacheStats, CodecStats, DictionaryReport, EncodeTrace, LocalStats
+from .config import CacheConfig
 from .local import LocalCache
 
 if TYPE_CHECKING:
+    from .cache import Cache
     from .codec import Codec
     from .serializers import register_serializer
 
 __all__ = [
+    "Cache",
+    "CacheConfig",
+    "CacheStats",
     "Codec",
     "CodecStats",
     "DictionaryReport",
@@ -33,8 +38,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    # The codec is imported on first use: it needs msgpack, zstandard, lz4 and
-    # brotli, which the local cache alone does not.
+    # The codec and the two-tier cache are imported on first use: they need
+    # msgpack, zstandard, lz4, brotli and redis, which the local cache does not.
+    if name == "Cache":
+        from .cache import Cache
+
+        return Cache
     if name == "Codec":
         from .codec import Codec
 

@@ -8,8 +8,5 @@ identical behaviour; ``cachelayer._impl`` picks one of the two.
 
 include "_local.pxi"
 include "_resp.pxi"
-<<<<<<< HEAD
 include "_front.pxi"
-=======
 include "_codec.pxi"
->>>>>>> codec

@@ -6,17 +6,15 @@ selects between the two (``CACHELAYER_IMPLEMENTATION=auto|c|python``).
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-from ._front_py import CacheFront
-=======
 import contextlib
+
+from ._front_py import CacheFront
+from ._local_py import LocalCache
+from ._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 
 # The codec twin (Codec, Selector, kernels) needs msgpack, zstandard, lz4 and
 # brotli; without them cachelayer.codec reports what is missing when used.
 with contextlib.suppress(ImportError):
     from ._codec_py import *  # noqa: F403
->>>>>>> codec
-from ._local_py import LocalCache
-from ._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 
 __all__ = ["CacheFront", "LocalCache"]

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-<<<<<<< HEAD
-__all__ = ["CacheStats", "LocalStats"]
-=======
-__all__ = ["CodecStats", "DictionaryReport", "EncodeTrace", "LocalStats"]
->>>>>>> codec
+__all__ = ["CacheStats", "CodecStats", "DictionaryReport", "EncodeTrace", "LocalStats"]
 
 
 class LocalStats(NamedTuple):
@@ -35,7 +31,6 @@ class LocalStats(NamedTuple):
         return self.hits / reads if reads else 0.0
 
 
-<<<<<<< HEAD
 class CacheStats(NamedTuple):
     """A snapshot of a :class:`~cachelayer.Cache`'s counters.
 
@@ -75,7 +70,8 @@ class CacheStats(NamedTuple):
     def compression_saving(self) -> float:
         """Fraction of bytes the codec saved (0.0 before the first write)."""
         return 1.0 - self.stored_bytes / self.raw_bytes if self.raw_bytes else 0.0
-=======
+
+
 class DictionaryReport(NamedTuple):
     """What a trained dictionary gains on its training samples (zstd level 3).
 
@@ -151,4 +147,3 @@ class EncodeTrace(NamedTuple):
     serialized_size: int
     stored_size: int
     tried: str
->>>>>>> codec

@@ -118,6 +118,8 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         self._tag_index: dict[str, set[str]] = {}
         self._tag_versions: dict[str, int] = {}
         self._key_events: dict[str, threading.Event] = {}
+        self._echoes: dict[str, int] = {}  # own writes whose invalidation is still due
+        self._echo_lock = threading.Lock()
         self._dict_lock = threading.Lock()
         self._closed = False
         l1 = None
@@ -183,8 +185,8 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
     def _encode(
         self, key: Any, value: Any, ttl: float, tags: Sequence[tuple[str, int]], compute_ms: int = 0
     ) -> bytes:
-        if type(value) is int and not tags:
-            return cast(bytes, self._codec.encode(value, key=key))
+        if type(value) is int and not tags and not compute_ms:
+            return cast(bytes, self._codec.encode(value, key=key))  # INCRBY keeps working
         payload = self._codec.encode(value, key=key)
         return pack(payload, _now_ms() + int(ttl * 1000), compute_ms, tags)
 
@@ -267,6 +269,54 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         if self._l1 is not None:
             self._l1.delete(key)
 
+    def _expect_echo(self, keys: Sequence[str]) -> bool:
+        """Before a write that surely modifies *keys*: note that the invalidation
+        it triggers is our own, so the write-through L1 value survives it.
+
+        Only in ``bcast`` mode while coherent: every such write is announced
+        exactly once, in Redis order.  Returns whether writing through is safe.
+        """
+        if self._l1 is None or not self._l1_trusted:
+            return False
+        if self.config.coherence == "off":
+            return True
+        if self.config.coherence != "bcast":
+            return False
+        with self._echo_lock:
+            for key in keys:
+                self._echoes[key] = self._echoes.get(key, 0) + 1
+        return True
+
+    def _drop_echoes(self, keys: Sequence[str]) -> None:
+        """A write whose outcome is unknown: stop expecting its invalidations."""
+        with self._echo_lock:
+            for key in keys:
+                self._echoes.pop(key, None)
+        for key in keys:
+            self._forget(key)
+
+    def _write_through(
+        self,
+        key: str,
+        value: Any,
+        seconds: float,
+        size: int,
+        token: tuple[int, int],
+        tags: Sequence[str] = (),
+    ) -> None:
+        l1 = self._l1
+        if l1 is None:
+            return
+        try:
+            l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=size)
+        except CacheError:
+            return
+        if self._epochs.changed(key, token):
+            l1.delete(key)
+            return
+        for tag in tags:
+            self._tag_index.setdefault(tag, set()).add(key)
+
     # ---- coherence callbacks (listener thread) ---------------------------------------
 
     def _on_invalidate(self, raw_keys: Sequence[bytes]) -> None:
@@ -282,6 +332,16 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
             if key.startswith(INTERNAL):
                 self._on_internal_invalidate(key)
                 continue
+            if self._echoes:
+                with self._echo_lock:
+                    pending = self._echoes.get(key)
+                    if pending:
+                        if pending == 1:
+                            del self._echoes[key]
+                        else:
+                            self._echoes[key] = pending - 1
+                if pending:
+                    continue  # our own write: the L1 already holds its value
             self._epochs.bump(key)
             if l1 is not None:
                 l1.delete(key)
@@ -305,6 +365,8 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
 
     def _on_flush(self, reason: str) -> None:
         self._epochs.bump_all()
+        with self._echo_lock:
+            self._echoes.clear()
         self._tag_versions.clear()
         self._tag_index.clear()
         l1 = self._l1
@@ -469,16 +531,24 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         tag_list = _check_tags(tags)
         try:
             versions = self._tag_versions_for(tag_list) if tag_list else ()
-            data = self._encode(key, value, seconds, versions, compute_ms)
-            self._forget(key)
-            self._call(self._tier.set, rkey, data, _px(seconds))
         except ConnectionLost as exc:
             self._degrade(exc)
             self._write_local(key, value, seconds)
             return
+        data = self._encode(key, value, seconds, versions, compute_ms)
+        self._forget(key)
+        token = self._epochs.snapshot(key)
+        through = self._expect_echo([key])
+        try:
+            self._call(self._tier.set, rkey, data, _px(seconds))
+        except ConnectionLost as exc:
+            self._drop_echoes([key])
+            self._degrade(exc)
+            self._write_local(key, value, seconds)
+            return
         self._counters.sets += 1
-        if self.config.coherence == "off" and self._l1 is not None:
-            self._write_local(key, value, seconds, len(data))
+        if through:
+            self._write_through(key, value, seconds, len(data), token, tag_list)
 
     def _write_local(self, key: str, value: Any, seconds: float, size: int = 1) -> None:
         l1 = self._l1
@@ -513,24 +583,36 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         seconds = self._ttl_seconds(None, ttl)
         if not self.config.enabled or not items:
             return []
+        keys = [k for k, _ in items]
         tag_list = _check_tags(tags)
         try:
             versions = self._tag_versions_for(tag_list) if tag_list else ()
-            datas = [self._encode(k, v, seconds, versions) for k, v in items]
-            for k, _ in items:
-                self._forget(k)
-            results = self._call(self._tier.set_many, rkeys, datas, _px(seconds))
         except ConnectionLost as exc:
             self._degrade(exc)
             for k, v in items:
                 self._write_local(k, v, seconds)
-            return [k for k, _ in items]
-        failed = [k for (k, _), ok in zip(items, results) if ok is not True]
+            return keys
+        datas = [self._encode(k, v, seconds, versions) for k, v in items]
+        for k in keys:
+            self._forget(k)
+        tokens = [self._epochs.snapshot(k) for k in keys]
+        through = self._expect_echo(keys)
+        try:
+            results = self._call(self._tier.set_many, rkeys, datas, _px(seconds))
+        except ConnectionLost as exc:
+            self._drop_echoes(keys)
+            self._degrade(exc)
+            for k, v in items:
+                self._write_local(k, v, seconds)
+            return keys
+        failed = [k for k, ok in zip(keys, results) if ok is not True]
+        if failed:
+            self._drop_echoes(failed)
         self._counters.sets += len(items) - len(failed)
-        if self.config.coherence == "off":
-            for (k, v), data, ok in zip(items, datas, results):
+        if through:
+            for (k, v), data, ok, token in zip(items, datas, results, tokens):
                 if ok is True:
-                    self._write_local(k, v, seconds, len(data))
+                    self._write_through(k, v, seconds, len(data), token, tag_list)
         return failed
 
     def delete(self, key: str) -> bool:
@@ -649,9 +731,11 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         processes a lock in Redis makes one of them load while the others wait
         (up to ``lock_wait``).  Hot keys may be refreshed early (XFetch).
         """
-        value = self.get(key, _MISSING)
-        if value is not _MISSING:
-            return value
+        l1 = self._l1
+        if l1 is not None and self._l1_trusted and type(key) is str:
+            value = l1.get(key, _MISSING)
+            if value is not _MISSING:
+                return value
         return self._get_or_load(key, loader, ttl, tags)
 
     def _get_or_load(self, key: str, loader: Callable[[], Any], ttl: Any, tags: Iterable[str]) -> Any:
@@ -660,42 +744,56 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         if not self.config.enabled:
             self._counters.loader_calls += 1
             return loader()
+        value, env = self._fetch(key, rkey)
+        if value is not _MISSING and not self._refresh_early(env):
+            return value
         lead, flight = self._flights.begin(key)
         if not lead:
+            if value is not _MISSING:
+                return value  # another thread refreshes it early
             self._counters.lock_waits += 1
-            ok, value = flight.wait(self.config.lock_wait + self.config.lock_ttl)
+            ok, loaded = flight.wait(self.config.lock_wait + self.config.lock_ttl)
             if ok:
-                return value
+                return loaded
         try:
-            value = self._load(key, rkey, loader, seconds, tags)
+            result = self._load(key, rkey, loader, seconds, tags, value)
         except BaseException as exc:
             if lead:
                 self._flights.end(key, flight, None, exc)
             raise
         if lead:
-            self._flights.end(key, flight, value, None)
-        return value
+            self._flights.end(key, flight, result, None)
+        return result
 
-    def _load(self, key: str, rkey: bytes, loader: Callable[[], Any], seconds: float, tags: Iterable[str]) -> Any:
-        value, env = self._fetch(key, rkey)
-        if value is not _MISSING and not self._refresh_early(env):
-            return value
+    def _load(
+        self,
+        key: str,
+        rkey: bytes,
+        loader: Callable[[], Any],
+        seconds: float,
+        tags: Iterable[str],
+        current: Any,
+    ) -> Any:
+        """Run the loader under the cross-process lock; *current* is the value
+        being refreshed early, or _MISSING."""
         lock_key = self._prefix_bytes + f"{INTERNAL}lock:{key}".encode()
         token = os.urandom(16)
         try:
             locked = self._call(self._tier.set, lock_key, token, _px(self.config.lock_ttl), True)
         except ConnectionLost as exc:
             self._degrade(exc)
-            return self._run_loader(key, loader, seconds, tags) if value is _MISSING else value
+            if current is not _MISSING:
+                return current
+            return self._run_loader(key, loader, seconds, tags)
         if not locked:
-            if value is not _MISSING:
-                return value  # someone else refreshes early; the current value is fine
+            if current is not _MISSING:
+                return current  # another process refreshes early; the current value is fine
             waited = self._wait_for_value(key, rkey)
             if waited is not _MISSING:
                 return waited
             return self._run_loader(key, loader, seconds, tags)
         try:
-            if value is _MISSING:
+            if current is _MISSING:
                 again, _ = self._fetch(key, rkey)  # filled while we took the lock?
                 if again is not _MISSING:
                     return again

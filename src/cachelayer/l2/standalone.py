@@ -55,6 +55,8 @@ def _check(reply: Any, key: object = None, command: str = "") -> Any:
 
 def _server_error(reply: ResponseError, key: object, command: str) -> Exception:
     text = str(reply)
+    if isinstance(key, bytes):
+        key = key.decode("utf-8", "replace")
     where = f" for key {describe_key(key)}" if key is not None else ""
     if "not an integer" in text or "WRONGTYPE" in text:
         return InvalidValue(f"Redis refused {command}{where}: {text}")
