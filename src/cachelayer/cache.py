@@ -412,8 +412,12 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         value, _ = self._fetch(key, rkey)
         return default if value is _MISSING else value
 
-    def _fetch(self, key: str, rkey: bytes) -> tuple[Any, Optional[Any]]:
-        """Value (or _MISSING) and its envelope, from Redis, or the L1 when degraded."""
+    def _fetch(self, key: str, rkey: bytes, count: bool = True) -> tuple[Any, Optional[Any]]:
+        """Value (or _MISSING) and its envelope, from Redis, or the L1 when degraded.
+
+        *count*: whether this read is counted as a miss when the key is absent
+        (a loader's re-check under its lock is not a second read).
+        """
         token = self._epochs.snapshot(key)
         try:
             data = self._call(self._tier.get, rkey)
@@ -421,7 +425,8 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
             self._degrade(exc)
             return self._stale(key), None
         if data is None:
-            self._counters.misses += 1
+            if count:
+                self._counters.misses += 1
             return _MISSING, None
         return self._accept(key, data, token)
 
@@ -794,7 +799,7 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
             return self._run_loader(key, loader, seconds, tags)
         try:
             if current is _MISSING:
-                again, _ = self._fetch(key, rkey)  # filled while we took the lock?
+                again, _ = self._fetch(key, rkey, count=False)  # filled while we took the lock?
                 if again is not _MISSING:
                     return again
             else:
@@ -837,7 +842,7 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
                 event.wait(min(pause, remaining))
                 event.clear()
                 pause = min(pause * 2, 0.05)
-                value, _ = self._fetch(key, rkey)
+                value, _ = self._fetch(key, rkey, count=False)
                 if value is not _MISSING:
                     return value
         finally:

@@ -72,14 +72,16 @@ def _main(args: argparse.Namespace) -> int:
         service = LearningService(work / "learning.db", args.lessons, args.loader_ms / 1000.0)
         cache: Any
         if url is None:
-            cache = L1OnlyCache()
+            cache = L1OnlyCache(args.l1_entries)
         else:
-            cache = stack.enter_context(Cache.from_url(url, namespace=args.namespace))
+            cache = stack.enter_context(
+                Cache.from_url(url, namespace=args.namespace, l1_max_entries=args.l1_entries)
+            )
             cache.clear()
         print(f"serving {args.requests:,} lesson reads (Zipf {args.zipf}) over "
               f"{args.lessons:,} lessons; the loader takes {args.loader_ms} ms", file=out)
         report = run_workload(cache, service, args.requests, args.zipf, args.seed,
-                              progress=sys.stderr)
+                              progress=sys.stderr if sys.stderr.isatty() else None)
         print(report.render(), file=out)
     return 0
 
@@ -100,4 +102,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--loader-ms", type=float, default=2.0, help="extra latency of the loader")
     p.add_argument("--seed", type=int, default=1, help="workload seed")
     p.add_argument("--namespace", default="demo", help="cache namespace (cleared first)")
+    p.add_argument("--l1-entries", type=int, default=1_000,
+                   help="in-process L1 size (default 1000: a fifth of the lessons)")
     p.set_defaults(handler=_main)
