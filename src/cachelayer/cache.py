@@ -104,11 +104,17 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         self._prefix = cfg.namespace + ":"
         self._prefix_bytes = self._prefix.encode()
         self._tags_prefix = self._prefix + INTERNAL + "tag:"
+        codec_options: dict[str, Any] = {}
+        if cfg.signing_key is not None:
+            codec_options["signing_key"] = cfg.signing_key.encode()
+        if cfg.serializer == "pickle":
+            codec_options["allow_pickle"] = True
         self._codec = Codec(
             serializer=cfg.serializer,
             compression=cfg.compression_algorithm if cfg.compression_enabled else None,
             max_value_size=cfg.max_value_size,
             namespace=cfg.namespace,
+            **codec_options,
         )
         self._tier = _make_tier(cfg)
         self._breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown)

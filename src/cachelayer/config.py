@@ -47,8 +47,12 @@ class CacheConfig:
     compression_enabled: bool = True
     #: ``auto`` (adaptive), or a codec name such as ``zstd`` or ``lz4``.
     compression_algorithm: str = "auto"
-    #: Serializer of the codec (``msgpack``, ``json``, ``raw``, ``pickle``).
+    #: Serializer of the codec (``msgpack``, ``json``, ``bytes``/``raw``, ``str``,
+    #: ``numpy``, or ``pickle`` with a signing key).
     serializer: str = "msgpack"
+    #: HMAC-SHA256 key (text, at least 16 bytes) for signed frames; required by
+    #: ``serializer="pickle"``, whose unsigned or wrongly signed values are refused.
+    signing_key: Optional[str] = None
     #: Largest encoded value accepted, in bytes (also the decode bound).
     max_value_size: int = 64 * 1024 * 1024
     #: Keep an in-process L1 in front of Redis.
@@ -68,7 +72,8 @@ class CacheConfig:
     socket_timeout_ms: int = 250
     #: Connect timeout, in milliseconds.
     connect_timeout_ms: int = 250
-    #: Most connections kept to one Redis server.
+    #: Most idle connections kept open to Redis (a burst above it opens
+    #: short-lived extra ones).
     max_connections: int = 64
     #: Consecutive failures that open the circuit breaker.
     breaker_threshold: int = 3

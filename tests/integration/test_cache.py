@@ -264,3 +264,22 @@ def test_disabled_cache_is_a_pass_through(make_cache):
     assert c.get_or_set("a", lambda: calls.append(1) or 5) == 5
     assert c.get_or_set("a", lambda: calls.append(1) or 5) == 5
     assert len(calls) == 2
+
+
+class _Point:
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Point) and other.x == self.x
+
+
+def test_pickle_needs_a_signing_key_and_refuses_forged_values(make_cache, r):
+    with pytest.raises(errors.ConfigError):
+        make_cache(serializer="pickle")
+    c = make_cache(serializer="pickle", signing_key="a signing key of 32 characters!!")
+    c.set("p", _Point(3))
+    assert c.get("p") == _Point(3)
+    other = make_cache(serializer="pickle", signing_key="another signing key, 32 chars..", strict=True)
+    with pytest.raises(errors.SignatureError):
+        other.get("p")
