@@ -36,3 +36,71 @@ cdef class CacheFront:
             if value != NULL:
                 return <object>value
         return self._get_slow(key, default)
+
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+
+cdef object _unpack_envelope = None
+
+
+def parse_envelope(object data, object key=None):
+    """``(expire_at_ms, compute_ms, tags, payload_offset)`` of a stored value, or
+    None if it has no cache envelope (see cachelayer.envelope).
+
+    Untagged, well-formed envelopes are parsed here; anything else is handed
+    to the Python parser, which raises the typed errors.
+    """
+    global _unpack_envelope
+    cdef const unsigned char *p
+    cdef Py_ssize_t n, pos = 11
+    cdef uint64_t expire = 0, compute = 0
+    cdef int shift = 0, i
+    if type(data) is not bytes:
+        data = bytes(data)
+    p = <const unsigned char *>PyBytes_AS_STRING(data)
+    n = PyBytes_GET_SIZE(data)
+    if n < 3 or p[0] != 0xC1 or p[1] != 0xFF or p[2] != 0x01:
+        return None
+    if n >= 13:
+        for i in range(8):
+            expire |= (<uint64_t>p[3 + i]) << (8 * i)
+        while pos < n and shift <= 28:
+            compute |= (<uint64_t>(p[pos] & 0x7F)) << shift
+            if not p[pos] & 0x80:
+                break
+            pos += 1
+            shift += 7
+        pos += 1
+        if pos < n and shift <= 28 and p[pos] == 0:
+            return (expire, compute, (), pos + 1)
+    if _unpack_envelope is None:
+        from cachelayer.envelope import unpack as _unpack_envelope
+    env = _unpack_envelope(data, key)
+    return (env.expire_at_ms, env.compute_ms, env.tags, env.payload_offset)
+
+
+cdef object _pack_envelope = None
+
+
+def pack_envelope(object payload, uint64_t expire_at_ms, uint64_t compute_ms, object tags):
+    """Wrap a codec-encoded *payload* in a cache envelope (see cachelayer.envelope)."""
+    global _pack_envelope
+    cdef unsigned char head[24]
+    cdef Py_ssize_t n = 11
+    cdef int i
+    if tags or type(payload) is not bytes:
+        if _pack_envelope is None:
+            from cachelayer.envelope import pack as _pack_envelope
+        return _pack_envelope(payload, expire_at_ms, compute_ms, tags)
+    head[0] = 0xC1
+    head[1] = 0xFF
+    head[2] = 0x01
+    for i in range(8):
+        head[3 + i] = (expire_at_ms >> (8 * i)) & 0xFF
+    while compute_ms >= 0x80:
+        head[n] = (compute_ms & 0x7F) | 0x80
+        compute_ms >>= 7
+        n += 1
+    head[n] = <unsigned char>compute_ms
+    head[n + 1] = 0  # no tags
+    return PyBytes_FromStringAndSize(<char *>head, n + 2) + payload

@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional
 
 from ._local_py import LocalCache
 
-__all__ = ["CacheFront"]
+__all__ = ["CacheFront", "pack_envelope", "parse_envelope"]
 
 _MISSING: Any = object()
 
@@ -41,3 +41,21 @@ class CacheFront:
             if value is not _MISSING:
                 return value
         return self._get_slow(key, default)
+
+
+def parse_envelope(data: Any, key: object = None) -> Optional[tuple[int, int, tuple[tuple[str, int], ...], int]]:
+    """``(expire_at_ms, compute_ms, tags, payload_offset)`` of a stored value, or
+    None if it has no cache envelope (see cachelayer.envelope)."""
+    from .envelope import unpack
+
+    env = unpack(bytes(data), key)
+    if env is None:
+        return None
+    return (env.expire_at_ms, env.compute_ms, env.tags, env.payload_offset)
+
+
+def pack_envelope(payload: bytes, expire_at_ms: int, compute_ms: int, tags: Any) -> bytes:
+    """Wrap a codec-encoded *payload* in a cache envelope (see cachelayer.envelope)."""
+    from .envelope import pack
+
+    return pack(payload, expire_at_ms, compute_ms, tags)

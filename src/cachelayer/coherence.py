@@ -31,11 +31,13 @@ Correctness rules (docs/architecture.md has the reasoning):
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections.abc import Sequence
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
+import hiredis
 from redis.connection import AbstractConnection
 
 __all__ = ["Epochs", "InvalidationListener"]
@@ -193,8 +195,15 @@ class InvalidationListener:
                 self._prefix,
             )
             _expect_ok(conn.read_response())
-        conn.send_command("SUBSCRIBE", _CHANNEL)
-        reply = conn.read_response()
+        # From here on the socket is read directly with hiredis: a burst of
+        # invalidations is parsed and applied in one go, not message by message.
+        sock = conn._sock  # type: ignore[attr-defined]
+        if sock is None:
+            raise ConnectionError("the invalidation connection has no socket")
+        reader = hiredis.Reader()
+        buf = bytearray(65536)
+        sock.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n" + _CHANNEL + b"\r\n")
+        reply = self._read_one(sock, reader, buf)
         if not (isinstance(reply, list) and reply and reply[0] == b"subscribe"):
             raise ConnectionError(f"unexpected SUBSCRIBE reply {reply!r}")
         self.generation += 1
@@ -203,13 +212,17 @@ class InvalidationListener:
         self._ready.set()
         pinged_at: Optional[float] = None
         while not self._stop.is_set():
-            if conn.can_read(timeout=self._heartbeat):
-                self._handle(conn.read_response())
+            if _readable(sock, self._heartbeat):
+                n = sock.recv_into(buf)
+                if n == 0:
+                    raise ConnectionError("the server closed the invalidation connection")
+                reader.feed(buf, 0, n)
+                self._drain(reader)
                 pinged_at = None
                 continue
             if pinged_at is not None:
                 raise ConnectionError("no reply to the heartbeat PING")
-            conn.send_command("PING")
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
             pinged_at = time.monotonic()
             if self._on_heartbeat is not None:
                 try:
@@ -217,19 +230,52 @@ class InvalidationListener:
                 except Exception:  # a failed check must not stop the listener
                     log.debug("heartbeat check failed", exc_info=True)
 
-    def _handle(self, message: object) -> None:
-        if not isinstance(message, list) or len(message) < 3:
-            return  # the heartbeat's pong, or a subscription confirmation
-        kind, channel, payload = message[0], message[1], message[2]
-        if kind != b"message" or channel != _CHANNEL:
-            return
-        self.messages += 1
-        if payload is None:
-            self._on_flush("flushdb")
-            return
-        if isinstance(payload, list):
-            self.keys_invalidated += len(payload)
-            self._on_keys(payload)
+    def _read_one(self, sock: Any, reader: Any, buf: bytearray) -> Any:
+        sock.settimeout(self._heartbeat * 5 + 1)
+        while True:
+            reply = reader.gets()
+            if reply is not False:
+                return reply
+            n = sock.recv_into(buf)
+            if n == 0:
+                raise ConnectionError("the server closed the invalidation connection")
+            reader.feed(buf, 0, n)
+
+    def _drain(self, reader: Any) -> None:
+        """Apply every complete message in *reader*, batching consecutive key lists."""
+        keys: list[bytes] = []
+        while True:
+            message = reader.gets()
+            if message is False:
+                break
+            if not isinstance(message, list) or len(message) < 3:
+                continue  # the heartbeat's pong, or a subscription confirmation
+            if message[0] != b"message" or message[1] != _CHANNEL:
+                continue
+            self.messages += 1
+            payload = message[2]
+            if payload is None:
+                if keys:
+                    self._deliver(keys)
+                    keys = []
+                self._on_flush("flushdb")
+            elif isinstance(payload, list):
+                keys.extend(payload)
+        if keys:
+            self._deliver(keys)
+
+    def _deliver(self, keys: list[bytes]) -> None:
+        self.keys_invalidated += len(keys)
+        self._on_keys(keys)
+
+
+def _readable(sock: Any, timeout: float) -> bool:
+    """Whether *sock* has data (TLS: decrypted bytes may be waiting in the socket)."""
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():
+        return True
+    readable, _, _ = select.select([sock], [], [], timeout)
+    return bool(readable)
 
 
 def _expect_ok(reply: object) -> None:
