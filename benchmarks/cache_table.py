@@ -101,8 +101,12 @@ def dogpile_region(url: str) -> Any:
     return make_region().configure(
         "dogpile.cache.redis",
         expiration_time=300,
-        arguments={"host": r.get("host", "localhost"), "port": r.get("port", 6379),
-                   "db": r.get("db", 0), "redis_expiration_time": 300},
+        arguments={
+            "host": r.get("host", "localhost"),
+            "port": r.get("port", 6379),
+            "db": r.get("db", 0),
+            "redis_expiration_time": 300,
+        },
     )
 
 
@@ -157,14 +161,21 @@ def l1_hits(url: str, rounds: int, n: int) -> None:
             pickle.loads(csc.get(k))
         return len(csc_ops)
 
-    jobs = {"dict[key]": run_dict, "dict.get(key)": run_cache_dict_style,
-            "LocalCache.get": run_local, "Cache.get": run_cache}
+    jobs = {
+        "dict[key]": run_dict,
+        "dict.get(key)": run_cache_dict_style,
+        "LocalCache.get": run_local,
+        "Cache.get": run_cache,
+    }
     if csc is not None:
         jobs["redis-py client-side cache"] = run_csc
     rates = interleave(jobs, rounds)
-    table("L1 hit: get of a key held in process (1000 keys)",
-          [(k, v) for k, v in rates.items()], "gets/s",
-          "target: Cache.get at least 1/3 of dict[key] (<= 3x its time)")
+    table(
+        "L1 hit: get of a key held in process (1000 keys)",
+        [(k, v) for k, v in rates.items()],
+        "gets/s",
+        "target: Cache.get at least 1/3 of dict[key] (<= 3x its time)",
+    )
     cache.close()
 
 
@@ -188,8 +199,10 @@ def redis_hits(url: str, rounds: int, n: int) -> None:
             pickle.loads(r.get(f"p:{k}"))
         return len(ops)
 
-    jobs: dict[str, Callable[[], int]] = {"redis-py GET + pickle.loads": run_redis_py,
-                                          "Cache.get (L1 off)": run_cache}
+    jobs: dict[str, Callable[[], int]] = {
+        "redis-py GET + pickle.loads": run_redis_py,
+        "Cache.get (L1 off)": run_cache,
+    }
     region = dogpile_region(url)
     if region is not None:
         for k in keys:
@@ -221,8 +234,12 @@ def redis_hits(url: str, rounds: int, n: int) -> None:
 
         jobs["cashews (redis, asyncio)"] = run_cashews
     rates = interleave(jobs, rounds)
-    table("Redis hit: one get of a small value, L1 off", list(rates.items()), "gets/s",
-          "target: Cache.get >= 1.5x redis-py GET + pickle.loads")
+    table(
+        "Redis hit: one get of a small value, L1 off",
+        list(rates.items()),
+        "gets/s",
+        "target: Cache.get >= 1.5x redis-py GET + pickle.loads",
+    )
     cache.close()
 
 
@@ -319,13 +336,21 @@ def batches(url: str, rounds: int, n: int, rb: dict[str, float]) -> None:
         get_jobs["cashews get_many (asyncio)"] = cashews_get
         set_jobs["cashews set_many (asyncio)"] = cashews_set
     g = interleave(get_jobs, rounds)
-    rows = list(g.items()) + [("redis-benchmark -P 100 GET", rb.get("GET"))]
-    table("get_many(100): decoded small values per second", rows, "keys/s",
-          "target: Cache.get_many >= 1,000,000 keys/s")
+    rows = [*g.items(), ("redis-benchmark -P 100 GET", rb.get("GET"))]
+    table(
+        "get_many(100): decoded small values per second",
+        rows,
+        "keys/s",
+        "target: Cache.get_many >= 1,000,000 keys/s",
+    )
     s = interleave(set_jobs, rounds)
-    rows = list(s.items()) + [("redis-benchmark -P 100 SET", rb.get("SET"))]
-    table("set_many(100) with a TTL: values per second", rows, "keys/s",
-          "target: Cache.set_many >= 5x the redis-py pipeline")
+    rows = [*s.items(), ("redis-benchmark -P 100 SET", rb.get("SET"))]
+    table(
+        "set_many(100) with a TTL: values per second",
+        rows,
+        "keys/s",
+        "target: Cache.set_many >= 5x the redis-py pipeline",
+    )
     cache.close()
 
 
@@ -335,10 +360,29 @@ def redis_benchmark(url: str, n: int) -> dict[str, float]:
         return {}
     parts = redis.connection.parse_url(url)
     out = subprocess.run(
-        [exe, "-h", parts.get("host", "127.0.0.1"), "-p", str(parts.get("port", 6379)),
-         "-P", "100", "-n", str(n), "-c", "1", "-d", "64", "-r", "10000", "-t", "get,set",
-         "--csv"],
-        capture_output=True, text=True, check=False,
+        [
+            exe,
+            "-h",
+            parts.get("host", "127.0.0.1"),
+            "-p",
+            str(parts.get("port", 6379)),
+            "-P",
+            "100",
+            "-n",
+            str(n),
+            "-c",
+            "1",
+            "-d",
+            "64",
+            "-r",
+            "10000",
+            "-t",
+            "get,set",
+            "--csv",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     rates = {}
     for line in out.splitlines():
@@ -364,8 +408,10 @@ def main() -> int:
         url = server.url
     try:
         info = redis.Redis.from_url(url).info("server")
-        print(f"server: redis {info.get('redis_version')} at {url}; "
-              f"{rounds} rounds, best kept; one client thread")
+        print(
+            f"server: redis {info.get('redis_version')} at {url}; "
+            f"{rounds} rounds, best kept; one client thread"
+        )
         rb = redis_benchmark(url, 200_000 if not args.quick else 50_000)
         l1_hits(url, rounds, n)
         redis_hits(url, rounds, n)

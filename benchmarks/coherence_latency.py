@@ -92,13 +92,17 @@ def main() -> int:
         server.start()
         url = server.url
     try:
-        print(f"{args.writes} writes, {args.gap_ms} ms apart; propagation from the writer's "
-              "SET reply to the reader's first read of the new value")
+        print(
+            f"{args.writes} writes, {args.gap_ms} ms apart; propagation from the writer's "
+            "SET reply to the reader's first read of the new value"
+        )
         print(f"{'mode':10}{'observed':>10}{'p50 us':>10}{'p99 us':>10}{'max us':>10}")
         for mode in ("bcast", "tracking"):
             r = measure(url, mode, args.writes, args.gap_ms / 1000.0)
-            print(f"{mode:10}{r['observed']:>10}{r['p50_us']:>10.0f}{r['p99_us']:>10.0f}"
-                  f"{r['max_us']:>10.0f}")
+            print(
+                f"{mode:10}{r['observed']:>10}{r['p50_us']:>10.0f}{r['p99_us']:>10.0f}"
+                f"{r['max_us']:>10.0f}"
+            )
     finally:
         if server is not None:
             server.stop()

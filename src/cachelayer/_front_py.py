@@ -43,9 +43,14 @@ class CacheFront:
         return self._get_slow(key, default)
 
 
-def parse_envelope(data: Any, key: object = None) -> Optional[tuple[int, int, tuple[tuple[str, int], ...], int]]:
-    """``(expire_at_ms, compute_ms, tags, payload_offset)`` of a stored value, or
-    None if it has no cache envelope (see cachelayer.envelope)."""
+def parse_envelope(
+    data: Any, key: object = None
+) -> Optional[tuple[int, int, tuple[tuple[str, int], ...], int]]:
+    """Parse the cache envelope of a stored value (see cachelayer.envelope).
+
+    Returns ``(expire_at_ms, compute_ms, tags, payload_offset)``, or None
+    when the value has no envelope.
+    """
     from .envelope import unpack
 
     env = unpack(bytes(data), key)

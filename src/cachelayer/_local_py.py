@@ -46,7 +46,6 @@ _SHIFT = (6, 12, 18, 24, 30)
 _BUCKETS = (64, 64, 64, 64, 4)
 
 
-
 def hash_tag(h: int) -> int:
     """24-bit tag of a Python hash, as ``cl_hash_tag`` computes it."""
     return (((h & _MASK64) * 0x9E3779B97F4A7C15 & _MASK64) >> 32) & _HASH_MASK
@@ -115,9 +114,7 @@ class _Wheel:
 
     def __init__(self, clock: _Clock) -> None:
         self.clock = clock
-        self.buckets: list[list[dict[_Entry, None]]] = [
-            [{} for _ in range(n)] for n in _BUCKETS
-        ]
+        self.buckets: list[list[dict[_Entry, None]]] = [[{} for _ in range(n)] for n in _BUCKETS]
         self.ms = 0
 
     def schedule(self, e: _Entry) -> None:
@@ -250,7 +247,7 @@ class LocalCache(S3Policy):
             if self._bytes_weigher:
                 weight = _validate.bytes_weight(key, value)
             elif self._weigher is not None:
-                weight = self._weigher(value)
+                weight = cast(Callable[[Any], int], self._weigher)(value)
             else:
                 return 1
         return _validate.entry_weight(key, weight, self._max_weight)
@@ -343,7 +340,9 @@ class LocalCache(S3Policy):
     def _expired(self, e: _Entry, now: float) -> bool:
         return e.expire != _NEVER and self._clock.ms(now) >= e.expire
 
-    def _store(self, key: Any, tag: int, value: Any, weight: int, expire: float, now: float) -> None:
+    def _store(
+        self, key: Any, tag: int, value: Any, weight: int, expire: float, now: float
+    ) -> None:
         deadline = self._clock.deadline(expire, now)
         e = self._index.get(key)
         if e is not None:

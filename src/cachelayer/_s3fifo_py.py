@@ -219,7 +219,7 @@ class S3Policy:
     def _clock_victim(self, protect: Optional[_Entry]) -> Optional[_Entry]:
         main = self._lists[MAIN]
         while main:
-            mt = next(iter(main))
+            mt: _Entry = next(iter(main))
             if mt is protect:
                 if len(main) == 1:
                     return None

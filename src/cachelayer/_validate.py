@@ -170,5 +170,5 @@ def check_local_config(
     ):
         raise ConfigError(f"stale_ttl must be a number of seconds >= 0, got {stale_ttl!r}")
     return LocalConfig(
-        entries, weight, str(policy), default_ttl, weigher, timer, float(stale_ttl)  # type: ignore[arg-type]
+        entries, weight, str(policy), default_ttl, weigher, timer, float(stale_ttl)
     )

@@ -18,7 +18,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -81,7 +81,7 @@ def peers() -> list[Peer]:
 
 
 def _vttl(cachebox: Any) -> Callable[[int], Any]:
-    class VTTL(cachebox.VTTLCache):  # type: ignore[misc, name-defined]
+    class VTTL(cachebox.VTTLCache):  # type: ignore[misc]
         """cachebox's per-entry TTL cache with a TTL on every insert."""
 
         def __setitem__(self, key: Any, value: Any) -> None:
@@ -171,7 +171,7 @@ class Table:
         return "\n".join(lines)
 
 
-def _best_ns(jobs: dict[str, Callable[[], None]], ops: int, rounds: int) -> dict[str, float]:
+def _best_ns(jobs: Mapping[str, Callable[[], None]], ops: int, rounds: int) -> dict[str, float]:
     """Best time per op of each job, rounds interleaved, GC off while timing."""
     best = dict.fromkeys(jobs, float("inf"))
     gc.collect()
@@ -192,7 +192,7 @@ def _keys(n: int, prefix: str = "key:") -> list[str]:
 
 
 def bench_reads(sizes: Sequence[int], ops: int, rounds: int) -> list[Table]:
-    """get hit (c[k], c.get(k)) and get miss at each size."""
+    """Get hit (c[k], c.get(k)) and get miss at each size."""
     cols = [f"{n:,} entries" for n in sizes]
     hit_sub = Table("get hit: c[k]", cols)
     hit_get = Table("get hit: c.get(k)  (lru_cache: f(k); theine: get -> tuple)", cols)
@@ -263,7 +263,7 @@ def zipf_trace(universe: int, length: int, alpha: float, seed: int) -> list[int]
         draws = numpy.searchsorted(cdf, numpy.random.default_rng(seed).random(length))
         perm = numpy.random.default_rng(seed + 1).permutation(universe)
         return [int(x) for x in perm[draws]]
-    cum = list(itertools.accumulate((r ** -alpha for r in range(1, universe + 1))))
+    cum = list(itertools.accumulate(r ** -alpha for r in range(1, universe + 1)))
     perm = list(range(universe))
     rng.shuffle(perm)
     total = cum[-1]

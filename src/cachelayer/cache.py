@@ -9,6 +9,7 @@ from taking the service down.  docs/architecture.md explains the rules.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -17,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
 from ._impl import core
 from ._stats import CacheStats
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 _MISSING: Any = object()
 _parse_envelope = core.parse_envelope
-_pack_envelope = core.pack_envelope
+_pack_envelope: Callable[..., bytes] = core.pack_envelope
 # fields of a parsed envelope (parse_envelope returns a plain tuple)
 _EXPIRE, _COMPUTE, _TAGS, _OFFSET = 0, 1, 2, 3
 #: Longest key accepted, in UTF-8 bytes.
@@ -75,8 +76,11 @@ class _SlowPath(Exception):
 
 
 class _Counters:
-    """Plain counters behind :meth:`Cache.stats` (updated without locks: a
-    lost increment under a thread race only blurs a statistic)."""
+    """Plain counters behind :meth:`Cache.stats`.
+
+    Updated without locks: a lost increment under a thread race only blurs a
+    statistic.
+    """
 
     def __init__(self) -> None:
         self.l2_hits = 0
@@ -92,7 +96,13 @@ class _Counters:
         self.early_refreshes = 0
 
 
-class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
+if TYPE_CHECKING:
+    from ._core import CacheFront as _CacheFront
+else:
+    _CacheFront = core.CacheFront
+
+
+class Cache(_CacheFront):
     """A two-tier cache: in-process L1 (C) in front of Redis.
 
     ``Cache(config=None, **options)`` or ``Cache.from_url(url, **options)``;
@@ -175,8 +185,10 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
             if isinstance(key, str):
                 key = str(key)
             else:
-                raise InvalidKey(f"cache keys are str, not {type(key).__name__}: {describe_key(key)}")
-        raw = key.encode("utf-8", "surrogatepass")
+                raise InvalidKey(
+                    f"cache keys are str, not {type(key).__name__}: {describe_key(key)}"
+                )
+        raw: bytes = key.encode("utf-8", "surrogatepass")
         if len(raw) > MAX_KEY_BYTES:
             raise InvalidKey(
                 f"key {describe_key(key)} is {len(raw)} bytes, over the limit of {MAX_KEY_BYTES}"
@@ -199,7 +211,7 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         self, key: Any, value: Any, ttl: float, tags: Sequence[tuple[str, int]], compute_ms: int = 0
     ) -> bytes:
         if type(value) is int and not tags and not compute_ms:
-            return cast(bytes, self._codec.encode(value, key=key))  # INCRBY keeps working
+            return self._codec.encode(value, key=key)  # INCRBY keeps working
         payload = self._codec.encode(value, key=key)
         return _pack_envelope(payload, _now_ms() + int(ttl * 1000), compute_ms, tags)
 
@@ -272,7 +284,9 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
             ttl = min(ttl, (env[_EXPIRE] - _now_ms()) / 1000.0)
         return ttl
 
-    def _fill(self, key: str, value: Any, size: int, env: Optional[Any], token: tuple[int, int]) -> None:
+    def _fill(
+        self, key: str, value: Any, size: int, env: Optional[Any], token: tuple[int, int]
+    ) -> None:
         l1 = self._l1
         if l1 is None or not self._l1_trusted:
             return
@@ -297,8 +311,9 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
             self._l1.delete(key)
 
     def _expect_echo(self, keys: Sequence[str]) -> bool:
-        """Before a write that surely modifies *keys*: note that the invalidation
-        it triggers is our own, so the write-through L1 value survives it.
+        """Note before a write that surely modifies *keys* that its invalidation is ours.
+
+        The write-through L1 value then survives the invalidation the write triggers.
 
         Only in ``bcast`` mode while coherent: every such write is announced
         exactly once, in Redis order.  Returns whether writing through is safe.
@@ -475,7 +490,9 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
             self._counters.decode_errors += 1
             if self.config.strict:
                 raise
-            log.warning("undecodable value for key %s treated as a miss", describe_key(key), exc_info=True)
+            log.warning(
+                "undecodable value for key %s treated as a miss", describe_key(key), exc_info=True
+            )
             return _MISSING, None
         except ConnectionLost as exc:
             self._degrade(exc)
@@ -611,10 +628,8 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         l1 = self._l1
         if l1 is None:
             return
-        try:
+        with contextlib.suppress(CacheError):  # e.g. bigger than the whole L1
             l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=size)
-        except CacheError:
-            pass
 
     def add(self, key: str, value: Any, ttl: Any = None) -> bool:
         """Store *value* only if *key* is absent; True if it was stored."""
@@ -633,7 +648,9 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
             self._counters.sets += 1
         return stored
 
-    def set_many(self, mapping: Mapping[str, Any], ttl: Any = None, tags: Iterable[str] = ()) -> list[str]:
+    def set_many(
+        self, mapping: Mapping[str, Any], ttl: Any = None, tags: Iterable[str] = ()
+    ) -> list[str]:
         """Store every item in one round trip; return the keys that could not be stored."""
         items = list(mapping.items())
         rkeys = [self._rkey(k) for k, _ in items]
@@ -797,7 +814,9 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
                 return value
         return self._get_or_load(key, loader, ttl, tags)
 
-    def _get_or_load(self, key: str, loader: Callable[[], Any], ttl: Any, tags: Iterable[str]) -> Any:
+    def _get_or_load(
+        self, key: str, loader: Callable[[], Any], ttl: Any, tags: Iterable[str]
+    ) -> Any:
         rkey = self._rkey(key)
         seconds = self._ttl_seconds(key, ttl)
         if not self.config.enabled:
@@ -833,8 +852,10 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
         tags: Iterable[str],
         current: Any,
     ) -> Any:
-        """Run the loader under the cross-process lock; *current* is the value
-        being refreshed early, or _MISSING."""
+        """Run the loader under the cross-process lock.
+
+        *current* is the value being refreshed early, or _MISSING.
+        """
         lock_key = self._prefix_bytes + f"{INTERNAL}lock:{key}".encode()
         token = os.urandom(16)
         try:
@@ -860,12 +881,12 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
                 self._counters.early_refreshes += 1
             return self._run_loader(key, loader, seconds, tags)
         finally:
-            try:
+            with contextlib.suppress(ConnectionLost):  # the lock expires by itself
                 self._call(self._tier.release_lock, lock_key, token)
-            except ConnectionLost:
-                pass  # the lock expires by itself
 
-    def _run_loader(self, key: str, loader: Callable[[], Any], seconds: float, tags: Iterable[str]) -> Any:
+    def _run_loader(
+        self, key: str, loader: Callable[[], Any], seconds: float, tags: Iterable[str]
+    ) -> Any:
         self._counters.loader_calls += 1
         t0 = time.perf_counter()
         value = loader()
@@ -934,16 +955,22 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
 
     def cached_many(
         self, key: Union[str, Callable[[Any], str]], ttl: Any = None, tags: Iterable[str] = ()
-    ) -> Callable[[Callable[[list[Any]], Mapping[Any, Any]]], Callable[[Iterable[Any]], dict[Any, Any]]]:
-        """Decorator for batch loaders ``fn(ids) -> {id: value}``: one MGET, one
-        batched SET for what was missing, one loader call for the missing ids.
+    ) -> Callable[
+        [Callable[[list[Any]], Mapping[Any, Any]]], Callable[[Iterable[Any]], dict[Any, Any]]
+    ]:
+        """Decorator for batch loaders ``fn(ids) -> {id: value}``.
+
+        One MGET, one loader call for the missing ids, one batched SET of what
+        it returned.
 
         ``key`` maps an id to its cache key (a format string with ``{}`` or a
         callable).  Ids the loader does not return are left out of the result.
         """
         to_key = key.format if isinstance(key, str) else key
 
-        def decorate(fn: Callable[[list[Any]], Mapping[Any, Any]]) -> Callable[[Iterable[Any]], dict[Any, Any]]:
+        def decorate(
+            fn: Callable[[list[Any]], Mapping[Any, Any]],
+        ) -> Callable[[Iterable[Any]], dict[Any, Any]]:
             @functools.wraps(fn)
             def wrapper(ids: Iterable[Any]) -> dict[Any, Any]:
                 wanted = list(dict.fromkeys(ids))
@@ -954,7 +981,9 @@ class Cache(core.CacheFront):  # type: ignore[misc, name-defined]
                 if missing:
                     self._counters.loader_calls += 1
                     loaded = fn(missing)
-                    self.set_many({keys[i]: loaded[i] for i in missing if i in loaded}, ttl=ttl, tags=tags)
+                    self.set_many(
+                        {keys[i]: loaded[i] for i in missing if i in loaded}, ttl=ttl, tags=tags
+                    )
                 out = {}
                 for i in wanted:
                     if keys[i] in found:
@@ -1046,7 +1075,7 @@ def _make_tier(cfg: CacheConfig) -> RedisTier:
 
 
 def _px(seconds: float) -> int:
-    return max(1, int(math.ceil(seconds * 1000)))
+    return max(1, math.ceil(seconds * 1000))
 
 
 def _check_tags(tags: Iterable[str]) -> list[str]:
@@ -1069,7 +1098,9 @@ def _glob_escape(raw: bytes) -> bytes:
     return bytes(out)
 
 
-def _key_builder(fn: Callable[..., Any], key: Union[str, Callable[..., str], None]) -> Callable[[tuple[Any, ...], dict[str, Any]], str]:
+def _key_builder(
+    fn: Callable[..., Any], key: Union[str, Callable[..., str], None]
+) -> Callable[[tuple[Any, ...], dict[str, Any]], str]:
     sig = inspect.signature(fn)
     if key is None:
         return lambda args, kwargs: call_key(fn, args, kwargs, sig)

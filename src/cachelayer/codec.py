@@ -17,6 +17,8 @@ Typical use by a cache::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._codec_options import CODEC_NAMES, DEFAULT_MAX_VALUE_SIZE, PROFILES
 from ._impl import core
 from ._stats import CodecStats, DictionaryReport, EncodeTrace
@@ -34,6 +36,9 @@ __all__ = [
 if not hasattr(core, "Codec"):  # pragma: no cover - the twin without its dependencies
     raise ImportError("cachelayer's codec needs msgpack, zstandard, lz4 and brotli")
 
-#: Serialize + compress + frame values for Redis (and back); see the class
-#: docstring and docs/format.md.
-Codec = core.Codec
+if TYPE_CHECKING:
+    from ._core import Codec
+else:
+    #: Serialize + compress + frame values for Redis (and back); see the class
+    #: docstring and docs/format.md.
+    Codec = core.Codec

@@ -30,6 +30,7 @@ Correctness rules (docs/architecture.md has the reasoning):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import threading
@@ -150,10 +151,8 @@ class InvalidationListener:
         self._stop.set()
         conn = self._conn
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # best effort on shutdown
                 conn.disconnect()
-            except Exception:  # pragma: no cover - best effort on shutdown
-                pass
         if self._thread is not None:
             self._thread.join(timeout)
         self._ready.clear()
@@ -179,10 +178,8 @@ class InvalidationListener:
     def _close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the socket is already gone
                 conn.disconnect()
-            except Exception:  # pragma: no cover - the socket is already gone
-                pass
 
     def _session(self) -> None:
         conn = self._connect()
@@ -191,13 +188,19 @@ class InvalidationListener:
         self.client_id = int(conn.read_response())
         if self._mode == "bcast":
             conn.send_command(
-                "CLIENT", "TRACKING", "on", "REDIRECT", self.client_id, "BCAST", "PREFIX",
+                "CLIENT",
+                "TRACKING",
+                "on",
+                "REDIRECT",
+                self.client_id,
+                "BCAST",
+                "PREFIX",
                 self._prefix,
             )
             _expect_ok(conn.read_response())
         # From here on the socket is read directly with hiredis: a burst of
         # invalidations is parsed and applied in one go, not message by message.
-        sock = conn._sock  # type: ignore[attr-defined]
+        sock = conn._sock
         if sock is None:
             raise ConnectionError("the invalidation connection has no socket")
         reader = hiredis.Reader()

@@ -99,9 +99,7 @@ class CacheConfig:
     # ---- construction -------------------------------------------------------
 
     @classmethod
-    def from_env(
-        cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any
-    ) -> CacheConfig:
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Any) -> CacheConfig:
         """Build from the environment, then *overrides*."""
         values = _from_env(os.environ if environ is None else environ)
         values.update(overrides)
@@ -213,12 +211,21 @@ def _number(cfg: CacheConfig, name: str, low: float, high: float, integer: bool)
 def _check(cfg: CacheConfig) -> None:
     scheme = urlsplit(cfg.url).scheme
     _require(
-        scheme in ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster",
-                   "rediss+cluster"),
+        scheme
+        in (
+            "redis",
+            "rediss",
+            "unix",
+            "redis+sentinel",
+            "rediss+sentinel",
+            "redis+cluster",
+            "rediss+cluster",
+        ),
         f"url scheme must be redis, rediss, unix, redis+sentinel or redis+cluster; got {cfg.url!r}",
     )
     _require(
-        isinstance(cfg.namespace, str) and 0 < len(cfg.namespace) <= 128
+        isinstance(cfg.namespace, str)
+        and 0 < len(cfg.namespace) <= 128
         and not any(c in cfg.namespace for c in "*?[]{} \n\r"),
         f"namespace must be 1 to 128 characters without spaces, braces or glob characters; "
         f"got {cfg.namespace!r}",
@@ -238,7 +245,10 @@ def _check(cfg: CacheConfig) -> None:
     _number(cfg, "lock_wait", 0, 3600, integer=False)
     _number(cfg, "early_refresh_beta", 0, 100, integer=False)
     _number(cfg, "heartbeat_interval", 0.01, 3600, integer=False)
-    _require(cfg.l1_policy in ("s3fifo", "lru"), f"l1_policy must be s3fifo or lru; got {cfg.l1_policy!r}")
+    _require(
+        cfg.l1_policy in ("s3fifo", "lru"),
+        f"l1_policy must be s3fifo or lru; got {cfg.l1_policy!r}",
+    )
     _require(
         cfg.coherence in ("bcast", "tracking", "off"),
         f"coherence must be bcast, tracking or off; got {cfg.coherence!r}",

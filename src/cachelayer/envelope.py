@@ -64,7 +64,9 @@ def _read_varint(data: bytes, pos: int, key: object) -> tuple[int, int]:
     shift = result = 0
     while True:
         if pos >= len(data) or shift > 63:
-            raise CorruptValue(f"truncated or overlong varint in the envelope of key {describe_key(key)}")
+            raise CorruptValue(
+                f"truncated or overlong varint in the envelope of key {describe_key(key)}"
+            )
         b = data[pos]
         pos += 1
         result |= (b & 0x7F) << shift
@@ -73,7 +75,9 @@ def _read_varint(data: bytes, pos: int, key: object) -> tuple[int, int]:
         shift += 7
 
 
-def pack(payload: bytes, expire_at_ms: int, compute_ms: int, tags: Sequence[tuple[str, int]]) -> bytes:
+def pack(
+    payload: bytes, expire_at_ms: int, compute_ms: int, tags: Sequence[tuple[str, int]]
+) -> bytes:
     """Wrap a codec-encoded *payload* in an envelope."""
     out = bytearray(ENVELOPE_PREFIX)
     out += _EXPIRY.pack(max(0, expire_at_ms))
@@ -106,11 +110,15 @@ def unpack(data: bytes, key: object = None) -> Envelope | None:
     for _ in range(count):
         length, pos = _read_varint(data, pos, key)
         if length > _MAX_TAG_BYTES or pos + length > len(data):
-            raise CorruptValue(f"bad tag name length {length} in the envelope of key {describe_key(key)}")
+            raise CorruptValue(
+                f"bad tag name length {length} in the envelope of key {describe_key(key)}"
+            )
         try:
             name = data[pos : pos + length].decode("utf-8")
         except UnicodeDecodeError:
-            raise CorruptValue(f"tag name is not UTF-8 in the envelope of key {describe_key(key)}") from None
+            raise CorruptValue(
+                f"tag name is not UTF-8 in the envelope of key {describe_key(key)}"
+            ) from None
         pos += length
         version, pos = _read_varint(data, pos, key)
         tags.append((name, version))

@@ -73,7 +73,9 @@ class SingleFlight(Generic[T]):
             flight = self._flights[key] = Flight()
             return True, flight
 
-    def end(self, key: Any, flight: Flight[T], value: Optional[T], error: Optional[BaseException]) -> None:
+    def end(
+        self, key: Any, flight: Flight[T], value: Optional[T], error: Optional[BaseException]
+    ) -> None:
         """The leader is done: publish and forget the flight."""
         with self._lock:
             if self._flights.get(key) is flight:

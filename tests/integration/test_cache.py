@@ -64,10 +64,19 @@ def test_values_round_trip_through_redis(make_cache):
 
     writer, reader = make_cache(l1_enabled=False), make_cache(l1_enabled=False)
     values = {
-        "none": None, "bool": True, "float": 1.5, "str": "héllo", "bytes": b"\x00\xff",
-        "list": [1, "a", None], "dict": {"k": {"n": 1}}, "tuple": (1, 2),
-        "set": {1, 2}, "dt": datetime.datetime(2024, 1, 2, 3, 4, 5),
-        "uuid": uuid.UUID(int=7), "dec": decimal.Decimal("1.25"), "big": "x" * 100_000,
+        "none": None,
+        "bool": True,
+        "float": 1.5,
+        "str": "héllo",
+        "bytes": b"\x00\xff",
+        "list": [1, "a", None],
+        "dict": {"k": {"n": 1}},
+        "tuple": (1, 2),
+        "set": {1, 2},
+        "dt": datetime.datetime(2024, 1, 2, 3, 4, 5),
+        "uuid": uuid.UUID(int=7),
+        "dec": decimal.Decimal("1.25"),
+        "big": "x" * 100_000,
     }
     for k, v in values.items():
         writer.set(k, v)
@@ -280,6 +289,8 @@ def test_pickle_needs_a_signing_key_and_refuses_forged_values(make_cache, r):
     c = make_cache(serializer="pickle", signing_key="a signing key of 32 characters!!")
     c.set("p", _Point(3))
     assert c.get("p") == _Point(3)
-    other = make_cache(serializer="pickle", signing_key="another signing key, 32 chars..", strict=True)
+    other = make_cache(
+        serializer="pickle", signing_key="another signing key, 32 chars..", strict=True
+    )
     with pytest.raises(errors.SignatureError):
         other.get("p")

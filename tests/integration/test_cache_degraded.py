@@ -13,8 +13,13 @@ from cachelayer import Cache, errors
 def test_killed_and_restarted_redis_mid_workload(redis_server_factory):
     server = redis_server_factory()
     cache = Cache.from_url(
-        server.url, namespace="dg", socket_timeout_ms=100, connect_timeout_ms=100,
-        breaker_cooldown=0.2, stale_ttl=60, l1_max_ttl=0.5,
+        server.url,
+        namespace="dg",
+        socket_timeout_ms=100,
+        connect_timeout_ms=100,
+        breaker_cooldown=0.2,
+        stale_ttl=60,
+        l1_max_ttl=0.5,
     )
     failures: list[BaseException] = []
     served = {"hits": 0, "loads": 0}
@@ -25,7 +30,9 @@ def test_killed_and_restarted_redis_mid_workload(redis_server_factory):
         while not stop.is_set():
             key = f"k{(seed * 7 + i) % 50}"
             try:
-                value = cache.get_or_set(key, lambda: served.__setitem__("loads", served["loads"] + 1) or "v")
+                value = cache.get_or_set(
+                    key, lambda: served.__setitem__("loads", served["loads"] + 1) or "v"
+                )
                 assert value == "v"
                 cache.set(f"w{seed}", i)
                 cache.get_many([key, "k1", "k2"])
@@ -72,8 +79,12 @@ def test_killed_and_restarted_redis_mid_workload(redis_server_factory):
 def test_reads_fall_back_to_stale_l1_and_loaders(redis_server_factory):
     server = redis_server_factory()
     cache = Cache.from_url(
-        server.url, namespace="dg", socket_timeout_ms=100, connect_timeout_ms=100,
-        stale_ttl=60, l1_max_ttl=0.2,
+        server.url,
+        namespace="dg",
+        socket_timeout_ms=100,
+        connect_timeout_ms=100,
+        stale_ttl=60,
+        l1_max_ttl=0.2,
     )
     try:
         cache.set("k", "cached")
@@ -95,8 +106,12 @@ def test_reads_fall_back_to_stale_l1_and_loaders(redis_server_factory):
 def test_breaker_stops_hammering_a_dead_server(redis_server_factory):
     server = redis_server_factory()
     cache = Cache.from_url(
-        server.url, namespace="dg", socket_timeout_ms=100, connect_timeout_ms=100,
-        breaker_threshold=3, breaker_cooldown=5,
+        server.url,
+        namespace="dg",
+        socket_timeout_ms=100,
+        connect_timeout_ms=100,
+        breaker_threshold=3,
+        breaker_cooldown=5,
     )
     try:
         cache.set("k", 1)
@@ -113,8 +128,9 @@ def test_breaker_stops_hammering_a_dead_server(redis_server_factory):
 
 def test_strict_mode_raises(redis_server_factory):
     server = redis_server_factory()
-    cache = Cache.from_url(server.url, namespace="dg", strict=True, socket_timeout_ms=100,
-                           connect_timeout_ms=100)
+    cache = Cache.from_url(
+        server.url, namespace="dg", strict=True, socket_timeout_ms=100, connect_timeout_ms=100
+    )
     try:
         cache.set("k", 1)
         server.kill()

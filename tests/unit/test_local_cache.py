@@ -206,7 +206,7 @@ def test_weigher_bytes(impl):
     c["wide"] = "\u20ac" * 4  # 2 bytes per character
     c["astral"] = "\U0001f600"  # 4 bytes per character
     assert c.weight == 10 + 20 + 30 + 3 + 8 + 4
-    with pytest.raises(errors.InvalidValue, match="'n'.*int"):
+    with pytest.raises(errors.InvalidValue, match=r"'n'.*int"):
         c["n"] = 5
     assert "n" not in c
 

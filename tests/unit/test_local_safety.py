@@ -132,7 +132,7 @@ def test_key_eq_that_mutates_the_cache(impl):
     keys = [MeddlingKey(c, n) for n in range(40)]
     gave_up = 0
     for k in keys:
-        for op in (lambda: c.__setitem__(k, k.n), lambda: c.get(MeddlingKey(c, k.n))):
+        for op in (lambda k=k: c.__setitem__(k, k.n), lambda k=k: c.get(MeddlingKey(c, k.n))):
             try:
                 op()
             except errors.ConcurrentModification as exc:

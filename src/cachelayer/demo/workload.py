@@ -18,7 +18,7 @@ __all__ = ["Report", "run_workload", "zipf_keys"]
 def zipf_keys(universe: int, count: int, alpha: float, seed: int) -> list[int]:
     """*count* lesson ids drawn from a Zipf(alpha) law over *universe* ids."""
     rng = random.Random(seed)
-    cum = list(itertools.accumulate(r ** -alpha for r in range(1, universe + 1)))
+    cum = list(itertools.accumulate(r**-alpha for r in range(1, universe + 1)))
     ids = list(range(universe))
     rng.shuffle(ids)
     total = cum[-1]
@@ -51,7 +51,8 @@ class Report:
             f"{_fmt(self._pct(self.loader_latencies, 0.5)):>12}"
             f"{_fmt(self._pct(self.loader_latencies, 0.99)):>12}",
             f"{'through the cache':28}{self.requests:>10}"
-            f"{_fmt(self._pct(self.latencies, 0.5)):>12}{_fmt(self._pct(self.latencies, 0.99)):>12}",
+            f"{_fmt(self._pct(self.latencies, 0.5)):>12}"
+            f"{_fmt(self._pct(self.latencies, 0.99)):>12}",
             "",
             f"hit ratio: {100 * (s.l1_hits + s.l2_hits) / reads:.1f} %  "
             f"(L1 {100 * s.l1_hits / reads:.1f} %, Redis {100 * s.l2_hits / reads:.1f} %, "

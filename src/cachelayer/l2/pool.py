@@ -1,6 +1,6 @@
 """A lean connection pool for the batch path.
 
-redis-py's ``ConnectionPool`` costs 10–15 µs of CPU per checkout (it polls the
+redis-py's ``ConnectionPool`` costs 10-15 µs of CPU per checkout (it polls the
 socket and takes a lock); the cache checks connections out once per command,
 so it keeps its own LIFO of idle redis-py connections instead: ``list.pop`` and
 ``list.append`` are atomic under the GIL, so no lock is taken.  redis-py still
@@ -13,6 +13,7 @@ opens extra connections that are closed when they come back.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, Callable
 
@@ -73,7 +74,5 @@ class LeanPool:
 
 
 def _close(conn: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # closing a dead socket
         conn.disconnect()
-    except Exception:  # pragma: no cover - closing a dead socket
-        pass

@@ -27,13 +27,15 @@ from .pool import LeanPool
 __all__ = ["RedisTier"]
 
 # Deletes the key only while it still holds the caller's token.
-_RELEASE_LOCK = b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_RELEASE_LOCK = (
+    b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
 
 
 def connection_kwargs(config: CacheConfig) -> dict[str, Any]:
     """redis-py connection arguments for a ``redis://``/``rediss://``/``unix://`` URL."""
     try:
-        kwargs = parse_url(config.url)
+        kwargs: dict[str, Any] = parse_url(config.url)
     except ValueError as exc:
         raise ConfigError(f"cannot parse Redis URL {config.url!r}: {exc}") from None
     if config.password is not None:
@@ -142,7 +144,7 @@ class RedisTier:
         nx: bool = False,
         encode_value: Optional[Callable[[Any], Any]] = None,
     ) -> list[Any]:
-        """N × SET in one write; per key True, False (NX kept) or an exception."""
+        """N x SET in one write; per key True, False (NX kept) or an exception."""
         if not keys:
             return []
         payload = core.encode_set_many(keys, values, px_ms, nx, encode_value)
