@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from cachelayer.bench import Peer, peers
+from cachelayer.bench import Peer, _fill, peers
 
 N = 100_000
 OPS = 10_000
@@ -22,15 +22,7 @@ ALL = {p.name: p for p in peers()}
 def _filled(peer: Peer, n: int):
     c = peer.make(n)
     keys = [f"key:{i}" for i in range(n)]
-    if peer.get_style == "call":
-        for k in keys:
-            c(k)
-    elif peer.subscript:
-        for k in keys:
-            c[k] = 1
-    else:
-        for k in keys:
-            c.set(k, 1)
+    _fill(peer, c, keys)
     return c, keys
 
 

@@ -10,6 +10,24 @@ import pytest
 from cachelayer import Cache, errors
 
 
+@pytest.fixture
+def fast_cache(redis_server_factory):
+    """(server, make): a private server and caches on it with 100 ms timeouts."""
+    server = redis_server_factory()
+    made = []
+
+    def make(**options) -> Cache:
+        options = {"namespace": "dg", "socket_timeout_ms": 100, "connect_timeout_ms": 100,
+                   **options}
+        cache = Cache.from_url(server.url, **options)
+        made.append(cache)
+        return cache
+
+    yield server, make
+    for cache in made:
+        cache.close()
+
+
 def test_killed_and_restarted_redis_mid_workload(redis_server_factory):
     server = redis_server_factory()
     cache = Cache.from_url(
@@ -76,82 +94,56 @@ def test_killed_and_restarted_redis_mid_workload(redis_server_factory):
         cache2.close()
 
 
-def test_reads_fall_back_to_stale_l1_and_loaders(redis_server_factory):
-    server = redis_server_factory()
-    cache = Cache.from_url(
-        server.url,
-        namespace="dg",
-        socket_timeout_ms=100,
-        connect_timeout_ms=100,
-        stale_ttl=60,
-        l1_max_ttl=0.2,
-    )
+def test_reads_fall_back_to_stale_l1_and_loaders(fast_cache):
+    server, make = fast_cache
+    cache = make(stale_ttl=60, l1_max_ttl=0.2)
+    cache.set("k", "cached")
+    assert cache.get("k") == "cached"
+    server.kill()
+    time.sleep(0.3)  # the L1 entry is past its L1 TTL: only a stale read can serve it
+    assert cache.get("k") == "cached"
+    assert cache.get("never-seen", "dflt") == "dflt"
+    assert cache.get_or_set("loaded", lambda: "from-loader") == "from-loader"
+    cache.set("written", "local")  # goes to the L1 only
+    assert cache.get("written") == "local"
+    assert cache.get_many(["k", "written", "nope"]) == {"k": "cached", "written": "local"}
+    s = cache.stats()
+    assert s.stale_served >= 2 and s.errors >= 1
+
+
+def test_breaker_stops_hammering_a_dead_server(fast_cache):
+    server, make = fast_cache
+    cache = make(breaker_threshold=3, breaker_cooldown=5)
+    cache.set("k", 1)
+    server.kill()
+    t0 = time.monotonic()
+    for _ in range(200):
+        cache.get("x")
+    elapsed = time.monotonic() - t0
+    assert cache.stats().errors <= 4  # the threshold, plus the listener's own
+    assert elapsed < 2  # 200 reads did not each wait for a connect timeout
+
+
+def test_strict_mode_raises(fast_cache):
+    server, make = fast_cache
+    cache = make(strict=True)
+    cache.set("k", 1)
+    server.kill()
+    with pytest.raises(errors.ConnectionLost):
+        cache.get("other")
+    with pytest.raises(errors.ConnectionLost):
+        cache.set("k", 2)
+
+
+def test_hung_server_times_out_quickly(fast_cache):
+    server, make = fast_cache
+    cache = make(socket_timeout_ms=50, connect_timeout_ms=50)
+    cache.set("k", "v")
+    cache.local.clear()
+    server.pause()
     try:
-        cache.set("k", "cached")
-        assert cache.get("k") == "cached"
-        server.kill()
-        time.sleep(0.3)  # the L1 entry is past its L1 TTL: only a stale read can serve it
-        assert cache.get("k") == "cached"
-        assert cache.get("never-seen", "dflt") == "dflt"
-        assert cache.get_or_set("loaded", lambda: "from-loader") == "from-loader"
-        cache.set("written", "local")  # goes to the L1 only
-        assert cache.get("written") == "local"
-        assert cache.get_many(["k", "written", "nope"]) == {"k": "cached", "written": "local"}
-        s = cache.stats()
-        assert s.stale_served >= 2 and s.errors >= 1
-    finally:
-        cache.close()
-
-
-def test_breaker_stops_hammering_a_dead_server(redis_server_factory):
-    server = redis_server_factory()
-    cache = Cache.from_url(
-        server.url,
-        namespace="dg",
-        socket_timeout_ms=100,
-        connect_timeout_ms=100,
-        breaker_threshold=3,
-        breaker_cooldown=5,
-    )
-    try:
-        cache.set("k", 1)
-        server.kill()
-        t0 = time.monotonic()
-        for _ in range(200):
-            cache.get("x")
-        elapsed = time.monotonic() - t0
-        assert cache.stats().errors <= 4  # the threshold, plus the listener's own
-        assert elapsed < 2  # 200 reads did not each wait for a connect timeout
-    finally:
-        cache.close()
-
-
-def test_strict_mode_raises(redis_server_factory):
-    server = redis_server_factory()
-    cache = Cache.from_url(
-        server.url, namespace="dg", strict=True, socket_timeout_ms=100, connect_timeout_ms=100
-    )
-    try:
-        cache.set("k", 1)
-        server.kill()
-        with pytest.raises(errors.ConnectionLost):
-            cache.get("other")
-        with pytest.raises(errors.ConnectionLost):
-            cache.set("k", 2)
-    finally:
-        cache.close()
-
-
-def test_hung_server_times_out_quickly(redis_server_factory):
-    server = redis_server_factory()
-    cache = Cache.from_url(server.url, namespace="dg", socket_timeout_ms=50, connect_timeout_ms=50)
-    try:
-        cache.set("k", "v")
-        cache.local.clear()
-        server.pause()
         t0 = time.monotonic()
         assert cache.get("k", "dflt") in ("v", "dflt")
         assert time.monotonic() - t0 < 1
     finally:
         server.resume()
-        cache.close()
