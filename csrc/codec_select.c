@@ -45,6 +45,14 @@ void cl_select_init(cl_select_state *st, const cl_select_cfg *cfg)
     cl_select_check(cfg, st);
 }
 
+void cl_select_restart(cl_select_state *st, const cl_select_cfg *cfg)
+{
+    st->fails = 0;
+    st->skip = 0;
+    st->backoff = cfg->backoff_min;
+    cl_select_check(cfg, st);
+}
+
 static cl_choice choice(uint8_t codec, int8_t level, uint8_t reason, uint32_t entropy)
 {
     cl_choice c;

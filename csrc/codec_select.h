@@ -97,6 +97,9 @@ typedef struct cl_choice {
 
 /* Whether cfg is usable: rules sorted, codecs known, backoff bounds ordered. */
 int cl_select_cfg_valid(const cl_select_cfg *cfg);
+/* Ends any learned pause (a new dictionary is a new chance to compress);
+ * the counters are kept. */
+void cl_select_restart(cl_select_state *st, const cl_select_cfg *cfg);
 /* Starts a namespace's state. */
 void cl_select_init(cl_select_state *st, const cl_select_cfg *cfg);
 /* Chooses how to store [p, p + len).  has_dict: a dictionary is active. */

@@ -107,6 +107,7 @@ cdef extern from "codec_select.h":
         uint32_t entropy
     int cl_select_cfg_valid(const cl_select_cfg *cfg)
     void cl_select_init(cl_select_state *st, const cl_select_cfg *cfg)
+    void cl_select_restart(cl_select_state *st, const cl_select_cfg *cfg)
     cl_choice cl_select(const cl_select_cfg *cfg, cl_select_state *st, const uint8_t *p,
                         size_t len, int has_dict) nogil
     int cl_select_keep(const cl_select_cfg *cfg, cl_select_state *st, size_t plain,
@@ -1550,6 +1551,8 @@ cdef class Codec:
         """
         self._dicts.add(dict_id, data, activate)
         self._active = self._dicts.active
+        if activate:
+            cl_select_restart(&self._st, &self._sel)
 
     def train_dictionary(self, samples, size=65536, *, dict_id=None,
                          activate=True):
@@ -1577,6 +1580,8 @@ cdef class Codec:
         data = _cx_dicts.train(blobs, size, dict_id)
         self._dicts.add(dict_id, data, activate)
         self._active = self._dicts.active
+        if activate:
+            cl_select_restart(&self._st, &self._sel)
         self._last_report = _cx_dicts.report(dict_id, data, blobs)
         return dict_id
 

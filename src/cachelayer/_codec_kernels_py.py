@@ -593,6 +593,13 @@ class SelectState:
         self.pauses = 0
 
 
+def select_restart(st: SelectState, cfg: SelectorConfig) -> None:
+    """End any learned pause, keep the counters (``cl_select_restart``)."""
+    st.fails = 0
+    st.skip = 0
+    st.backoff = cfg.backoff_min
+
+
 def select_cfg_valid(cfg: SelectorConfig) -> bool:
     """Whether *cfg* is usable (``cl_select_cfg_valid``, plus the C field ranges)."""
     u32 = (

@@ -459,6 +459,8 @@ class Codec:
         ConfigError for a bad id, bad data, or an id holding other bytes.
         """
         self._dicts.add(dict_id, data, activate)
+        if activate:
+            K.select_restart(self._state, self._sel)
 
     def train_dictionary(
         self,
@@ -490,6 +492,8 @@ class Codec:
             dict_id = self._dicts.next_id()
         data = _dictionaries.train(blobs, size, dict_id)
         self._dicts.add(dict_id, data, activate)
+        if activate:
+            K.select_restart(self._state, self._sel)
         self._last_report = _dictionaries.report(dict_id, data, blobs)
         return dict_id
 

@@ -38,7 +38,10 @@ class CacheStats(NamedTuple):
     ``misses``.  ``stale_served`` counts reads answered with an expired L1
     value while Redis was unreachable, ``degraded`` the operations that fell
     back because Redis was unreachable, ``errors`` the failed Redis calls.
-    ``raw_bytes``/``stored_bytes`` are what the codec saw and wrote.
+    ``raw_bytes``/``stored_bytes`` are what the codec saw and wrote;
+    ``dictionary`` the compression dictionary in use and ``dictionary_gain``
+    how much smaller it made its training values than zstd alone (if this
+    process trained it).
     """
 
     l1_hits: int
@@ -59,6 +62,8 @@ class CacheStats(NamedTuple):
     l1: Optional[LocalStats]
     raw_bytes: int
     stored_bytes: int
+    dictionary: Optional[int] = None
+    dictionary_gain: float = 0.0
 
     @property
     def hit_ratio(self) -> float:

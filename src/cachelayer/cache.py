@@ -154,6 +154,10 @@ class Cache(_CacheFront):
                 stale_ttl=cfg.stale_ttl,
             )
         self._l1: Optional[LocalCache] = l1
+        self._dict_check = True  # look for the namespace's active dictionary
+        self._training = False
+        if cfg.dictionary_samples and cfg.compression_enabled:
+            self._codec.start_sampling(cfg.dictionary_samples)
         self._listener: Optional[InvalidationListener] = None
         if l1 is not None and cfg.coherence != "off":
             if cfg.coherence == "tracking":
@@ -210,6 +214,7 @@ class Cache(_CacheFront):
     def _encode(
         self, key: Any, value: Any, ttl: float, tags: Sequence[tuple[str, int]], compute_ms: int = 0
     ) -> bytes:
+        self._dictionary_upkeep()
         if type(value) is int and not tags and not compute_ms:
             return self._codec.encode(value, key=key)  # INCRBY keeps working
         payload = self._codec.encode(value, key=key)
@@ -219,6 +224,7 @@ class Cache(_CacheFront):
         self, items: Sequence[tuple[str, Any]], ttl: float, tags: Sequence[tuple[str, int]]
     ) -> list[bytes]:
         """:meth:`_encode` for a batch: one clock read, no per-item call overhead."""
+        self._dictionary_upkeep()
         encode = self._codec.encode
         expire_at = _now_ms() + int(ttl * 1000)
         out = []
@@ -252,8 +258,67 @@ class Cache(_CacheFront):
                 )
             self._codec.add_dictionary(dict_id, data)
 
-    def _dict_key(self, dict_id: int) -> bytes:
+    def _dict_key(self, dict_id: Union[int, str]) -> bytes:
         return f"{self._prefix}{INTERNAL}dict:{dict_id}".encode()
+
+    # ---- compression dictionaries ---------------------------------------------------
+
+    def _dictionary_upkeep(self) -> None:
+        """Before encoding: adopt the namespace's dictionary, or start training one."""
+        if self._dict_check:
+            self._dict_check = False
+            with contextlib.suppress(CacheError):
+                self._adopt_dictionary()
+        samples = self.config.dictionary_samples
+        if samples and not self._training and self._codec.samples_collected >= samples:
+            self._training = True
+            threading.Thread(
+                target=self._train_shared_dictionary, name="cachelayer-dict", daemon=True
+            ).start()
+
+    def _adopt_dictionary(self) -> None:
+        """Use the dictionary the namespace announced as active (from Redis)."""
+        raw = self._call(self._tier.get, self._dict_key("active"))
+        if raw is None:
+            return
+        dict_id = int(raw)
+        if self._codec.active_dictionary == dict_id:
+            return
+        if dict_id not in self._codec.dictionaries():
+            data = self._call(self._tier.get, self._dict_key(dict_id))
+            if data is None:
+                return
+            self._codec.add_dictionary(dict_id, data)
+        self._codec.add_dictionary(dict_id, self._codec.dictionaries()[dict_id], activate=True)
+
+    def _train_shared_dictionary(self) -> None:
+        """Train on the collected samples unless another process does; announce it."""
+        lock = self._dict_key("training")
+        token = os.urandom(16)
+        try:
+            if not self._call(self._tier.set, lock, token, 60_000, True):
+                self._codec.train_from_samples(activate=False)  # drop the samples
+                self._dict_check = True  # the other process will announce its own
+                return
+            try:
+                dict_id = int(self._call(self._tier.incrby, self._dict_key("next-id"), 1))
+                self._codec.train_from_samples(dict_id=dict_id, activate=False)
+                data = self._codec.dictionaries()[dict_id]
+                self._call(self._tier.set, self._dict_key(dict_id), data, None)
+                self._codec.add_dictionary(dict_id, data, activate=True)
+                self._call(self._tier.set, self._dict_key("active"), str(dict_id).encode(), None)
+                report = self._codec.last_training
+                if report is not None:
+                    log.info(
+                        "namespace %r: dictionary %d trained on %d values, %.2fx smaller than "
+                        "zstd alone",
+                        self.config.namespace, dict_id, report.samples, report.gain,
+                    )
+            finally:
+                with contextlib.suppress(CacheError):
+                    self._call(self._tier.release_lock, lock, token)
+        except CacheError:
+            log.warning("training a compression dictionary failed", exc_info=True)
 
     # ---- redis access with the breaker ---------------------------------------------
 
@@ -403,6 +468,8 @@ class Cache(_CacheFront):
         tag_prefix = INTERNAL + "tag:"
         if key.startswith(tag_prefix):
             self._drop_tag(key[len(tag_prefix) :])
+        elif key == INTERNAL + "dict:active":
+            self._dict_check = True  # adopted before the next write
 
     def _drop_tag(self, tag: str) -> None:
         self._epochs.bump(("tag", tag))
@@ -1014,6 +1081,7 @@ class Cache(_CacheFront):
         l1 = self._l1.stats() if self._l1 is not None else None
         listener = self._listener
         codec = self._codec.stats()
+        report = self._codec.last_training
         return CacheStats(
             l1_hits=l1.hits if l1 else 0,
             l2_hits=c.l2_hits,
@@ -1033,13 +1101,21 @@ class Cache(_CacheFront):
             l1=l1,
             raw_bytes=codec.raw_bytes,
             stored_bytes=codec.stored_bytes,
+            dictionary=codec.dictionary,
+            dictionary_gain=report.gain if report is not None else 0.0,
         )
 
     def train_dictionary(self, samples: Iterable[Any], size: int = 16 * 1024) -> int:
-        """Train a compression dictionary on *samples*, store it in Redis, use it from now on."""
-        dict_id = int(self._codec.train_dictionary(list(samples), size=size))
+        """Train a compression dictionary on *samples* and make it the namespace's.
+
+        The dictionary is stored in Redis and announced, so every process of
+        the namespace compresses with it; older values stay readable.
+        """
+        dict_id = int(self._call(self._tier.incrby, self._dict_key("next-id"), 1))
+        self._codec.train_dictionary(list(samples), size=size, dict_id=dict_id, activate=True)
         data = self._codec.dictionaries()[dict_id]
         self._call(self._tier.set, self._dict_key(dict_id), data, None)
+        self._call(self._tier.set, self._dict_key("active"), str(dict_id).encode(), None)
         return dict_id
 
     def close(self) -> None:

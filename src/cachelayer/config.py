@@ -53,6 +53,9 @@ class CacheConfig:
     #: HMAC-SHA256 key (text, at least 16 bytes) for signed frames; required by
     #: ``serializer="pickle"``, whose unsigned or wrongly signed values are refused.
     signing_key: Optional[str] = None
+    #: Train a zstd dictionary for this namespace once this many small values
+    #: were written (0: never).  One process trains it, all use it.
+    dictionary_samples: int = 2000
     #: Largest encoded value accepted, in bytes (also the decode bound).
     max_value_size: int = 64 * 1024 * 1024
     #: Keep an in-process L1 in front of Redis.
@@ -232,6 +235,7 @@ def _check(cfg: CacheConfig) -> None:
     )
     _number(cfg, "default_ttl", 0.001, 100 * 365.25 * 86400, integer=False)
     _number(cfg, "max_value_size", 1024, 512 * 1024 * 1024, integer=True)
+    _number(cfg, "dictionary_samples", 0, 1_000_000, integer=True)
     _number(cfg, "l1_max_entries", 1, 0x7FFFFFF0, integer=True)
     _number(cfg, "l1_max_bytes", 1024, 2**62, integer=True)
     _number(cfg, "l1_max_ttl", 0.001, 86400 * 24, integer=False)

@@ -294,3 +294,32 @@ def test_pickle_needs_a_signing_key_and_refuses_forged_values(make_cache, r):
     )
     with pytest.raises(errors.SignatureError):
         other.get("p")
+
+
+def test_namespace_trains_and_shares_a_compression_dictionary(make_cache):
+    import random
+
+    rng = random.Random(3)
+
+    def session(i):
+        return {"user_id": i, "name": f"user{i}", "roles": ["reader", "editor"][: 1 + i % 2],
+                "prefs": {"theme": rng.choice(["dark", "light"]), "lang": "en-GB"},
+                "cart": [{"sku": f"SKU-{rng.randrange(999)}", "qty": 1 + i % 3}]}
+
+    writer = make_cache(namespace="dict", dictionary_samples=200)
+    reader = make_cache(namespace="dict", dictionary_samples=0)
+    for i in range(220):
+        writer.set(f"s{i}", session(i))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and writer.stats().dictionary is None:
+        writer.set("tick", session(0))  # training runs in the background; writes adopt it
+        time.sleep(0.05)
+    stats = writer.stats()
+    assert stats.dictionary is not None and stats.dictionary_gain > 1.2
+    writer.set("with-dict", session(500))
+    value = reader.get("with-dict")
+    assert value["user_id"] == 500 and value["prefs"]["lang"] == "en-GB"
+    assert reader.codec.dictionaries()  # fetched from Redis on first use
+    reader.set("from-reader", session(7))  # the reader adopts the announced dictionary
+    assert reader.codec.active_dictionary == stats.dictionary
+    assert writer.get("s5")["user_id"] == 5  # older values stay readable
