@@ -7,9 +7,16 @@
  * S3-FIFO in s3fifo.c keeps four of them: the last ~0.9 C evictions from each
  * queue, and the last ~0.05 C evictions from each queue.
  *
+ * Each filter is a blocked Bloom filter: all probes of a key fall in one
+ * 512-bit block (one cache line), so an insert costs one cache miss instead
+ * of one per probe; the two filters are interleaved block by block, so a
+ * lookup reads two adjacent lines.
+ *
  * Invariants (checked by cl_ghost_check in debug builds):
  *   - bits == NULL  <=>  nbits == 0 (the set is disabled until sized);
- *   - otherwise bits holds 2 * words uint64 words: filter 0 then filter 1;
+ *   - words is a whole number of 8-word blocks;
+ *   - otherwise bits holds 2 * words uint64 words, 8-word blocks of filter 0
+ *     and filter 1 alternating;
  *   - cur is 0 or 1: inserts go to filter `cur`; lookups test both;
  *   - inserted <= per_filter: when filter `cur` has taken per_filter hashes
  *     the other filter is cleared and becomes current, so the pair always
@@ -21,7 +28,7 @@
 #include "cl_common.h"
 
 typedef struct cl_ghost {
-    uint64_t *bits;      /* 2 * words words, NULL when disabled */
+    uint64_t *bits;      /* 2 * words words, blocks interleaved; NULL when disabled */
     uint32_t words;      /* words per filter */
     uint32_t nbits;      /* bits per filter (words * 64) */
     uint32_t per_filter; /* inserts before rotation */

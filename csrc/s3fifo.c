@@ -276,23 +276,27 @@ uint32_t cl_s3_admit(cl_table *t, uint32_t tag)
     cl_s3 *s = &t->s3;
     uint64_t h = tag_hash(tag);
     int ghost = -1;
-    int to_main;
+    int to_main, in_small, in_main;
 
     if (t->max_entries == 0 && t->count > 2u * s->sized_for)
         (void)cl_s3_size(t, 2u * t->count); /* best effort: a weight-bounded table grew */
     cl_sketch_add(&s->sketch, h, 1);
-    if (cl_ghost_contains(&s->recent[SMALL], tag)) {
+    /* Most new keys are in no ghost: two lookups settle that; the short
+     * "recent" windows are only consulted for keys some ghost remembers. */
+    in_small = cl_ghost_contains(&s->seen[SMALL], tag);
+    in_main = cl_ghost_contains(&s->seen[MAIN], tag);
+    if (in_small && cl_ghost_contains(&s->recent[SMALL], tag)) {
         ghost = SMALL;
         s->small_target += s->step;
         if (s->small_target > s->small_max)
             s->small_target = s->small_max;
-    } else if (cl_ghost_contains(&s->recent[MAIN], tag)) {
+    } else if (in_main && cl_ghost_contains(&s->recent[MAIN], tag)) {
         ghost = MAIN;
         s->small_target = s->small_target > s->small_min + s->step ? s->small_target - s->step
                                                                     : s->small_min;
-    } else if (cl_ghost_contains(&s->seen[MAIN], tag)) {
+    } else if (in_main) {
         ghost = MAIN;
-    } else if (cl_ghost_contains(&s->seen[SMALL], tag)) {
+    } else if (in_small) {
         ghost = SMALL;
     }
     while (t->max_entries != 0 && t->count >= t->max_entries) {

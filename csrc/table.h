@@ -348,6 +348,22 @@ CL_INLINE void cl_policy_access(cl_table *t, uint32_t idx)
     }
 }
 
+/* Overwrite fast path: when every weight is 1 and neither the old nor the new
+ * value has a deadline, replacing the value is a pointer swap plus a policy
+ * access (nothing else can change).  Returns the old value, or NULL when the
+ * general cl_table_replace is needed. */
+CL_INLINE void *cl_table_swap_value(cl_table *t, uint32_t idx, void *value, uint32_t weight)
+{
+    cl_entry *x = &t->entries[idx];
+    void *old;
+    if (t->weights != NULL || weight != 1u || x->expire != CL_NEVER)
+        return NULL;
+    old = x->value;
+    x->value = value;
+    cl_policy_access(t, idx);
+    return old;
+}
+
 /* Records a read hit: policy access plus the statistic. */
 CL_INLINE void cl_table_hit(cl_table *t, uint32_t idx)
 {

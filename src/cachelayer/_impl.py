@@ -21,9 +21,7 @@ def select(choice: str | None = None) -> tuple[ModuleType, str]:
         choice = os.environ.get("CACHELAYER_IMPLEMENTATION", "auto")
     choice = choice.strip().lower() or "auto"
     if choice not in ("auto", "c", "python"):
-        raise ImportError(
-            f"CACHELAYER_IMPLEMENTATION must be auto, c or python; got {choice!r}"
-        )
+        raise ImportError(f"CACHELAYER_IMPLEMENTATION must be auto, c or python; got {choice!r}")
     if choice != "python":
         try:
             from . import _core

@@ -71,6 +71,7 @@ cdef extern from "table.h":
     uint32_t cl_hash_tag(uint64_t h)
     int64_t cl_table_find(cl_table *t, void *key, uint32_t tag, cl_eq_fn eq) except? CL_CALLBACK
     void cl_table_hit(cl_table *t, uint32_t idx)
+    void *cl_table_swap_value(cl_table *t, uint32_t idx, void *value, uint32_t weight)
 
 cdef extern from *:
     """
@@ -255,6 +256,7 @@ cdef class LocalCache:
     cdef bint _bytes_weigher
     cdef double _default_ttl
     cdef str _policy
+    cdef bint _timed  # a finite deadline was ever stored (else writes skip the clock)
 
     def __cinit__(self):
         self._t.entries = NULL
@@ -368,9 +370,13 @@ cdef class LocalCache:
         return 0
 
     cdef int _store(self, object key, uint32_t tag, object value, uint32_t weight,
-                    double expire, double now) except -1:
-        """Insert or replace; no Python code runs between lookup and mutation."""
-        cdef int64_t idx = self._find(key, tag)
+                    double expire, double now, int64_t found=CL_RESTART) except -1:
+        """Insert or replace; no Python code runs between lookup and mutation.
+
+        *found* is the key's index when the caller just looked it up (with no
+        Python code run since), else CL_RESTART.
+        """
+        cdef int64_t idx = self._find(key, tag) if found == CL_RESTART else found
         cdef void *old
         if idx >= 0:
             if cl_table_replace(&self._t, <uint32_t>idx, <void *>value, weight, expire, now,
@@ -498,14 +504,34 @@ cdef class LocalCache:
         cdef uint32_t tag = self._tag(key)
         cdef uint32_t w = self._weight(key, value, weight)
         cdef double seconds = self._ttl(key, ttl)
-        cdef double now = self._now()
+        cdef double now
+        if seconds == INFINITY and not self._timed:
+            self._store(key, tag, value, w, INFINITY, 0.0)  # no deadline anywhere: no clock
+            return
+        self._timed = True
+        now = self._now()
         self._advance(now)
         self._store(key, tag, value, w, self._now_lower(now) + seconds, now)
 
     def __setitem__(self, key, value):
         cdef uint32_t tag = self._tag(key)
         cdef uint32_t w = self._weight(key, value, None)
-        cdef double now = self._now()
+        cdef double now
+        cdef int64_t idx
+        cdef void *old
+        if self._default_ttl == INFINITY and not self._timed:
+            # no deadline anywhere: no clock, and an overwrite is a pointer swap
+            idx = self._find(key, tag)
+            if idx >= 0:
+                old = cl_table_swap_value(&self._t, <uint32_t>idx, <void *>value, w)
+                if old != NULL:
+                    Py_INCREF(value)
+                    Py_DECREF(<object>old)
+                    return
+            self._store(key, tag, value, w, INFINITY, 0.0, idx)
+            return
+        self._timed = True
+        now = self._now()
         self._advance(now)
         self._store(key, tag, value, w, self._now_lower(now) + self._default_ttl, now)
 
@@ -524,8 +550,11 @@ cdef class LocalCache:
             tags.append(self._tag(key))
             weights.append(self._weight(key, value, None))
         seconds = self._ttl(_validate.NO_KEY, ttl)
-        now = self._now()
-        self._advance(now)
+        if seconds != INFINITY:
+            self._timed = True
+        now = self._now() if self._timed else 0.0
+        if self._timed:
+            self._advance(now)
         for i in range(len(items)):
             key, value = items[i]
             self._store(key, tags[i], value, weights[i], self._now_lower(now) + seconds, now)
@@ -534,6 +563,7 @@ cdef class LocalCache:
         """Give *key* a new time-to-live (default: the cache's); False if absent."""
         cdef uint32_t tag = self._tag(key)
         cdef double seconds = self._ttl(key, ttl)
+        self._timed = True
         cdef int64_t idx = self._live(key, tag, True)
         cdef double now
         if idx < 0:

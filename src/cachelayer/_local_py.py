@@ -219,6 +219,7 @@ class LocalCache(S3Policy):
         self._weight = 0
         self._small_count = 0
         self._small_weight = 0
+        self._timed = False  # a finite deadline was ever stored (else writes skip the clock)
         self._lock = threading.RLock()
         self._dropped: list[Any] = []
         self._clock = _Clock(self._now(), cfg.stale_ttl)
@@ -452,6 +453,10 @@ class LocalCache(S3Policy):
         tag = self._tag(key)
         w = self._entry_weight(key, value, weight)
         seconds = self._ttl(key, ttl)
+        if math.isinf(seconds) and not self._timed:
+            self._store(key, tag, value, w, math.inf, 0.0)  # no deadline anywhere: no clock
+            return
+        self._timed = True
         now = self._now()
         self._advance(now)
         self._store(key, tag, value, w, now + seconds, now)
@@ -470,8 +475,11 @@ class LocalCache(S3Policy):
             for key, value in items
         ]
         seconds = self._ttl(_validate.NO_KEY, ttl)
-        now = self._now()
-        self._advance(now)
+        if not math.isinf(seconds):
+            self._timed = True
+        now = self._now() if self._timed else 0.0
+        if self._timed:
+            self._advance(now)
         for key, tag, value, w in checked:
             self._store(key, tag, value, w, now + seconds, now)
 
@@ -480,6 +488,7 @@ class LocalCache(S3Policy):
         """Give *key* a new time-to-live (default: the cache's); False if absent."""
         self._tag(key)
         seconds = self._ttl(key, ttl)
+        self._timed = True
         if self._live(key, True) is None:
             return False
         now = self._now()

@@ -32,6 +32,7 @@ SKETCH_WORDS = 750
 FREQ_MAX = 3
 HITS_MAX = 15
 SMALL, MAIN = 0, 1
+_BLOCK_WORDS = 8  # 512-bit blocks: every probe of a key in one cache line
 
 
 def mix64(x: int) -> int:
@@ -55,7 +56,8 @@ class Bloom:
 
     def resize(self, capacity: int, bits_per_key: int, probes: int) -> None:
         self.per_filter = capacity if capacity > 0 else 1
-        words = max(1, (self.per_filter * bits_per_key + 63) // 64)
+        words = (self.per_filter * bits_per_key + 63) // 64
+        words = max(_BLOCK_WORDS, (words + _BLOCK_WORDS - 1) // _BLOCK_WORDS * _BLOCK_WORDS)
         self.nbits = words * 64
         self.filters = [bytearray(self.nbits // 8), bytearray(self.nbits // 8)]
         self.inserted = 0
@@ -68,10 +70,14 @@ class Bloom:
         self.cur = 0
 
     def _bits(self, h: int) -> Iterator[int]:
+        """Bit positions of tag *h*: all in one 512-bit block (ghost.c)."""
         h1 = ((h ^ (h >> 16)) * 0x9E3779B1) & _M32
-        h2 = (((h ^ (h >> 13)) * 0x85EBCA77) & _M32) | 1
+        blocks = self.nbits // 512
+        base = ((h1 * blocks) >> 32) * 512
+        h2 = ((h ^ (h >> 13)) * 0x85EBCA77) & _M32
+        h3 = (h2 >> 16) | 1
         for i in range(self.probes):
-            yield (((h1 + i * h2) & _M32) * self.nbits) >> 32
+            yield base + ((h2 + i * h3) & _M32 & 511)
 
     def add(self, h: int) -> None:
         if not self.nbits:
@@ -268,15 +274,17 @@ class S3Policy:
         h = mix64(tag)
         self._sketch.add(h, 1)
         ghost: Optional[int] = None
-        if tag in self._recent[SMALL]:
+        in_small = tag in self._seen[SMALL]
+        in_main = tag in self._seen[MAIN]
+        if in_small and tag in self._recent[SMALL]:
             ghost = SMALL
             self._small_target = min(self._small_max, self._small_target + self._step)
-        elif tag in self._recent[MAIN]:
+        elif in_main and tag in self._recent[MAIN]:
             ghost = MAIN
             self._small_target = max(self._small_min, self._small_target - self._step)
-        elif tag in self._seen[MAIN]:
+        elif in_main:
             ghost = MAIN
-        elif tag in self._seen[SMALL]:
+        elif in_small:
             ghost = SMALL
         while self._max_entries and len(self._index) >= self._max_entries:
             if not self._s3_evict(None):

@@ -74,8 +74,7 @@ def ttl_seconds(key: object, ttl: object, field: str = "ttl") -> float:
         seconds = float(ttl)
     else:
         raise InvalidTTL(
-            f"{subject} must be a number of seconds or a timedelta, "
-            f"not {type(ttl).__name__}"
+            f"{subject} must be a number of seconds or a timedelta, not {type(ttl).__name__}"
         )
     if math.isinf(seconds) and seconds > 0:
         return math.inf
@@ -165,10 +164,10 @@ def check_local_config(
         raise ConfigError('weigher must be None, "bytes" or a callable taking the value')
     if timer is not None and not callable(timer):
         raise ConfigError("timer must be None or a callable returning seconds as a float")
-    if isinstance(stale_ttl, bool) or not isinstance(stale_ttl, (int, float)) or not (
-        0 <= stale_ttl <= MAX_TTL
+    if (
+        isinstance(stale_ttl, bool)
+        or not isinstance(stale_ttl, (int, float))
+        or not (0 <= stale_ttl <= MAX_TTL)
     ):
         raise ConfigError(f"stale_ttl must be a number of seconds >= 0, got {stale_ttl!r}")
-    return LocalConfig(
-        entries, weight, str(policy), default_ttl, weigher, timer, float(stale_ttl)
-    )
+    return LocalConfig(entries, weight, str(policy), default_ttl, weigher, timer, float(stale_ttl))

@@ -263,7 +263,7 @@ def zipf_trace(universe: int, length: int, alpha: float, seed: int) -> list[int]
         draws = numpy.searchsorted(cdf, numpy.random.default_rng(seed).random(length))
         perm = numpy.random.default_rng(seed + 1).permutation(universe)
         return [int(x) for x in perm[draws]]
-    cum = list(itertools.accumulate(r ** -alpha for r in range(1, universe + 1)))
+    cum = list(itertools.accumulate(r**-alpha for r in range(1, universe + 1)))
     perm = list(range(universe))
     rng.shuffle(perm)
     total = cum[-1]

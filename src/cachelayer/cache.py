@@ -312,7 +312,10 @@ class Cache(_CacheFront):
                     log.info(
                         "namespace %r: dictionary %d trained on %d values, %.2fx smaller than "
                         "zstd alone",
-                        self.config.namespace, dict_id, report.samples, report.gain,
+                        self.config.namespace,
+                        dict_id,
+                        report.samples,
+                        report.gain,
                     )
             finally:
                 with contextlib.suppress(CacheError):
@@ -597,7 +600,9 @@ class Cache(_CacheFront):
             todo = list(range(len(keys)))
         if not todo:
             return found
-        tokens = [self._epochs.snapshot(keys[i]) for i in todo]
+        fill = self._l1 is not None and self._l1_trusted
+        snapshot = self._epochs.snapshot
+        tokens = [snapshot(keys[i]) for i in todo] if fill else [(0, 0)] * len(todo)
         try:
             datas = self._call(self._tier.mget, [rkeys[i] for i in todo])
         except ConnectionLost as exc:
@@ -608,7 +613,6 @@ class Cache(_CacheFront):
                     found[keys[i]] = value
             return found
         decode = self._codec.decode
-        fill = self._l1 is not None and self._l1_trusted
         misses = hits = 0
         for i, data, token in zip(todo, datas, tokens):
             if data is None:

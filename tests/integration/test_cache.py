@@ -302,9 +302,13 @@ def test_namespace_trains_and_shares_a_compression_dictionary(make_cache):
     rng = random.Random(3)
 
     def session(i):
-        return {"user_id": i, "name": f"user{i}", "roles": ["reader", "editor"][: 1 + i % 2],
-                "prefs": {"theme": rng.choice(["dark", "light"]), "lang": "en-GB"},
-                "cart": [{"sku": f"SKU-{rng.randrange(999)}", "qty": 1 + i % 3}]}
+        return {
+            "user_id": i,
+            "name": f"user{i}",
+            "roles": ["reader", "editor"][: 1 + i % 2],
+            "prefs": {"theme": rng.choice(["dark", "light"]), "lang": "en-GB"},
+            "cart": [{"sku": f"SKU-{rng.randrange(999)}", "qty": 1 + i % 3}],
+        }
 
     writer = make_cache(namespace="dict", dictionary_samples=200)
     reader = make_cache(namespace="dict", dictionary_samples=0)

@@ -17,8 +17,12 @@ def fast_cache(redis_server_factory):
     made = []
 
     def make(**options) -> Cache:
-        options = {"namespace": "dg", "socket_timeout_ms": 100, "connect_timeout_ms": 100,
-                   **options}
+        options = {
+            "namespace": "dg",
+            "socket_timeout_ms": 100,
+            "connect_timeout_ms": 100,
+            **options,
+        }
         cache = Cache.from_url(server.url, **options)
         made.append(cache)
         return cache

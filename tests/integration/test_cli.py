@@ -10,7 +10,10 @@ import sys
 def run(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cachelayer", *args],
-        capture_output=True, text=True, timeout=timeout, env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -32,8 +35,17 @@ def test_demo_with_an_embedded_redis():
 
 
 def test_demo_against_a_given_redis(redis_url):
-    result = run("demo", "--redis-url", redis_url, "--requests", "300", "--lessons", "100",
-                 "--loader-ms", "0")
+    result = run(
+        "demo",
+        "--redis-url",
+        redis_url,
+        "--requests",
+        "300",
+        "--lessons",
+        "100",
+        "--loader-ms",
+        "0",
+    )
     assert result.returncode == 0, result.stderr
     assert "embedded" not in result.stdout and "hit ratio:" in result.stdout
 

@@ -6,8 +6,14 @@ from __future__ import annotations
 def test_activating_a_dictionary_ends_the_backoff(impl):
     codec = impl.Codec(namespace="r")
     small = [
-        {"user_id": i, "name": f"user{i}", "roles": ["reader"], "lang": "en-GB",
-         "prefs": {"theme": "dark", "digest": "weekly"}, "cart": [{"sku": f"SKU-{i}"}]}
+        {
+            "user_id": i,
+            "name": f"user{i}",
+            "roles": ["reader"],
+            "lang": "en-GB",
+            "prefs": {"theme": "dark", "digest": "weekly"},
+            "cart": [{"sku": f"SKU-{i}"}],
+        }
         for i in range(400)
     ]
     reasons = [codec.encode_traced(v)[1].reason for v in small[:200]]

@@ -67,9 +67,20 @@ def test_random_operations_keep_every_invariant(
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1")
     for seed in (1, 2):
         result = subprocess.run(
-            [str(stress), str(max_entries), str(ops), str(policy), hashes, str(step),
-             str(weighted), str(seed)],
-            capture_output=True, text=True, env=env, timeout=600,
+            [
+                str(stress),
+                str(max_entries),
+                str(ops),
+                str(policy),
+                hashes,
+                str(step),
+                str(weighted),
+                str(seed),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
         )
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.startswith("ok ")
