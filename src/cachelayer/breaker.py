@@ -80,5 +80,12 @@ class CircuitBreaker:
                 self._opened_at = self._timer()
                 self._probing = False
 
+    def reset(self) -> None:
+        """Close the breaker (the server behind it changed: worth trying at once)."""
+        with self._lock:
+            self._failures = 0
+            self._probing = False
+            self._state = CLOSED
+
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.state} failures={self._failures} trips={self.trips}>"

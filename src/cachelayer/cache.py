@@ -24,13 +24,13 @@ from ._impl import core
 from ._stats import CacheStats
 from .breaker import CircuitBreaker
 from .codec import Codec
-from .coherence import Epochs, InvalidationListener
+from .coherence import Epochs, ListenerGroup
 from .config import CacheConfig
 from .errors import (
     CacheError,
-    ConfigError,
     ConnectionLost,
     DecodeError,
+    DurabilityError,
     InvalidArgument,
     InvalidKey,
     InvalidTTL,
@@ -39,7 +39,7 @@ from .errors import (
     describe_key,
 )
 from .keys import call_key, function_name
-from .l2.standalone import RedisTier
+from .l2.base import Durability, Tier
 from .local import LocalCache
 from .stampede import SingleFlight, should_refresh_early
 
@@ -158,12 +158,13 @@ class Cache(_CacheFront):
         self._training = False
         if cfg.dictionary_samples and cfg.compression_enabled:
             self._codec.start_sampling(cfg.dictionary_samples)
-        self._listener: Optional[InvalidationListener] = None
+        self._listener: Optional[ListenerGroup] = None
+        self._tier.on_topology_change = self._on_topology_change
         if l1 is not None and cfg.coherence != "off":
             if cfg.coherence == "tracking":
                 self._tier.connect_hook = self._enable_tracking
-            self._listener = InvalidationListener(
-                self._tier.listener_connection,
+            self._listener = ListenerGroup(
+                self._tier.coherence_sources(),
                 self._prefix_bytes,
                 cfg.coherence,
                 self._on_invalidate,
@@ -503,6 +504,20 @@ class Cache(_CacheFront):
                 self._tier.disconnect()  # re-enable tracking towards the new listener
             self._front_trust(True)
 
+    def _on_topology_change(self, reason: str) -> None:
+        """The tier's primaries changed (failover, slots moved): flush the L1, restart coherence.
+
+        Called from the tier's watcher thread.  Tracking state does not survive
+        a failover, and the new primary may lack writes the old one
+        announced, so nothing cached before may be trusted.
+        """
+        log.warning("Redis topology changed (%s): flushing the L1", reason)
+        self._breaker.reset()
+        listener = self._listener
+        if listener is not None:
+            listener.restart(self._tier.coherence_sources())
+        self._on_flush(reason)
+
     def _enable_tracking(self, conn: Any) -> None:
         listener = self._listener
         if listener is None or listener.client_id is None:
@@ -513,12 +528,10 @@ class Cache(_CacheFront):
     def _check_tracking(self) -> None:
         """Tracking mode: a data connection whose redirect broke gets no invalidations."""
         try:
-            info = self._tier.command(b"CLIENT", b"TRACKINGINFO")
+            broken = self._tier.tracking_broken()
         except CacheError:
             return
-        if isinstance(info, list) and any(
-            isinstance(x, list) and b"broken_redirect" in x for x in info
-        ):
+        if broken:
             log.warning("client tracking redirect broken: flushing the L1")
             self._tier.disconnect()
             self._on_flush("broken-redirect")
@@ -661,39 +674,73 @@ class Cache(_CacheFront):
 
     # ---- writes ------------------------------------------------------------------------
 
-    def set(self, key: str, value: Any, ttl: Any = None, tags: Iterable[str] = ()) -> None:
+    def set(
+        self,
+        key: str,
+        value: Any,
+        ttl: Any = None,
+        tags: Iterable[str] = (),
+        durable_replicas: Optional[int] = None,
+    ) -> bool:
         """Store *value* under *key* for *ttl* seconds (default: ``default_ttl``).
 
         *tags* name groups that :meth:`invalidate_tags` drops at once.
+        *durable_replicas* overrides the configured count of replicas that must
+        confirm the write (``WAIT``).  Returns whether Redis acknowledged the
+        write; a non-strict cache returns False (the value is kept in the L1
+        only) when Redis is unreachable or the replicas did not confirm, a
+        strict one raises.
         """
-        self._store(key, value, ttl, tags, 0)
+        return self._store(key, value, ttl, tags, 0, durable_replicas)
 
-    def _store(self, key: str, value: Any, ttl: Any, tags: Iterable[str], compute_ms: int) -> None:
+    def _durability(self, replicas: Optional[int]) -> Durability:
+        n = self.config.durable_replicas if replicas is None else replicas
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InvalidArgument(f"durable_replicas must be an int >= 0, got {n!r}")
+        return (n, self.config.durable_timeout_ms) if n else None
+
+    def _store(
+        self,
+        key: str,
+        value: Any,
+        ttl: Any,
+        tags: Iterable[str],
+        compute_ms: int,
+        durable_replicas: Optional[int] = None,
+    ) -> bool:
         rkey = self._rkey(key)
         seconds = self._ttl_seconds(key, ttl)
+        durable = self._durability(durable_replicas)
         if not self.config.enabled:
-            return
+            return False
         tag_list = _check_tags(tags)
         try:
             versions = self._tag_versions_for(tag_list) if tag_list else ()
         except ConnectionLost as exc:
             self._degrade(exc)
             self._write_local(key, value, seconds)
-            return
+            return False
         data = self._encode(key, value, seconds, versions, compute_ms)
         self._forget(key)
         token = self._epochs.snapshot(key)
         through = self._expect_echo([key])
         try:
-            self._call(self._tier.set, rkey, data, _px(seconds))
+            self._call(self._tier.set, rkey, data, _px(seconds), False, durable)
         except ConnectionLost as exc:
             self._drop_echoes([key])
             self._degrade(exc)
             self._write_local(key, value, seconds)
-            return
+            return False
+        except DurabilityError as exc:
+            self._drop_echoes([key])
+            self._counters.errors += 1
+            if self.config.strict:
+                raise exc.for_keys([key]) from None
+            return False
         self._counters.sets += 1
         if through:
             self._write_through(key, value, seconds, len(data), token, tag_list)
+        return True
 
     def _write_local(self, key: str, value: Any, seconds: float, size: int = 1) -> None:
         l1 = self._l1
@@ -720,12 +767,20 @@ class Cache(_CacheFront):
         return stored
 
     def set_many(
-        self, mapping: Mapping[str, Any], ttl: Any = None, tags: Iterable[str] = ()
+        self,
+        mapping: Mapping[str, Any],
+        ttl: Any = None,
+        tags: Iterable[str] = (),
+        durable_replicas: Optional[int] = None,
     ) -> list[str]:
-        """Store every item in one round trip; return the keys that could not be stored."""
+        """Store every item in one round trip; return the keys that could not be stored.
+
+        *durable_replicas* as for :meth:`set` (one ``WAIT`` per batch and node).
+        """
         items = list(mapping.items())
         rkeys = [self._rkey(k) for k, _ in items]
         seconds = self._ttl_seconds(None, ttl)
+        durable = self._durability(durable_replicas)
         if not self.config.enabled or not items:
             return []
         keys = [k for k, _ in items]
@@ -745,12 +800,20 @@ class Cache(_CacheFront):
                 tokens.append(self._epochs.snapshot(k))
         through = self._expect_echo(keys)
         try:
-            results = self._call(self._tier.set_many, rkeys, datas, _px(seconds))
+            results = self._call(
+                self._tier.set_many, rkeys, datas, _px(seconds), False, None, durable
+            )
         except ConnectionLost as exc:
             self._drop_echoes(keys)
             self._degrade(exc)
             for k, v in items:
                 self._write_local(k, v, seconds)
+            return keys
+        except DurabilityError as exc:
+            self._drop_echoes(keys)
+            self._counters.errors += 1
+            if self.config.strict:
+                raise exc.for_keys(keys) from None
             return keys
         failed = [k for k, ok in zip(keys, results) if ok is not True]
         if failed:
@@ -792,9 +855,7 @@ class Cache(_CacheFront):
         expiry = (_now_ms() + px).to_bytes(8, "little")
         self._forget(key)
         try:
-            reply = self._call(
-                self._tier.command, b"EVAL", _TOUCH_SCRIPT, 1, rkey, px, b"\xc1\xff\x01", expiry
-            )
+            reply = self._call(self._tier.eval, _TOUCH_SCRIPT, rkey, px, b"\xc1\xff\x01", expiry)
         except ConnectionLost as exc:
             self._degrade(exc)
             return False
@@ -1144,13 +1205,18 @@ class Cache(_CacheFront):
 # ---- helpers ---------------------------------------------------------------------------
 
 
-def _make_tier(cfg: CacheConfig) -> RedisTier:
+def _make_tier(cfg: CacheConfig) -> Tier:
     scheme = cfg.url.split("://", 1)[0]
-    if "+sentinel" in scheme or "+cluster" in scheme:
-        raise ConfigError(
-            f"{scheme}:// URLs are parsed but this build of the cache talks to one server; "
-            "use redis://, rediss:// or unix://"
-        )
+    if scheme.endswith("+sentinel"):
+        from .l2.sentinel import SentinelTier
+
+        return SentinelTier(cfg)
+    if scheme.endswith("+cluster"):
+        from .l2.cluster import ClusterTier
+
+        return ClusterTier(cfg)
+    from .l2.standalone import RedisTier
+
     return RedisTier(cfg)
 
 

@@ -31,6 +31,7 @@ Correctness rules (docs/architecture.md has the reasoning):
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import select
 import threading
@@ -41,7 +42,7 @@ from typing import Any, Callable, Optional
 import hiredis
 from redis.connection import AbstractConnection
 
-__all__ = ["Epochs", "InvalidationListener"]
+__all__ = ["Epochs", "InvalidationListener", "ListenerGroup"]
 
 log = logging.getLogger(__name__)
 
@@ -284,3 +285,122 @@ def _readable(sock: Any, timeout: float) -> bool:
 def _expect_ok(reply: object) -> None:
     if reply not in (b"OK", "OK", True):
         raise ConnectionError(f"CLIENT TRACKING failed: {reply!r}")
+
+
+class ListenerGroup:
+    """One :class:`InvalidationListener` per primary, seen as one.
+
+    The L1 is coherent only while every listener is connected: the group
+    reports ``"connected"`` to *on_flush* once the last one (re)connects and
+    ``"disconnected"`` as soon as any drops.  A listener of a non-final node
+    that connects reports ``"node-connected"`` (flush, stay untrusted).
+    :meth:`restart` replaces the listeners after a topology change.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[Callable[[], AbstractConnection]],
+        prefix: bytes,
+        mode: str,
+        on_keys: Callable[[Sequence[bytes]], None],
+        on_flush: Callable[[str], None],
+        heartbeat_interval: float = 1.0,
+        on_heartbeat: Optional[Callable[[], None]] = None,
+    ) -> None:
+        self._prefix = prefix
+        self._mode = mode
+        self._on_keys = on_keys
+        self._on_flush = on_flush
+        self._heartbeat = heartbeat_interval
+        self._on_heartbeat = on_heartbeat
+        self._lock = threading.Lock()
+        self._ready: set[int] = set()
+        self._retired_disconnects = 0
+        self.listeners: list[InvalidationListener] = self._build(sources)
+
+    def _build(
+        self, sources: Sequence[Callable[[], AbstractConnection]]
+    ) -> list[InvalidationListener]:
+        listeners: list[InvalidationListener] = []
+        for i, connect in enumerate(sources):
+            listeners.append(
+                InvalidationListener(
+                    connect,
+                    self._prefix,
+                    self._mode,
+                    self._on_keys,
+                    functools.partial(self._flush_from, listeners, i),
+                    heartbeat_interval=self._heartbeat,
+                    on_heartbeat=self._on_heartbeat if i == 0 else None,
+                )
+            )
+        return listeners
+
+    def _flush_from(self, generation: list[InvalidationListener], index: int, reason: str) -> None:
+        with self._lock:
+            if generation is not self.listeners:
+                return  # a retired listener
+            if reason == "connected":
+                self._ready.add(index)
+                if len(self._ready) < len(generation):
+                    reason = "node-connected"
+            elif reason == "disconnected":
+                self._ready.discard(index)
+        self._on_flush(reason)
+
+    # ---- the listener surface ------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether every listener is connected."""
+        return all(listener.connected for listener in self.listeners)
+
+    @property
+    def client_id(self) -> Optional[int]:
+        """Client id of the first listener (the redirect target of a single server)."""
+        return self.listeners[0].client_id if self.listeners else None
+
+    @property
+    def generation(self) -> int:
+        """Sum of the listeners' connection generations."""
+        return sum(listener.generation for listener in self.listeners)
+
+    @property
+    def disconnects(self) -> int:
+        """Connections lost, over the group's lifetime."""
+        return self._retired_disconnects + sum(x.disconnects for x in self.listeners)
+
+    @property
+    def keys_invalidated(self) -> int:
+        """Keys invalidated by the current listeners."""
+        return sum(listener.keys_invalidated for listener in self.listeners)
+
+    def start(self) -> None:
+        """Start every listener."""
+        for listener in self.listeners:
+            listener.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until every listener is connected or *timeout* seconds pass."""
+        deadline = time.monotonic() + timeout
+        return all(
+            listener.wait_connected(max(0.0, deadline - time.monotonic()))
+            for listener in self.listeners
+        )
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop every listener."""
+        for listener in self.listeners:
+            listener.stop(timeout)
+
+    def restart(self, sources: Sequence[Callable[[], AbstractConnection]]) -> None:
+        """Replace the listeners by new ones on *sources* (the L1 stops being trusted)."""
+        with self._lock:
+            old = self.listeners
+            self.listeners = self._build(sources)
+            self._ready = set()
+        self._on_flush("disconnected")
+        for listener in old:
+            listener.stop(0.5)
+            self._retired_disconnects += listener.disconnects
+        self.start()

@@ -95,6 +95,17 @@ class CacheConfig:
     early_refresh_beta: float = 1.0
     #: Seconds between health probes of the invalidation connection.
     heartbeat_interval: float = 1.0
+    #: Durable writes: a write is acknowledged only once ``WAIT`` confirms this
+    #: many replicas (0: acknowledged by the primary alone).  Per call too.
+    durable_replicas: int = 0
+    #: How long a durable write waits for its replicas, in milliseconds.
+    durable_timeout_ms: int = 1000
+    #: Sentinel and Cluster: while a failover is under way, a command is retried
+    #: against the new primary for at most this many milliseconds.
+    retry_deadline_ms: int = 3000
+    #: Sentinel: serve ``get``/``get_many`` from a replica (may lag the master
+    #: by the replication delay; see docs/reliability.md).
+    read_from_replicas: bool = False
 
     def __post_init__(self) -> None:
         _check(self)
@@ -249,6 +260,9 @@ def _check(cfg: CacheConfig) -> None:
     _number(cfg, "lock_wait", 0, 3600, integer=False)
     _number(cfg, "early_refresh_beta", 0, 100, integer=False)
     _number(cfg, "heartbeat_interval", 0.01, 3600, integer=False)
+    _number(cfg, "durable_replicas", 0, 1000, integer=True)
+    _number(cfg, "durable_timeout_ms", 1, 600_000, integer=True)
+    _number(cfg, "retry_deadline_ms", 0, 600_000, integer=True)
     _require(
         cfg.l1_policy in ("s3fifo", "lru"),
         f"l1_policy must be s3fifo or lru; got {cfg.l1_policy!r}",
@@ -257,5 +271,5 @@ def _check(cfg: CacheConfig) -> None:
         cfg.coherence in ("bcast", "tracking", "off"),
         f"coherence must be bcast, tracking or off; got {cfg.coherence!r}",
     )
-    for name in ("enabled", "compression_enabled", "l1_enabled", "strict"):
+    for name in ("enabled", "compression_enabled", "l1_enabled", "strict", "read_from_replicas"):
         _require(isinstance(getattr(cfg, name), bool), f"{name} must be a bool")

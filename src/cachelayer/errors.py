@@ -11,6 +11,8 @@ Messages name the key or field at fault and the limit that was crossed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "CacheError",
     "ConcurrentModification",
@@ -18,6 +20,7 @@ __all__ = [
     "ConnectionLost",
     "CorruptValue",
     "DecodeError",
+    "DurabilityError",
     "FrameTooLarge",
     "InvalidArgument",
     "InvalidKey",
@@ -99,6 +102,36 @@ class ConcurrentModification(CacheError, RuntimeError):
 
 class ServerError(CacheError):
     """Redis answered a command with an error reply."""
+
+
+class DurabilityError(ServerError):
+    """A durable write was not confirmed by as many replicas as required in time.
+
+    The write may still exist on the primary; it was not acknowledged.
+    ``acknowledged`` replicas confirmed it (-1: the check itself failed),
+    ``required`` were asked for within ``timeout_ms``.
+    """
+
+    def __init__(
+        self, message: str, acknowledged: int = -1, required: int = 0, timeout_ms: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+        self.required = required
+        self.timeout_ms = timeout_ms
+
+    def for_keys(self, keys: Sequence[str]) -> DurabilityError:
+        """The same error, naming the caller's *keys*."""
+        more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+        got = self.acknowledged if self.acknowledged >= 0 else "an unknown number of"
+        return DurabilityError(
+            f"write of key {describe_key(keys[0] if keys else '')}{more} reached {got} "
+            f"replica(s) within {self.timeout_ms} ms; durable_replicas={self.required} "
+            "were required",
+            self.acknowledged,
+            self.required,
+            self.timeout_ms,
+        )
 
 
 class DecodeError(CacheError, ValueError):

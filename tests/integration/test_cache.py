@@ -252,8 +252,9 @@ def test_config_from_url_query_and_environment(redis_url, monkeypatch):
 @pytest.mark.parametrize(
     ("url", "options", "match"),
     [
-        ("redis+sentinel://h:1,h:2/mymaster", {}, "redis\\+sentinel:// URLs"),
-        ("redis+cluster://h:1,h:2", {}, "redis\\+cluster:// URLs"),
+        ("redis+sentinel://h:1,h:2", {}, "names no service"),
+        ("redis+sentinel://h:x/mymaster", {}, "bad sentinel address 'h:x'"),
+        ("redis+sentinel://h:1/mymaster/x", {}, "database in sentinel URL"),
         ("http://h", {}, "url scheme must be"),
         ("redis://h", {"namespace": "a b"}, "namespace must be"),
         ("redis://h", {"socket_timeout_ms": 0}, "socket_timeout_ms must be between 1"),

@@ -20,8 +20,9 @@ from redis.retry import Retry
 
 from .._impl import core
 from ..config import CacheConfig
-from ..errors import ConfigError, InvalidValue, ServerError, describe_key
+from ..errors import ConfigError, DurabilityError, InvalidValue, ServerError, describe_key
 from . import batch
+from .base import Durability, TopologyListener
 from .pool import LeanPool
 
 __all__ = ["RedisTier"]
@@ -65,6 +66,19 @@ def _server_error(reply: ResponseError, key: object, command: str) -> Exception:
     return ServerError(f"Redis refused {command}{where}: {text}")
 
 
+def _wait_command(durable: tuple[int, int]) -> bytes:
+    return core.encode_command(b"WAIT", durable[0], durable[1])  # type: ignore[no-any-return]
+
+
+def check_durable(reply: Any, durable: tuple[int, int], keys: Sequence[bytes]) -> None:
+    """Raise DurabilityError unless *reply* (to WAIT) confirms ``durable[0]`` replicas."""
+    if isinstance(reply, int) and reply >= durable[0]:
+        return
+    names = [k.decode("utf-8", "replace") for k in keys]
+    error = DurabilityError("", reply if isinstance(reply, int) else -1, *durable)
+    raise error.for_keys(names)
+
+
 class RedisTier:
     """Commands the two-tier cache needs, against one Redis server."""
 
@@ -74,6 +88,7 @@ class RedisTier:
         self._kwargs = kwargs
         self._connection_class = connection_class
         self.connect_hook: Optional[Callable[[AbstractConnection], None]] = None
+        self.on_topology_change: Optional[TopologyListener] = None
         self.pool = LeanPool(self._new_connection, max_idle=config.max_connections)
         self.description = (
             kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
@@ -93,6 +108,17 @@ class RedisTier:
         conn = self._connection_class(**self._kwargs)
         conn.connect()
         return conn
+
+    def coherence_sources(self) -> list[Callable[[], AbstractConnection]]:
+        """The one server's listener connection."""
+        return [self.listener_connection]
+
+    def tracking_broken(self) -> bool:
+        """Whether ``CLIENT TRACKINGINFO`` on a pooled connection reports a broken redirect."""
+        info = self.command(b"CLIENT", b"TRACKINGINFO")
+        return isinstance(info, list) and any(
+            isinstance(x, list) and b"broken_redirect" in x for x in info
+        )
 
     def execute(self, payload: bytes, count: int) -> list[Any]:
         """Send *count* pre-encoded commands; return their replies (errors as objects)."""
@@ -130,10 +156,26 @@ class RedisTier:
         reply = self.execute(core.encode_mget(keys), 1)[0]
         return _check(reply, None, "MGET")  # type: ignore[no-any-return]
 
-    def set(self, key: bytes, value: bytes, px_ms: Optional[int], nx: bool = False) -> bool:
-        """SET [PX] [NX]; False when NX kept an existing value."""
+    def set(
+        self,
+        key: bytes,
+        value: bytes,
+        px_ms: Optional[int],
+        nx: bool = False,
+        durable: Durability = None,
+    ) -> bool:
+        """SET [PX] [NX]; False when NX kept an existing value.
+
+        *durable* ``(n, timeout_ms)`` appends ``WAIT n timeout_ms``: fewer
+        acknowledgements raise :class:`~cachelayer.errors.DurabilityError`.
+        """
         payload = core.encode_set_many([key], [value], px_ms, nx, None)
-        reply = _check(self.execute(payload, 1)[0], key, "SET")
+        if durable is None:
+            reply = _check(self.execute(payload, 1)[0], key, "SET")
+            return reply is not None
+        replies = self.execute(payload + _wait_command(durable), 2)
+        reply = _check(replies[0], key, "SET")
+        check_durable(replies[1], durable, [key])
         return reply is not None
 
     def set_many(
@@ -143,15 +185,21 @@ class RedisTier:
         px_ms: Optional[int],
         nx: bool = False,
         encode_value: Optional[Callable[[Any], Any]] = None,
+        durable: Durability = None,
     ) -> list[Any]:
-        """N x SET in one write; per key True, False (NX kept) or an exception."""
+        """N x SET in one write; per key True, False (NX kept) or an exception.
+
+        *durable*: one ``WAIT`` after the batch (see :meth:`set`).
+        """
         if not keys:
             return []
         payload = core.encode_set_many(keys, values, px_ms, nx, encode_value)
-        return [
-            r if isinstance(r, Exception) else r is not None
-            for r in self.execute(payload, len(keys))
-        ]
+        if durable is None:
+            replies = self.execute(payload, len(keys))
+        else:
+            replies = self.execute(payload + _wait_command(durable), len(keys) + 1)
+            check_durable(replies.pop(), durable, keys)
+        return [r if isinstance(r, Exception) else r is not None for r in replies]
 
     def delete_many(self, keys: Sequence[bytes]) -> int:
         """UNLINK; how many existed."""
@@ -184,10 +232,13 @@ class RedisTier:
         payload = core.encode_batch([(b"INCR", k) for k in keys])
         return [_check(r, k, "INCR") for r, k in zip(self.execute(payload, len(keys)), keys)]
 
+    def eval(self, script: bytes, key: bytes, *args: Any) -> Any:
+        """EVAL *script* with one key; an error reply is returned as an object."""
+        return self.command(b"EVAL", script, 1, key, *args)
+
     def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only if it still holds *token* (atomic, server-side script)."""
-        reply = self.command(b"EVAL", _RELEASE_LOCK, 1, key, token)
-        return bool(_check(reply, key, "EVAL"))
+        return bool(_check(self.eval(_RELEASE_LOCK, key, token), key, "EVAL"))
 
     def scan_unlink(self, match: bytes, batch_size: int = 1000) -> int:
         """UNLINK every key matching *match*, SCAN by SCAN; how many were removed."""
