@@ -198,6 +198,9 @@ class CacheFront:
 def parse_envelope(
     data: bytes, key: object = None
 ) -> tuple[int, int, tuple[tuple[str, int], ...], int] | None: ...
+def namespaced_keys(
+    prefix: bytes, keys: list[Any], max_bytes: int, reserved: str
+) -> list[bytes] | None: ...
 def pack_envelope(
     payload: bytes, expire_at_ms: int, compute_ms: int, tags: Sequence[tuple[str, int]]
 ) -> bytes: ...

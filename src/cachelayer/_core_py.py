@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import contextlib
 
-from ._front_py import CacheFront, pack_envelope, parse_envelope  # noqa: F401
+from ._front_py import (  # noqa: F401
+    CacheFront,
+    namespaced_keys,
+    pack_envelope,
+    parse_envelope,
+)
 from ._local_py import LocalCache
 from ._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 

@@ -104,3 +104,41 @@ def pack_envelope(object payload, uint64_t expire_at_ms, uint64_t compute_ms, ob
     head[n] = <unsigned char>compute_ms
     head[n + 1] = 0  # no tags
     return PyBytes_FromStringAndSize(<char *>head, n + 2) + payload
+
+
+from cpython.unicode cimport PyUnicode_Tailmatch
+from libc.string cimport memcpy
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+
+
+def namespaced_keys(bytes prefix, list keys, Py_ssize_t max_bytes, str reserved):
+    """``[prefix + key.encode()]`` for a batch of keys, or None.
+
+    None when a key is not an exact str, is over *max_bytes* in UTF-8, starts
+    with *reserved* or cannot be encoded strictly (the caller then reports the
+    precise error).
+    """
+    cdef Py_ssize_t i, n = len(keys), plen = len(prefix), klen
+    cdef const char *s
+    cdef bytes b
+    cdef list out = []
+    cdef object k
+    for i in range(n):
+        k = keys[i]
+        if not PyUnicode_CheckExact(k):
+            return None
+        if PyUnicode_Tailmatch(k, reserved, 0, PY_SSIZE_T_MAX, -1):
+            return None
+        try:
+            s = PyUnicode_AsUTF8AndSize(k, &klen)
+        except UnicodeError:
+            return None
+        if klen > max_bytes:
+            return None
+        b = PyBytes_FromStringAndSize(NULL, plen + klen)
+        memcpy(PyBytes_AS_STRING(b), PyBytes_AS_STRING(prefix), plen)
+        memcpy(PyBytes_AS_STRING(b) + plen, s, klen)
+        out.append(b)
+    return out

@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional
 
 from ._local_py import LocalCache
 
-__all__ = ["CacheFront", "pack_envelope", "parse_envelope"]
+__all__ = ["CacheFront", "namespaced_keys", "pack_envelope", "parse_envelope"]
 
 _MISSING: Any = object()
 
@@ -64,3 +64,26 @@ def pack_envelope(payload: bytes, expire_at_ms: int, compute_ms: int, tags: Any)
     from .envelope import pack
 
     return pack(payload, expire_at_ms, compute_ms, tags)
+
+
+def namespaced_keys(
+    prefix: bytes, keys: list[Any], max_bytes: int, reserved: str
+) -> Optional[list[bytes]]:
+    """``[prefix + key.encode()]`` for a batch of keys, or None.
+
+    None when a key is not an exact str, is over *max_bytes* in UTF-8, starts
+    with *reserved* or cannot be encoded strictly (the caller then reports the
+    precise error).
+    """
+    out = []
+    for k in keys:
+        if type(k) is not str or k.startswith(reserved):
+            return None
+        try:
+            raw = k.encode("utf-8")
+        except UnicodeError:
+            return None
+        if len(raw) > max_bytes:
+            return None
+        out.append(prefix + raw)
+    return out

@@ -51,6 +51,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _MISSING: Any = object()
 _parse_envelope = core.parse_envelope
 _pack_envelope: Callable[..., bytes] = core.pack_envelope
+_namespaced_keys = core.namespaced_keys
 # fields of a parsed envelope (parse_envelope returns a plain tuple)
 _EXPIRE, _COMPUTE, _TAGS, _OFFSET = 0, 1, 2, 3
 #: Longest key accepted, in UTF-8 bytes.
@@ -201,6 +202,15 @@ class Cache(_CacheFront):
         if key.startswith(INTERNAL):
             raise InvalidKey(f"key {describe_key(key)} uses the reserved prefix {INTERNAL!r}")
         return self._prefix_bytes + raw
+
+    def _rkeys(self, keys: list[Any]) -> list[bytes]:
+        """:meth:`_rkey` for a batch: one C pass for the common case of valid str keys."""
+        raw: Optional[list[bytes]] = _namespaced_keys(
+            self._prefix_bytes, keys, MAX_KEY_BYTES, INTERNAL
+        )
+        if raw is not None:
+            return raw
+        return [self._rkey(k) for k in keys]  # raises the precise error
 
     def _ttl_seconds(self, key: Any, ttl: Any) -> float:
         if ttl is None:
@@ -596,7 +606,7 @@ class Cache(_CacheFront):
     def get_many(self, keys: Iterable[Any]) -> dict[str, Any]:
         """``{key: value}`` for the keys found (like Django's ``get_many``)."""
         keys = list(keys)
-        rkeys = [self._rkey(k) for k in keys]
+        rkeys = self._rkeys(keys)
         if not self.config.enabled:
             return {}
         found: dict[str, Any] = {}
@@ -778,7 +788,7 @@ class Cache(_CacheFront):
         *durable_replicas* as for :meth:`set` (one ``WAIT`` per batch and node).
         """
         items = list(mapping.items())
-        rkeys = [self._rkey(k) for k, _ in items]
+        rkeys = self._rkeys([k for k, _ in items])
         seconds = self._ttl_seconds(None, ttl)
         durable = self._durability(durable_replicas)
         if not self.config.enabled or not items:
@@ -832,7 +842,7 @@ class Cache(_CacheFront):
     def delete_many(self, keys: Iterable[str]) -> int:
         """Remove *keys* in one round trip; how many existed in Redis."""
         keys = list(keys)
-        rkeys = [self._rkey(k) for k in keys]
+        rkeys = self._rkeys(keys)
         for k in keys:
             self._forget(k)
         if not self.config.enabled or not keys:

@@ -280,37 +280,57 @@ def run_sentinel_scenario(
             client.close()
 
 
-def run_cluster_scenario(
-    topology: ClusterTopology, settle: float = 2.0, durable: int = 1
-) -> list[Outcome]:
-    """Kill one cluster master under load; the topology is healed afterwards."""
+def run_cluster_scenario(topology: ClusterTopology, settle: float = 2.0) -> list[Outcome]:
+    """Kill one cluster master under load; the topology is healed afterwards.
+
+    Three clients share the fault: the cache with durable writes
+    (``durable_replicas=1``), the cache without, and redis-py's
+    ``RedisCluster`` (which cannot ``WAIT`` on the connection that wrote).
+    With one replica per master, a promoted replica has no replica of its own
+    until the killed node returns, so the killed node is restarted as soon as
+    the failover is done, as an orchestrator would; until it has resynced,
+    durable writes to its slots are refused (not acknowledged, not lost).
+    """
     from redis.cluster import ClusterNode, RedisCluster
 
     victim = topology.masters()[0]
     keys = [f"k{i}" for i in range(600)]
-    mine = [k for k in keys if topology.node_for_key(f"chaos:{k}") is victim]
-    others = [k for k in keys if topology.node_for_key(f"chaos:{k}") is not victim]
-    cache, cache_write, cache_read, cache_current, checker = _cache_client(
-        topology.cluster_url, "chaos", durable
-    )
+    clients = {}
+    closers = []
+    for name, namespace, durable in (
+        ("cachelayer (durable=1)", "chaos-d", 1),
+        ("cachelayer (durable=0)", "chaos-n", 0),
+    ):
+        cache, write, read, current, checker = _cache_client(
+            topology.cluster_url, namespace, durable
+        )
+        closers += [cache.close, checker.close]
+        clients[name] = (namespace + ":", keys, write, read, current)
     client = RedisCluster(
         startup_nodes=[ClusterNode(h, p) for h, p in topology.startup_nodes],
         socket_timeout=0.25,
     )
+    closers.append(client.close)
 
     def rp_write(key: str, value: int) -> bool:
         return bool(client.set(key, value, px=600_000))
 
-    loads = {
-        "cachelayer Cache": (
-            Load(cache_write, cache_read, mine),
-            Load(cache_write, cache_read, others),
-        ),
-        "redis-py RedisCluster": (
-            Load(rp_write, client.get, [f"chaos:{k}" for k in mine]),
-            Load(rp_write, client.get, [f"chaos:{k}" for k in others]),
-        ),
-    }
+    def rp_current(key: str) -> Optional[int]:
+        raw = client.get(key)
+        return None if raw is None else int(raw)
+
+    clients["redis-py RedisCluster"] = (
+        "",
+        [f"rp:{k}" for k in keys],
+        rp_write,
+        client.get,
+        rp_current,
+    )
+    loads: dict[str, tuple[Load, Load]] = {}
+    for name, (prefix, names, write, read, _) in clients.items():
+        hit = [k for k in names if topology.node_for_key(prefix + k) is victim]
+        spared = [k for k in names if topology.node_for_key(prefix + k) is not victim]
+        loads[name] = (Load(write, read, hit, 0.004), Load(write, read, spared, 0.004))
     try:
         for pair in loads.values():
             for load in pair:
@@ -319,20 +339,16 @@ def run_cluster_scenario(
         t0 = time.monotonic()
         victim.kill()
         topology.wait_for_failover(victim, timeout=30)
+        victim.start()
         time.sleep(settle)
         t1 = time.monotonic()
         for pair in loads.values():
             for load in pair:
                 load.stop()
         topology.heal()
-
-        def rp_current(key: str) -> Optional[int]:
-            raw = client.get(key)
-            return None if raw is None else int(raw)
-
         outcomes = []
         for name, (hit, spared) in loads.items():
-            current = cache_current if name.startswith("cachelayer") else rp_current
+            current = clients[name][4]
             outcome = _outcome(
                 "cluster-master-kill", name, hit, t0, hit.lost(current) + spared.lost(current)
             )
@@ -347,10 +363,9 @@ def run_cluster_scenario(
         for pair in loads.values():
             for load in pair:
                 load.stop()
-        cache.close()
-        checker.close()
-        with contextlib.suppress(Exception):
-            client.close()
+        for close in closers:
+            with contextlib.suppress(Exception):
+                close()
 
 
 def run_scenario(

@@ -774,6 +774,9 @@ class ClusterTopology(Topology):
         extra = [
             f"cluster-node-timeout {self.node_timeout_ms}",
             "cluster-replica-validity-factor 0",
+            # as deploy/redis/cluster.conf: slots of live masters stay served
+            # while another master's slots are being failed over
+            "cluster-require-full-coverage no",
             "repl-diskless-sync yes",
             "repl-diskless-sync-delay 0",
         ]
