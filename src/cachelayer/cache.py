@@ -1180,6 +1180,15 @@ class Cache(_CacheFront):
             dictionary_gain=report.gain if report is not None else 0.0,
         )
 
+    def server_stats(self) -> dict[str, dict[str, Any]]:
+        """Redis's own figures for every primary behind the cache.
+
+        One entry for a single server or Sentinel, one per master for a
+        cluster: ``{"host:port": {"role", "used_memory", "keys",
+        "keyspace_hits", ...}}``.  Needs Redis (raises ConnectionLost).
+        """
+        return cast("dict[str, dict[str, Any]]", self._call(self._tier.server_stats))
+
     def train_dictionary(self, samples: Iterable[Any], size: int = 16 * 1024) -> int:
         """Train a compression dictionary on *samples* and make it the namespace's.
 

@@ -255,6 +255,11 @@ def test_clear_removes_the_namespace_on_every_primary(
             keys = redis.Redis(**master.connection_kwargs()).keys("*")
             assert keys and all(k.startswith(b"keep:") for k in keys)
         assert len(other.get_many([f"k{i}" for i in range(30)])) == 30
+        stats = mine.server_stats()
+        masters = {f"{m.host}:{m.port}" for m in cluster_topology.masters()}
+        assert set(stats) == masters
+        assert all(s["role"] == "master" and s["used_memory"] > 0 for s in stats.values())
+        assert sum(s["keys"] for s in stats.values()) == 30
     finally:
         mine.close()
         other.close()

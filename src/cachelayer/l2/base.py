@@ -114,6 +114,10 @@ class Tier(Protocol):
         """PING every primary."""
         ...
 
+    def server_stats(self) -> dict[str, dict[str, Any]]:
+        """``{"host:port": {INFO field: value, "keys": n}}`` for every primary."""
+        ...
+
     def disconnect(self) -> None:
         """Close pooled connections (they reconnect on next use)."""
         ...

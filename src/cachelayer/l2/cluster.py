@@ -59,7 +59,14 @@ from .._impl import core
 from ..config import CacheConfig
 from ..errors import ConfigError, ConnectionLost, DurabilityError, InvalidArgument, ServerError
 from .base import Durability, TopologyListener
-from .standalone import _RELEASE_LOCK, RedisTier, _check, _wait_command, check_durable
+from .standalone import (
+    _RELEASE_LOCK,
+    RedisTier,
+    _check,
+    _wait_command,
+    check_durable,
+    summarize_info,
+)
 
 __all__ = ["SLOTS", "ClusterTier", "key_slot", "parse_cluster_url"]
 
@@ -715,6 +722,15 @@ class ClusterTier:
             for address in self._current_primaries()
         ]
         return all(reply in (b"PONG", "PONG") for reply in replies)
+
+    def server_stats(self) -> dict[str, dict[str, Any]]:
+        """INFO summary of every primary (see :func:`~cachelayer.l2.standalone.summarize_info`)."""
+        return {
+            _format_address(address): summarize_info(
+                _check(self._node(address).command(b"INFO", b"everything"), None, "INFO")
+            )
+            for address in self._current_primaries()
+        }
 
     def disconnect(self) -> None:
         """Close every node's pooled connections (they reconnect on next use)."""

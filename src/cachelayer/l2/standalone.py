@@ -79,6 +79,42 @@ def check_durable(reply: Any, durable: tuple[int, int], keys: Sequence[bytes]) -
     raise error.for_keys(names)
 
 
+#: INFO fields reported by ``server_stats`` (integers unless noted).
+STAT_FIELDS = (
+    "role",  # text
+    "redis_version",  # text
+    "used_memory",
+    "connected_clients",
+    "instantaneous_ops_per_sec",
+    "keyspace_hits",
+    "keyspace_misses",
+    "expired_keys",
+    "evicted_keys",
+    "connected_slaves",
+)
+
+
+def summarize_info(raw: bytes) -> dict[str, Any]:
+    """The :data:`STAT_FIELDS` of an INFO reply, plus ``keys`` (all databases)."""
+    fields: dict[str, str] = {}
+    keys = 0
+    for line in raw.decode("utf-8", "replace").splitlines():
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        if name.startswith("db") and name[2:].isdigit():
+            keys += int(value.split(",", 1)[0].partition("=")[2] or 0)
+        else:
+            fields[name] = value.strip()
+    out: dict[str, Any] = {}
+    for name in STAT_FIELDS:
+        if name in fields:
+            value = fields[name]
+            out[name] = int(value) if value.lstrip("-").isdigit() else value
+    out["keys"] = keys
+    return out
+
+
 class RedisTier:
     """Commands the two-tier cache needs, against one Redis server."""
 
@@ -261,3 +297,14 @@ class RedisTier:
     def info(self, section: bytes = b"server") -> bytes:
         """INFO <section>, raw."""
         return _check(self.command(b"INFO", section), None, "INFO")  # type: ignore[no-any-return]
+
+    def server_stats(self) -> dict[str, dict[str, Any]]:
+        """``{"host:port": {field: value}}`` of the server (see :func:`summarize_info`)."""
+        return {self.address_text(): summarize_info(self.info(b"everything"))}
+
+    def address_text(self) -> str:
+        """``host:port`` (or the socket path) of the server."""
+        kwargs = self._kwargs
+        return str(
+            kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+        )
