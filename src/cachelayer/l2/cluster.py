@@ -24,7 +24,7 @@ Redirections and retries
     splits it into single-key commands, which ``ASK`` can redirect one by one.
     ``TRYAGAIN`` otherwise, ``CLUSTERDOWN``, ``READONLY``, ``LOADING`` and
     connection failures reload the map and resend after a backoff (10 ms,
-    doubling up to 200 ms) until ``retry_deadline_ms`` has passed since the first
+    doubling up to 50 ms) until ``retry_deadline_ms`` has passed since the first
     attempt; then the last error is raised (:class:`~cachelayer.errors.ConnectionLost`
     for connection failures, else :class:`~cachelayer.errors.ServerError`).
     ``INCRBY``/``INCR`` and ``SET NX`` are not resent after a connection failure
@@ -80,7 +80,7 @@ Address = tuple[str, int]
 
 _ASKING = b"*1\r\n$6\r\nASKING\r\n"
 _BACKOFF_START = 0.010
-_BACKOFF_MAX = 0.200
+_BACKOFF_MAX = 0.050
 # Least time between two reloads by the watcher (MOVED replies wake it up).
 _MIN_RELOAD_GAP = 0.05
 # Rounds of MOVED/ASK alone that are resent at once; later ones back off too.

@@ -33,6 +33,7 @@ import contextlib
 import logging
 import random
 import select
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -65,6 +66,8 @@ __all__ = ["SentinelTier", "parse_sentinel_url"]
 log = logging.getLogger(__name__)
 
 _POLL_INTERVAL = 1.0
+# Longest pause between two attempts of a command during a failover.
+_BACKOFF_MAX = 0.05
 _FAILOVER_REPLIES = (
     BusyLoadingError,
     ClusterDownError,
@@ -119,6 +122,8 @@ class SentinelTier(RedisTier):
         self._retry_deadline = config.retry_deadline_ms / 1000.0
         self._switch_lock = threading.Lock()
         self._wake = threading.Event()
+        self._switched = _Pulse()
+        self._active: set[AbstractConnection] = set()  # connections in a call now
         self._stop = threading.Event()
         #: Master switches seen (statistics).
         self.switches = 0
@@ -271,8 +276,11 @@ class SentinelTier(RedisTier):
             self.pool.disconnect()
             if self._replica_pool is not None:
                 self._replica_pool.disconnect()
+            for conn in list(self._active):
+                _abort(conn)  # a call stuck on the old master fails now, and is retried
             self.switches += 1
             self._set_description()
+        self._switched.pulse()
         log.warning(
             "sentinel service %r: master %s -> %s:%d (%s)",
             self.service,
@@ -321,26 +329,9 @@ class SentinelTier(RedisTier):
                 error: ConnectionLost = exc
                 retriable = True
             else:
-                sent = conn._sock is not None
-                try:
-                    if not sent:
-                        _connect(conn)
-                    replies = batch.execute(conn, payload, count)
-                except _NotSent as exc:
-                    self.pool.release(conn)
-                    error, retriable = exc.lost, True
-                except ConnectionLost as exc:
-                    self.pool.release(conn)
-                    error, retriable = exc, idempotent
-                else:
-                    self.pool.release(conn)
-                    refused = _failover_reply(replies)
-                    if refused is None:
-                        return replies
-                    error = ConnectionLost(
-                        f"master {address} of sentinel service {self.service!r} refused: {refused}"
-                    )
-                    retriable = True
+                error, retriable, replies = self._attempt(conn, payload, count, idempotent)
+                if replies is not None:
+                    return replies
             now = time.monotonic()
             if deadline is None:
                 deadline = now + self._retry_deadline
@@ -348,8 +339,35 @@ class SentinelTier(RedisTier):
                 self._wake.set()
                 raise error
             if not self._refresh("command failed") and self.address == address:
-                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, 0.2)
+                # woken at once by a switch of master
+                self._switched.wait(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, _BACKOFF_MAX)
+
+    def _attempt(
+        self, conn: AbstractConnection, payload: bytes, count: int, idempotent: bool
+    ) -> tuple[Any, bool, Optional[list[Any]]]:
+        """One try on *conn*: ``(error, retriable, None)`` or ``(None, False, replies)``."""
+        address = (getattr(conn, "host", "?"), getattr(conn, "port", "?"))
+        self._active.add(conn)
+        try:
+            if conn._sock is None:
+                _connect(conn)
+            replies = batch.execute(conn, payload, count)
+        except _NotSent as exc:
+            return exc.lost, True, None
+        except ConnectionLost as exc:
+            return exc, idempotent, None
+        finally:
+            self._active.discard(conn)
+            self.pool.release(conn)
+        refused = _failover_reply(replies)
+        if refused is None:
+            return None, False, replies
+        error = ConnectionLost(
+            f"master {address[0]}:{address[1]} of sentinel service {self.service!r} "
+            f"refused: {refused}"
+        )
+        return error, True, None
 
     def command(self, *args: Any) -> Any:
         """Run one command on the master (retried across a failover if idempotent)."""
@@ -473,6 +491,23 @@ class SentinelTier(RedisTier):
         super().close()
 
 
+class _Pulse:
+    """Wakes every thread waiting right now (unlike an Event, it does not stay set)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+
+    def wait(self, timeout: float) -> None:
+        """Sleep up to *timeout* seconds or until the next :meth:`pulse`."""
+        with self._cond:
+            self._cond.wait(timeout)
+
+    def pulse(self) -> None:
+        """Wake the waiting threads."""
+        with self._cond:
+            self._cond.notify_all()
+
+
 class _NotSent(Exception):
     """The connection could not be made: nothing was sent, retrying is safe."""
 
@@ -489,6 +524,14 @@ def _connect(conn: Any) -> None:
             conn.disconnect()
         where = f"{getattr(conn, 'host', '?')}:{getattr(conn, 'port', '?')}"
         raise _NotSent(ConnectionLost(f"cannot connect to Redis at {where}: {exc}")) from exc
+
+
+def _abort(conn: Any) -> None:
+    """Make a call blocked on *conn* in another thread fail at once."""
+    sock = getattr(conn, "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _failover_reply(replies: Sequence[Any]) -> Optional[Exception]:
