@@ -1428,30 +1428,37 @@ cdef class Codec:
         :class:`~cachelayer.errors.DecodeError` subclass for anything
         invalid, naming *key* when given.
         """
-        cdef bytes b
+        if type(data) is bytes:
+            return self._decode_from(<bytes>data, 0, key)
+        if isinstance(data, (bytearray, memoryview)):
+            return self._decode_from(bytes(data), 0, key)
+        raise TypeError(f"decode() needs bytes, not {type(data).__name__}")
+
+    def _decode_at(self, bytes data not None, Py_ssize_t offset, key=None):
+        """:meth:`decode` of ``data[offset:]`` without copying it first."""
+        if offset < 0 or offset > PyBytes_GET_SIZE(data):
+            raise ValueError(f"offset {offset} is outside the {PyBytes_GET_SIZE(data)} bytes")
+        return self._decode_from(data, offset, key)
+
+    cdef object _decode_from(self, bytes b, Py_ssize_t off, object key):
         cdef const uint8_t *p
         cdef Py_ssize_t n
         cdef int64_t iv = 0
         cdef int kind, code, sid, codec, be
         cdef cl_frame f
         cdef uint64_t length
-        if type(data) is bytes:
-            b = <bytes>data
-        elif isinstance(data, (bytearray, memoryview)):
-            b = bytes(data)
-        else:
-            raise TypeError(f"decode() needs bytes, not {type(data).__name__}")
-        p = <const uint8_t *>PyBytes_AS_STRING(b)
-        n = PyBytes_GET_SIZE(b)
+        cdef Py_ssize_t body
+        p = <const uint8_t *>PyBytes_AS_STRING(b) + off
+        n = PyBytes_GET_SIZE(b) - off
         if n == 0 or p[0] != CL_FRAME_MAGIC:
             kind = cl_value_kind(p, n, &iv)
             self._decoded += 1
             if kind == CL_VALUE_INT:
                 return iv
-            return b
+            return b if off == 0 else b[off:]
         code = cl_frame_parse(p, n, self._max, &f)
         if code != CL_FE_OK:
-            raise _cx_E.frame_error(code, b, key, self._max)
+            raise _cx_E.frame_error(code, b[off:], key, self._max)
         sid = f.serializer
         ser = _cx_REGISTRY.get(sid)
         if ser is None:
@@ -1462,21 +1469,22 @@ cdef class Codec:
             if not f.flags & CL_FLAG_HMAC:
                 raise _cx_E.signature_error("pickle-unsigned", key)
         if f.flags & CL_FLAG_HMAC:
-            self._verify(b, &f, key)
+            self._verify(b if off == 0 else b[off:], &f, key)
         elif self._sign_all:
             raise _cx_E.signature_error("unsigned", key)
         codec = f.codec
         length = f.length
+        body = off + f.header_len
         if codec == CL_CODEC_NONE:
             if sid == CL_SER_NUMPY:
-                raw = memoryview(b)[f.header_len:]
+                raw = memoryview(b)[body:]
             else:
-                raw = _cx_tail(b, f.header_len)
+                raw = _cx_tail(b, body)
         else:
             be = cl_payload_check(codec, p + f.header_len, n - f.header_len, length)
             if be != CL_BE_OK:
                 raise _cx_E.payload_error(codec, be, length, key)
-            raw = self._decompress(codec, _cx_tail(b, f.header_len), length, f.dict_id, key)
+            raw = self._decompress(codec, _cx_tail(b, body), length, f.dict_id, key)
         if f.flags & CL_FLAG_CRC32 and _cx_crc32(raw) != f.crc32:
             raise _cx_E.checksum_error(key)
         value = self._deserialize(sid, ser, raw, key)

@@ -331,6 +331,12 @@ class Codec:
 
     # ---- decode ---------------------------------------------------------------------
 
+    def _decode_at(self, data: bytes, offset: int, key: object = None) -> Any:
+        """:meth:`decode` of ``data[offset:]``."""
+        if offset < 0 or offset > len(data):
+            raise ValueError(f"offset {offset} is outside the {len(data)} bytes")
+        return self.decode(data[offset:] if offset else data, key)
+
     def decode(self, data: Buffer, key: object = None) -> Any:
         """Turn stored bytes back into the value.
 

@@ -249,13 +249,13 @@ class Cache(_CacheFront):
     def _decode(self, key: Any, data: bytes) -> tuple[Any, Optional[Any]]:
         """(value, envelope or None); raises DecodeError subclasses."""
         env = _parse_envelope(data, key)
-        payload = data if env is None else memoryview(data)[env[_OFFSET] :]
+        offset = 0 if env is None else env[_OFFSET]
         for _ in range(2):
             try:
-                return self._codec.decode(payload, key=key), env
+                return self._codec._decode_at(data, offset, key), env
             except UnknownDictionary as exc:
                 self._load_dictionary(exc.dict_id, key)
-        return self._codec.decode(payload, key=key), env
+        return self._codec._decode_at(data, offset, key), env
 
     def _load_dictionary(self, dict_id: int, key: Any) -> None:
         with self._dict_lock:
@@ -635,7 +635,7 @@ class Cache(_CacheFront):
                 if value is not _MISSING:
                     found[keys[i]] = value
             return found
-        decode = self._codec.decode
+        decode = self._codec._decode_at
         misses = hits = 0
         for i, data, token in zip(todo, datas, tokens):
             if data is None:
@@ -646,7 +646,7 @@ class Cache(_CacheFront):
                 env = _parse_envelope(data, key)
                 if env is not None and env[_TAGS]:
                     raise _SlowPath
-                value = decode(data if env is None else memoryview(data)[env[_OFFSET] :], key)
+                value = decode(data, 0 if env is None else env[_OFFSET], key)
             except (_SlowPath, DecodeError):
                 value, _ = self._accept(key, data, token)
                 if value is not _MISSING:

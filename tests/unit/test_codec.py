@@ -674,3 +674,20 @@ def test_threads_share_one_codec(impl):
         t.join()
     assert not errors_seen
     assert codec.stats().encoded == 6 * 150 * 5
+
+
+@pytest.mark.parametrize("compression", [None, "zstd", "lz4"])
+def test_decode_at_an_offset_equals_decoding_the_tail(impl, compression):
+    codec = make(impl, compression=compression)
+    value = {"user": 42, "text": "x" * 300, "tags": ["a", "b"]}
+    frame = codec.encode(value)
+    for prefix in (b"", b"\x01\x02\x03", b"envelope-bytes"):
+        data = prefix + frame
+        assert codec._decode_at(data, len(prefix), "k") == value
+    assert codec._decode_at(b"ab12", 2) == 12  # plain integers written by INCR
+    assert codec._decode_at(b"abraw", 2) == b"raw"  # values of other clients
+    with pytest.raises(errors.DecodeError, match="'k1'"):
+        codec._decode_at(b"xx" + frame[:-5], 2, "k1")
+    for bad in (-1, len(frame) + 1):
+        with pytest.raises(ValueError, match="outside"):
+            codec._decode_at(frame, bad)

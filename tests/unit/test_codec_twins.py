@@ -93,6 +93,23 @@ def test_decoding_random_bytes_agrees(data):
         )
 
 
+@given(data=st.binary(max_size=300), prefix=st.binary(max_size=20))
+@settings(max_examples=500, deadline=None)
+def test_decoding_at_an_offset_agrees(data, prefix):
+    c, p = pair(checksum=True, signing_key=KEY)
+    frame = c.encode({"v": data.hex()}, compression="zstd")
+    for blob in (data, b"\xc1" + data, frame, frame[: len(data) % (len(frame) + 1)]):
+        whole = prefix + blob
+        agree(
+            outcome(lambda b=whole: c._decode_at(b, len(prefix), "x")),
+            outcome(lambda b=whole: p._decode_at(b, len(prefix), "x")),
+        )
+        agree(
+            outcome(lambda b=whole: c._decode_at(b, len(prefix), "x")),
+            outcome(lambda b=blob: c.decode(b, key="x")),
+        )
+
+
 @given(
     value=msgpack_values(),
     compression=st.sampled_from(COMPRESSIONS),
