@@ -174,6 +174,7 @@ def standard_traces(
     specs = [
         TraceSpec("zipf-0.7", u, lambda: zipf(u, 0.7, n, seed=s + 11), "alpha=0.7"),
         TraceSpec("zipf-0.9", u, lambda: zipf(u, 0.9, n, seed=s + 12), "alpha=0.9"),
+        TraceSpec("zipf-1.0", u, lambda: zipf(u, 1.0, n, seed=s + 18), "alpha=1.0"),
         TraceSpec("zipf-1.2", u, lambda: zipf(u, 1.2, n, seed=s + 13), "alpha=1.2"),
         TraceSpec(
             "scan",

@@ -112,6 +112,37 @@ def test_general_batches_and_alignment(pool: redis.ConnectionPool, client: redis
     assert client.get("n") == b"42.5"
 
 
+@pytest.mark.parametrize(
+    ("commands", "expected"),
+    [
+        ([("SET", "a", 1), ("SET", "b", 2)], [b"OK", b"OK"]),
+        ([("SET", "a", 1), ("SET", "a"), ("SET", "b", 2)], [b"OK", "error", b"OK"]),
+        ([("SET", "a", 1), ("SET", "c", 3, "NX"), ("SET", "b", 2)], [b"OK", None, b"OK"]),
+        ([("SET", "a", 1), ("INCR", "n"), ("SET", "b", 2)], [b"OK", 1, b"OK"]),
+        ([("SET", "a", 1), ("GET", "a")], [b"OK", b"1"]),
+        ([("PING",), ("SET", "a", 1)], [b"PONG", b"OK"]),
+    ],
+)
+def test_expect_ok_falls_back_to_parsing(pool, client, commands, expected) -> None:
+    client.set("c", "taken")
+    connection = batch.get_connection(pool)
+    try:
+        replies = batch.execute(
+            connection, _core.encode_batch(commands), len(commands), expect_ok=True
+        )
+        assert [("error" if isinstance(r, Exception) else r) for r in replies] == expected
+        # the connection stays aligned
+        assert batch.execute(connection, _core.encode_command("PING"), 1) == [b"PONG"]
+        many = [("SET", f"k{i}", i) for i in range(20_000)]  # more than one read buffer
+        payload = _core.encode_batch(many)
+        assert batch.execute(connection, payload, 20_000, expect_ok=True) == [b"OK"] * 20_000
+        many[-1] = ("GET", "k0")
+        payload = _core.encode_batch(many[-5000:])
+        assert batch.execute(connection, payload, 5000, expect_ok=True)[-1] == b"0"
+    finally:
+        pool.release(connection)
+
+
 def test_large_batches(pool: redis.ConnectionPool) -> None:
     keys = [f"key:{i}" for i in range(10_000)]
     values = [f"value-{i}".encode() * (i % 20) for i in range(10_000)]

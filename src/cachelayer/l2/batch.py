@@ -66,6 +66,7 @@ Timeout = Union[float, int, None, Any]
 PushHandler = Optional[Callable[[list[Any]], None]]
 
 _NOT_ENOUGH_DATA = object()
+_OKS = b"+OK\r\n" * 13107  # as many OK replies as fit the read buffer
 _READ_SIZE = 65536
 
 
@@ -114,8 +115,13 @@ def execute(
     *,
     timeout: Timeout = USE_SOCKET_TIMEOUT,
     on_push: PushHandler = None,
+    expect_ok: bool = False,
 ) -> list[Any]:
     """Send *payload* (*count* encoded commands) on *connection*; return the *count* replies.
+
+    *expect_ok*: the replies are probably all ``+OK`` (e.g. plain SETs); they
+    are then compared as bytes instead of parsed one by one (any other reply
+    falls back to parsing, so the result is the same).
 
     *connection* is a redis-py connection taken from a pool (connected or not).
     *timeout* bounds the whole call in seconds (None: wait forever); by default
@@ -148,7 +154,14 @@ def execute(
             sock.settimeout(timeout)
         sock.sendall(payload)
         buf = _read_buffer()
-        while True:
+        if expect_ok and deadline is None and count * 5 <= len(_OKS):
+            got = _read_oks(sock, buf, count)
+            if got < 0:
+                replies = [b"OK"] * count
+                reader = _new_reader()  # nothing left to parse
+            else:
+                reader.feed(buf, 0, got)  # type: ignore[arg-type]
+        while len(replies) < count or reader.has_data():
             reply = reader.gets()
             if reply is _NOT_ENOUGH_DATA:
                 if len(replies) == count:
@@ -183,6 +196,25 @@ def execute(
     if interval:
         connection.next_health_check = time.monotonic() + interval
     return replies
+
+
+def _read_oks(sock: Any, buf: bytearray, count: int) -> int:
+    """Read while the bytes so far are *count* OK status replies.
+
+    Returns -1 when all of them were OK, else how many bytes of *buf* were
+    read (the caller parses them).
+    """
+    want = 5 * count
+    view = memoryview(buf)
+    total = 0
+    while total < want:
+        n: int = sock.recv_into(view[total:want])
+        if n == 0:
+            raise ConnectionResetError("the server closed the connection")
+        total += n
+        if not _OKS.startswith(view[:total]):
+            return total
+    return -1
 
 
 def _execute_generic(connection: Any, payload: bytes, count: int) -> list[Any]:

@@ -317,7 +317,9 @@ class SentinelTier(RedisTier):
 
     # ---- commands with bounded retries ----------------------------------------------
 
-    def execute(self, payload: bytes, count: int, idempotent: bool = True) -> list[Any]:
+    def execute(
+        self, payload: bytes, count: int, expect_ok: bool = False, idempotent: bool = True
+    ) -> list[Any]:
         """Run a batch on the master, retrying across a failover until the deadline."""
         deadline: Optional[float] = None
         delay = 0.01
@@ -329,7 +331,9 @@ class SentinelTier(RedisTier):
                 error: ConnectionLost = exc
                 retriable = True
             else:
-                error, retriable, replies = self._attempt(conn, payload, count, idempotent)
+                error, retriable, replies = self._attempt(
+                    conn, payload, count, idempotent, expect_ok
+                )
                 if replies is not None:
                     return replies
             now = time.monotonic()
@@ -344,7 +348,12 @@ class SentinelTier(RedisTier):
                 delay = min(delay * 2, _BACKOFF_MAX)
 
     def _attempt(
-        self, conn: AbstractConnection, payload: bytes, count: int, idempotent: bool
+        self,
+        conn: AbstractConnection,
+        payload: bytes,
+        count: int,
+        idempotent: bool,
+        expect_ok: bool = False,
     ) -> tuple[Any, bool, Optional[list[Any]]]:
         """One try on *conn*: ``(error, retriable, None)`` or ``(None, False, replies)``."""
         address = (getattr(conn, "host", "?"), getattr(conn, "port", "?"))
@@ -352,7 +361,7 @@ class SentinelTier(RedisTier):
         try:
             if conn._sock is None:
                 _connect(conn)
-            replies = batch.execute(conn, payload, count)
+            replies = batch.execute(conn, payload, count, expect_ok=expect_ok)
         except _NotSent as exc:
             return exc.lost, True, None
         except ConnectionLost as exc:
@@ -372,7 +381,7 @@ class SentinelTier(RedisTier):
     def command(self, *args: Any) -> Any:
         """Run one command on the master (retried across a failover if idempotent)."""
         idempotent = args[0] not in (b"INCRBY", b"INCR", b"EVAL")
-        return self.execute(core.encode_command(*args), 1, idempotent)[0]
+        return self.execute(core.encode_command(*args), 1, idempotent=idempotent)[0]
 
     def incr_many(self, keys: Sequence[bytes]) -> list[int]:
         """INCR each key; not retried after a lost connection (it may have run)."""

@@ -156,11 +156,14 @@ class RedisTier:
             isinstance(x, list) and b"broken_redirect" in x for x in info
         )
 
-    def execute(self, payload: bytes, count: int) -> list[Any]:
-        """Send *count* pre-encoded commands; return their replies (errors as objects)."""
+    def execute(self, payload: bytes, count: int, expect_ok: bool = False) -> list[Any]:
+        """Send *count* pre-encoded commands; return their replies (errors as objects).
+
+        *expect_ok*: the replies are most likely all ``+OK`` (fast path).
+        """
         conn = self.pool.acquire()
         try:
-            replies = batch.execute(conn, payload, count)
+            replies = batch.execute(conn, payload, count, expect_ok=expect_ok)
         except BaseException:
             self.pool.release(conn)  # batch.execute disconnected it: reconnects on reuse
             raise
@@ -231,7 +234,7 @@ class RedisTier:
             return []
         payload = core.encode_set_many(keys, values, px_ms, nx, encode_value)
         if durable is None:
-            replies = self.execute(payload, len(keys))
+            replies = self.execute(payload, len(keys), expect_ok=not nx)
         else:
             replies = self.execute(payload + _wait_command(durable), len(keys) + 1)
             check_durable(replies.pop(), durable, keys)
