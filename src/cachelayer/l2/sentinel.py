@@ -146,8 +146,8 @@ class SentinelTier(RedisTier):
 
     # ---- talking to sentinels --------------------------------------------------------
 
-    def _sentinel_command(self, address: Address, *args: Any) -> Any:
-        conn = Connection(
+    def _sentinel_connection(self, address: Address) -> Connection:
+        return Connection(
             host=address[0],
             port=address[1],
             socket_timeout=self._sentinel_timeout,
@@ -155,11 +155,13 @@ class SentinelTier(RedisTier):
             retry=Retry(NoBackoff(), 0),
             protocol=2,
         )
+
+    def _sentinel_command(self, address: Address, *args: Any) -> Any:
+        conn = self._sentinel_connection(address)
         try:
             return batch.execute(conn, core.encode_command(*args), 1)[0]
         finally:
-            with contextlib.suppress(Exception):
-                conn.disconnect()
+            _close(conn)
 
     def discover(self) -> Address:
         """The master address a majority of the configured sentinels report."""
@@ -462,14 +464,7 @@ class SentinelTier(RedisTier):
             _close(conn)
 
     def _subscribe(self, sentinel: Address) -> Optional[tuple[Any, Any]]:
-        conn = Connection(
-            host=sentinel[0],
-            port=sentinel[1],
-            socket_timeout=self._sentinel_timeout,
-            socket_connect_timeout=self._sentinel_timeout,
-            retry=Retry(NoBackoff(), 0),
-            protocol=2,
-        )
+        conn = self._sentinel_connection(sentinel)
         try:
             conn.connect()
             conn.send_command("SUBSCRIBE", "+switch-master")
