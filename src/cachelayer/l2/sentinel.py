@@ -123,6 +123,7 @@ class SentinelTier(RedisTier):
         self._switch_lock = threading.Lock()
         self._wake = threading.Event()
         self._switched = _Pulse()
+        self._discovery_failing = False
         self._active: set[AbstractConnection] = set()  # connections in a call now
         self._stop = threading.Event()
         #: Master switches seen (statistics).
@@ -187,11 +188,16 @@ class SentinelTier(RedisTier):
         )
 
     def _discover_or_none(self) -> Optional[Address]:
+        """:meth:`discover`, or None (logged once per outage, not at every retry)."""
         try:
-            return self.discover()
+            address = self.discover()
         except ConnectionLost as exc:
-            log.warning("%s", exc)
+            if not self._discovery_failing:
+                log.warning("%s", exc)
+            self._discovery_failing = True
             return None
+        self._discovery_failing = False
+        return address
 
     def replicas(self) -> list[Address]:
         """Healthy replicas of the master, according to the first sentinel that answers."""
