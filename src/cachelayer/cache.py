@@ -135,6 +135,7 @@ class Cache(_CacheFront):
             **codec_options,
         )
         self._tier = _make_tier(cfg)
+        self._durable: Durability = self._durability(None)
         self._breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown)
         self._epochs = Epochs()
         self._flights: SingleFlight[Any] = SingleFlight()
@@ -720,7 +721,7 @@ class Cache(_CacheFront):
     ) -> bool:
         rkey = self._rkey(key)
         seconds = self._ttl_seconds(key, ttl)
-        durable = self._durability(durable_replicas)
+        durable = self._durable if durable_replicas is None else self._durability(durable_replicas)
         if not self.config.enabled:
             return False
         tag_list = _check_tags(tags)
@@ -790,7 +791,7 @@ class Cache(_CacheFront):
         items = list(mapping.items())
         rkeys = self._rkeys([k for k, _ in items])
         seconds = self._ttl_seconds(None, ttl)
-        durable = self._durability(durable_replicas)
+        durable = self._durable if durable_replicas is None else self._durability(durable_replicas)
         if not self.config.enabled or not items:
             return []
         keys = [k for k, _ in items]

@@ -95,13 +95,14 @@ def _lost(connection: Any, exc: BaseException) -> ConnectionLost:
     """Disconnect *connection* and describe *exc* as a ConnectionLost to raise."""
     with contextlib.suppress(Exception):  # it is being dropped anyway
         connection.disconnect()
-    where = _describe(connection)
+    where = describe_connection(connection)
     if isinstance(exc, (socket.timeout, redis_exceptions.TimeoutError)):
         return ReplyTimeout(f"no reply from Redis at {where} within the timeout")
     return ConnectionLost(f"connection to Redis at {where} lost: {exc}")
 
 
-def _describe(connection: Any) -> str:
+def describe_connection(connection: Any) -> str:
+    """``host:port`` (or the socket path) of a redis-py connection, for messages."""
     path = getattr(connection, "path", None)
     if path:
         return str(path)
@@ -157,11 +158,10 @@ def execute(
         if expect_ok and deadline is None and count * 5 <= len(_OKS):
             got = _read_oks(sock, buf, count)
             if got < 0:
-                replies = [b"OK"] * count
-                reader = _new_reader()  # nothing left to parse
+                replies = [b"OK"] * count  # the loop below finds nothing more to parse
             else:
                 reader.feed(buf, 0, got)  # type: ignore[arg-type]
-        while len(replies) < count or reader.has_data():
+        while True:
             reply = reader.gets()
             if reply is _NOT_ENOUGH_DATA:
                 if len(replies) == count:

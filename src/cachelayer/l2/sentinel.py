@@ -249,7 +249,7 @@ class SentinelTier(RedisTier):
         if isinstance(role, str):
             role = role.encode()
         if role != expected:
-            where = f"{getattr(conn, 'host', '?')}:{getattr(conn, 'port', '?')}"
+            where = batch.describe_connection(conn)
             conn.disconnect()
             self._wake.set()
             raise RedisConnectionError(
@@ -303,11 +303,8 @@ class SentinelTier(RedisTier):
 
     def _refresh(self, reason: str) -> bool:
         """Re-ask the majority; switch if it names a new master.  Whether it did."""
-        try:
-            address = self.discover()
-        except ConnectionLost:
-            return False
-        if address == self.address:
+        address = self._discover_or_none()
+        if address is None or address == self.address:
             return False
         self._switch(address, reason)
         return True
@@ -364,7 +361,7 @@ class SentinelTier(RedisTier):
         expect_ok: bool = False,
     ) -> tuple[Any, bool, Optional[list[Any]]]:
         """One try on *conn*: ``(error, retriable, None)`` or ``(None, False, replies)``."""
-        address = (getattr(conn, "host", "?"), getattr(conn, "port", "?"))
+        where = batch.describe_connection(conn)
         self._active.add(conn)
         try:
             if conn._sock is None:
@@ -381,8 +378,7 @@ class SentinelTier(RedisTier):
         if refused is None:
             return None, False, replies
         error = ConnectionLost(
-            f"master {address[0]}:{address[1]} of sentinel service {self.service!r} "
-            f"refused: {refused}"
+            f"master {where} of sentinel service {self.service!r} refused: {refused}"
         )
         return error, True, None
 
@@ -459,12 +455,7 @@ class SentinelTier(RedisTier):
                     self._on_message(message)
             if self._wake.is_set() or time.monotonic() >= next_poll:
                 self._wake.clear()
-                if self.address is None:
-                    address = self._discover_or_none()
-                    if address is not None:
-                        self._switch(address, "discovered")
-                else:
-                    self._refresh("periodic check")
+                self._refresh("periodic check")
                 next_poll = time.monotonic() + _POLL_INTERVAL
         for conn, _ in subs.values():
             _close(conn)
@@ -532,7 +523,7 @@ def _connect(conn: Any) -> None:
     except Exception as exc:
         with contextlib.suppress(Exception):
             conn.disconnect()
-        where = f"{getattr(conn, 'host', '?')}:{getattr(conn, 'port', '?')}"
+        where = batch.describe_connection(conn)
         raise _NotSent(ConnectionLost(f"cannot connect to Redis at {where}: {exc}")) from exc
 
 

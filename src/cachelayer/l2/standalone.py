@@ -126,9 +126,7 @@ class RedisTier:
         self.connect_hook: Optional[Callable[[AbstractConnection], None]] = None
         self.on_topology_change: Optional[TopologyListener] = None
         self.pool = LeanPool(self._new_connection, max_idle=config.max_connections)
-        self.description = (
-            kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-        )
+        self.description = self.address_text()
 
     # ---- connections -------------------------------------------------------------
 
