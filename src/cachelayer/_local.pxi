@@ -607,6 +607,9 @@ cdef class LocalCache:
         """Remove every entry (statistics are kept)."""
         self._drop_all()
 
+    def _reset_after_fork(self):
+        """In a forked child: nothing to reset (the C table takes no lock; the GIL guards it)."""
+
     def expire(self):
         """Drop entries whose time-to-live has passed; return how many."""
         cdef uint64_t before = self._t.stats.expirations

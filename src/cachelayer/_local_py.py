@@ -528,6 +528,11 @@ class LocalCache(S3Policy):
         if not self.delete(key):
             raise KeyError(key)
 
+    def _reset_after_fork(self) -> None:
+        """In a forked child: a new lock (a parent thread may have held the old one)."""
+        self._lock = threading.RLock()
+        self._dropped = []
+
     @_synchronized
     def clear(self) -> None:
         """Remove every entry (statistics are kept)."""

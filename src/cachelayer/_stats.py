@@ -37,7 +37,11 @@ class CacheStats(NamedTuple):
     Reads: ``l1_hits`` (answered in-process), ``l2_hits`` (from Redis),
     ``misses``.  ``stale_served`` counts reads answered with an expired L1
     value while Redis was unreachable, ``degraded`` the operations that fell
-    back because Redis was unreachable, ``errors`` the failed Redis calls.
+    back because Redis was unreachable or refused them, ``refused`` those
+    that Redis refused (OOM, NOPERM, READONLY, WRONGTYPE on a read: the write
+    was dropped or the read was a miss), ``errors`` the failed Redis calls.
+    ``coherent`` says whether the L1 is trusted right now (this process's
+    invalidation listener is connected).
     ``raw_bytes``/``stored_bytes`` are what the codec saw and wrote;
     ``dictionary`` the compression dictionary in use and ``dictionary_gain``
     how much smaller it made its training values than zstd alone (if this
@@ -64,6 +68,7 @@ class CacheStats(NamedTuple):
     stored_bytes: int
     dictionary: Optional[int] = None
     dictionary_gain: float = 0.0
+    refused: int = 0
 
     @property
     def hit_ratio(self) -> float:

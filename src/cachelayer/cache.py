@@ -17,6 +17,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
@@ -29,17 +30,21 @@ from .config import CacheConfig
 from .errors import (
     CacheError,
     ConnectionLost,
+    CorruptValue,
     DecodeError,
     DurabilityError,
     InvalidArgument,
     InvalidKey,
     InvalidTTL,
+    InvalidValue,
+    ServerError,
     UnknownDictionary,
     ValueTooLarge,
     describe_key,
 )
 from .keys import call_key, function_name
 from .l2.base import Durability, Tier
+from .l2.standalone import server_error
 from .local import LocalCache
 from .stampede import SingleFlight, should_refresh_early
 
@@ -95,6 +100,19 @@ class _Counters:
         self.loader_calls = 0
         self.lock_waits = 0
         self.early_refreshes = 0
+        self.refused = 0
+
+
+#: Live caches, for the fork handler (a child must not trust what it inherited).
+_LIVE: weakref.WeakSet[Cache] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for cache in list(_LIVE):
+        cache._reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 if TYPE_CHECKING:
@@ -146,6 +164,14 @@ class Cache(_CacheFront):
         self._echoes: dict[str, int] = {}  # own writes whose invalidation is still due
         self._echo_lock = threading.Lock()
         self._dict_lock = threading.Lock()
+        self._trust_lock = threading.Lock()  # L1 trust changes vs. local-only writes
+        self._tag_lock = threading.Lock()  # the tag index
+        self._tag_generation = 0  # bumped by every tag invalidation
+        self._tag_indexed = 0  # keys in the tag index (with repeats across tags)
+        #: Bound on everything kept per key (echoes, tag index, tag versions).
+        self._per_key_limit = cfg.l1_max_entries
+        self._resume_pending = False  # a forked child restarts its listener on first use
+        self._refusals_logged: dict[str, float] = {}
         self._closed = False
         l1 = None
         if cfg.l1_enabled and cfg.enabled:
@@ -179,6 +205,58 @@ class Cache(_CacheFront):
             self._listener.wait_connected(cfg.connect_timeout_ms / 1000.0 + 0.5)
         else:
             self._front_bind(l1, l1 is not None)
+        _LIVE.add(self)
+
+    # ---- processes -------------------------------------------------------------------
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: drop what the parent's threads owned; distrust the L1.
+
+        Runs in ``os.register_at_fork(after_in_child=...)``: locks held by
+        parent threads that do not exist here are replaced, in-flight tables
+        and own-write bookkeeping are emptied, the tier forgets the parent's
+        sockets, and the L1 is not trusted until this process's own listener
+        is connected (it is started on the first call, see :meth:`_resume`).
+        """
+        self._front_trust(False)
+        self._echo_lock = threading.Lock()
+        self._dict_lock = threading.Lock()
+        self._trust_lock = threading.Lock()
+        self._tag_lock = threading.Lock()
+        self._echoes = {}
+        self._key_events = {}
+        self._flights = SingleFlight()
+        self._breaker = CircuitBreaker(self.config.breaker_threshold, self.config.breaker_cooldown)
+        self._epochs.bump_all()
+        self._tag_index = {}
+        self._tag_indexed = 0
+        self._tag_versions = {}
+        self._training = False
+        self._dict_check = True
+        l1 = self._l1
+        reset = getattr(l1, "_reset_after_fork", None)
+        if reset is not None:
+            reset()
+        self._tier.reset_after_fork()
+        if self._closed:
+            return
+        self._resume_pending = True
+        if self._listener is not None:
+            self._listener = self._listener.fresh(self._tier.coherence_sources())
+        elif l1 is not None:
+            self._front_trust(True)  # coherence off: the L1 TTL is the only bound
+
+    def _resume(self) -> None:
+        """First call in a forked child: start the tier's threads and the listener."""
+        with self._trust_lock:
+            if not self._resume_pending:
+                return
+            self._resume_pending = False
+        self._tier.resume()
+        listener = self._listener
+        if listener is not None:
+            listener.start()
+            listener.wait_connected(self.config.connect_timeout_ms / 1000.0 + 0.5)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Cache:
@@ -213,14 +291,20 @@ class Cache(_CacheFront):
             return raw
         return [self._rkey(k) for k in keys]  # raises the precise error
 
-    def _ttl_seconds(self, key: Any, ttl: Any) -> float:
+    def _ttl_seconds(self, key: Any, ttl: Any, batch: Optional[str] = None) -> float:
+        """*ttl* as seconds (None: the default); *batch* names a batch instead of *key*."""
         if ttl is None:
             return self.config.default_ttl
-        from ._validate import ttl_seconds
+        from ._validate import NO_KEY, ttl_seconds
 
-        seconds = ttl_seconds(key, ttl)
+        if batch is not None:
+            seconds = ttl_seconds(NO_KEY, ttl, f"ttl of {batch}")
+            subject = f"ttl of {batch}"
+        else:
+            seconds = ttl_seconds(key, ttl)
+            subject = f"ttl for key {describe_key(key)}"
         if math.isinf(seconds):
-            raise InvalidTTL(f"ttl for key {describe_key(key)} must be finite for Redis")
+            raise InvalidTTL(f"{subject} must be finite for Redis")
         return seconds
 
     def _encode(
@@ -338,13 +422,24 @@ class Cache(_CacheFront):
     # ---- redis access with the breaker ---------------------------------------------
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run a tier call under the breaker; ConnectionLost when unavailable."""
+        """Run a tier call under the breaker; ConnectionLost when unavailable.
+
+        Lost connections and "cannot serve now" replies (ServerUnavailable)
+        count towards opening the breaker; other error replies (OOM, NOPERM,
+        READONLY, WRONGTYPE) come from a server that is up and do not.
+        """
+        if self._resume_pending:
+            self._resume()
         if not self._breaker.allow():
             raise ConnectionLost(f"Redis at {self._tier.description} is unavailable (circuit open)")
         try:
             result = fn(*args)
         except ConnectionLost:
             self._breaker.failure()
+            self._counters.errors += 1
+            raise
+        except (ServerError, InvalidValue):
+            self._breaker.success()
             self._counters.errors += 1
             raise
         self._breaker.success()
@@ -356,6 +451,33 @@ class Cache(_CacheFront):
             raise exc
         self._counters.degraded += 1
 
+    def _refuse(self, exc: CacheError, what: str) -> None:
+        """Redis refused a command (OOM, NOPERM, READONLY, ...): strict raises, else count.
+
+        A non-strict cache drops the write (or treats the read as a miss),
+        counts it in ``refused`` and ``degraded`` and logs the reason, at most
+        once a minute per kind of refusal.
+        """
+        if self.config.strict:
+            raise exc
+        self._note_refusal(exc, what)
+
+    def _note_refusal(self, exc: BaseException, what: str) -> None:
+        """Count a refused command and log its reason (rate-limited per kind)."""
+        self._counters.refused += 1
+        self._counters.degraded += 1
+        kind = type(exc).__name__
+        now = time.monotonic()
+        last = self._refusals_logged.get(kind)
+        if last is None or now - last >= 60.0:
+            self._refusals_logged[kind] = now
+            log.warning(
+                "%s dropped: %s (further %s refusals are counted, not logged, for 60 s)",
+                what,
+                exc,
+                kind,
+            )
+
     # ---- L1 ------------------------------------------------------------------------
 
     def _l1_ttl(self, env: Optional[Any]) -> float:
@@ -365,8 +487,19 @@ class Cache(_CacheFront):
         return ttl
 
     def _fill(
-        self, key: str, value: Any, size: int, env: Optional[Any], token: tuple[int, int]
+        self,
+        key: str,
+        value: Any,
+        size: int,
+        env: Optional[Any],
+        token: tuple[int, int],
+        tag_generation: int = -1,
     ) -> None:
+        """Install a value read from Redis in the L1, unless an invalidation raced with it.
+
+        *tag_generation*: :attr:`_tag_generation` before the value's tags were
+        checked (values with tags only).
+        """
         l1 = self._l1
         if l1 is None or not self._l1_trusted:
             return
@@ -374,15 +507,14 @@ class Cache(_CacheFront):
         if ttl <= 0.001:
             return
         try:
-            l1.set(key, value, ttl=ttl, weight=size)
+            l1.set(key, value, ttl=ttl, weight=_weigh(value, size))
         except ValueTooLarge:
             return
         if self._epochs.changed(key, token):
             l1.delete(key)  # an invalidation raced with the read
             return
-        if env is not None:
-            for tag, _ in env[_TAGS]:
-                self._tag_index.setdefault(tag, set()).add(key)
+        if env is not None and env[_TAGS]:
+            self._index_tags(key, [tag for tag, _ in env[_TAGS]], tag_generation)
 
     def _forget(self, key: str) -> None:
         """Our own write or delete: no L1 fill started before it may land."""
@@ -396,7 +528,11 @@ class Cache(_CacheFront):
         The write-through L1 value then survives the invalidation the write triggers.
 
         Only in ``bcast`` mode while coherent: every such write is announced
-        exactly once, in Redis order.  Returns whether writing through is safe.
+        exactly once, in Redis order.  Returns whether writing through is safe
+        (not when the table of expected echoes would outgrow the L1's size:
+        the write then simply does not fill the L1).  Every caller clears the
+        echoes of a write that failed, whatever the failure
+        (:meth:`_drop_echoes`).
         """
         if self._l1 is None or not self._l1_trusted:
             return False
@@ -405,15 +541,19 @@ class Cache(_CacheFront):
         if self.config.coherence != "bcast":
             return False
         with self._echo_lock:
+            echoes = self._echoes
+            if len(echoes) + len(keys) > self._per_key_limit:
+                return False
             for key in keys:
-                self._echoes[key] = self._echoes.get(key, 0) + 1
+                echoes[key] = echoes.get(key, 0) + 1
         return True
 
     def _drop_echoes(self, keys: Sequence[str]) -> None:
-        """A write whose outcome is unknown: stop expecting its invalidations."""
-        with self._echo_lock:
-            for key in keys:
-                self._echoes.pop(key, None)
+        """A write that failed or whose outcome is unknown: stop expecting its invalidations."""
+        if self._echoes:
+            with self._echo_lock:
+                for key in keys:
+                    self._echoes.pop(key, None)
         for key in keys:
             self._forget(key)
 
@@ -425,19 +565,89 @@ class Cache(_CacheFront):
         size: int,
         token: tuple[int, int],
         tags: Sequence[str] = (),
+        tag_generation: int = -1,
     ) -> None:
         l1 = self._l1
         if l1 is None:
             return
         try:
-            l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=size)
+            l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=_weigh(value, size))
         except CacheError:
             return
         if self._epochs.changed(key, token):
             l1.delete(key)
             return
-        for tag in tags:
-            self._tag_index.setdefault(tag, set()).add(key)
+        if tags:
+            self._index_tags(key, tags, tag_generation)
+
+    def _write_local(self, key: str, value: Any, seconds: float) -> None:
+        """A write Redis did not acknowledge: keep it for degraded reads only.
+
+        While the L1 is trusted nothing is stored (Redis holds what it holds,
+        and a trusted L1 must not claim otherwise); while it is not, the value
+        is kept for stale reads and dropped by the flush that restores trust.
+        """
+        l1 = self._l1
+        if l1 is None:
+            return
+        with self._trust_lock:
+            if self._l1_trusted:
+                return
+            with contextlib.suppress(CacheError):  # e.g. bigger than the whole L1
+                l1.set(
+                    key,
+                    value,
+                    ttl=min(seconds, self.config.l1_max_ttl),
+                    weight=_weigh(value, 1),
+                )
+
+    def _index_tags(self, key: str, tags: Sequence[str], generation: int) -> None:
+        """Remember that the L1 entry *key* carries *tags* (bounded by the L1's size).
+
+        If a tag was invalidated since *generation* was read, the entry may be
+        older than the invalidation: it is dropped instead.
+        """
+        l1 = self._l1
+        assert l1 is not None
+        with self._tag_lock:
+            if generation != -1 and generation != self._tag_generation:
+                self._epochs.bump(key)
+                l1.delete(key)
+                return
+            index = self._tag_index
+            for tag in tags:
+                keys = index.get(tag)
+                if keys is None:
+                    keys = index[tag] = set()
+                if key not in keys:
+                    keys.add(key)
+                    self._tag_indexed += 1
+            if self._tag_indexed > 2 * self._per_key_limit:
+                self._prune_tag_index(l1)
+
+    def _prune_tag_index(self, l1: LocalCache) -> None:
+        """Forget index entries whose key left the L1; if still too many, drop them all.
+
+        Called with the tag lock held, when the index doubled past the bound:
+        amortised O(1) per indexed key.
+        """
+        index = self._tag_index
+        total = 0
+        for tag in list(index):
+            alive = {k for k in index[tag] if k in l1}
+            if alive:
+                index[tag] = alive
+                total += len(alive)
+            else:
+                del index[tag]
+        if total > self._per_key_limit:  # many tags per entry: give the entries up
+            for keys in index.values():
+                for key in keys:
+                    self._epochs.bump(key)
+                    l1.delete(key)
+            index.clear()
+            total = 0
+        self._tag_indexed = total
 
     # ---- coherence callbacks (listener thread) ---------------------------------------
 
@@ -487,20 +697,26 @@ class Cache(_CacheFront):
             self._dict_check = True  # adopted before the next write
 
     def _drop_tag(self, tag: str) -> None:
-        self._epochs.bump(("tag", tag))
-        self._tag_versions.pop(tag, None)
-        keys = self._tag_index.pop(tag, ())
-        for key in keys:
-            self._epochs.bump(key)
-            if self._l1 is not None:
-                self._l1.delete(key)
+        with self._tag_lock:
+            self._tag_generation += 1
+            self._epochs.bump(("tag", tag))
+            self._tag_versions.pop(tag, None)
+            keys = self._tag_index.pop(tag, ())
+            self._tag_indexed -= len(keys)
+            for key in keys:
+                self._epochs.bump(key)
+                if self._l1 is not None:
+                    self._l1.delete(key)
 
     def _on_flush(self, reason: str) -> None:
         self._epochs.bump_all()
         with self._echo_lock:
             self._echoes.clear()
-        self._tag_versions.clear()
-        self._tag_index.clear()
+        with self._tag_lock:
+            self._tag_generation += 1
+            self._tag_versions.clear()
+            self._tag_index.clear()
+            self._tag_indexed = 0
         l1 = self._l1
         if reason == "disconnected":
             # stop trusting the L1; keep it for stale reads while Redis is away
@@ -508,12 +724,13 @@ class Cache(_CacheFront):
             if l1 is not None and self.config.stale_ttl <= 0:
                 l1.clear()
             return
-        if l1 is not None:
-            l1.clear()
-        if reason == "connected":
-            if self.config.coherence == "tracking":
-                self._tier.disconnect()  # re-enable tracking towards the new listener
-            self._front_trust(True)
+        with self._trust_lock:  # no local-only write may slip in between clear and trust
+            if l1 is not None:
+                l1.clear()
+            if reason == "connected":
+                if self.config.coherence == "tracking":
+                    self._tier.disconnect()  # re-enable tracking towards the new listener
+                self._front_trust(True)
 
     def _on_topology_change(self, reason: str) -> None:
         """The tier's primaries changed (failover, slots moved): flush the L1, restart coherence.
@@ -568,6 +785,11 @@ class Cache(_CacheFront):
         except ConnectionLost as exc:
             self._degrade(exc)
             return self._stale(key), None
+        except (ServerError, InvalidValue) as exc:  # NOPERM, WRONGTYPE, ...: a miss
+            self._refuse(exc, f"read of key {describe_key(key)}")
+            if count:
+                self._counters.misses += 1
+            return _MISSING, None
         if data is None:
             if count:
                 self._counters.misses += 1
@@ -575,11 +797,14 @@ class Cache(_CacheFront):
         return self._accept(key, data, token)
 
     def _accept(self, key: str, data: bytes, token: tuple[int, int]) -> tuple[Any, Optional[Any]]:
+        generation = -1
         try:
             value, env = self._decode(key, data)
-            if env is not None and env[_TAGS] and not self._tags_current(env[_TAGS]):
-                self._counters.misses += 1
-                return _MISSING, None
+            if env is not None and env[_TAGS]:
+                generation = self._tag_generation
+                if not self._tags_current(env[_TAGS]):
+                    self._counters.misses += 1
+                    return _MISSING, None
         except DecodeError:
             self._counters.decode_errors += 1
             if self.config.strict:
@@ -591,8 +816,12 @@ class Cache(_CacheFront):
         except ConnectionLost as exc:
             self._degrade(exc)
             return self._stale(key), None
+        except ServerError as exc:
+            self._refuse(exc, f"read of key {describe_key(key)}")
+            self._counters.misses += 1
+            return _MISSING, None
         self._counters.l2_hits += 1
-        self._fill(key, value, len(data), env, token)
+        self._fill(key, value, len(data), env, token, generation)
         return value, env
 
     def _stale(self, key: str) -> Any:
@@ -606,7 +835,7 @@ class Cache(_CacheFront):
 
     def get_many(self, keys: Iterable[Any]) -> dict[str, Any]:
         """``{key: value}`` for the keys found (like Django's ``get_many``)."""
-        keys = list(keys)
+        keys = _key_list(keys, "get_many")
         rkeys = self._rkeys(keys)
         if not self.config.enabled:
             return {}
@@ -635,6 +864,10 @@ class Cache(_CacheFront):
                 value = self._stale(keys[i])
                 if value is not _MISSING:
                     found[keys[i]] = value
+            return found
+        except ServerError as exc:
+            self._refuse(exc, f"read of {len(todo)} keys")
+            self._counters.misses += len(todo)
             return found
         decode = self._codec._decode_at
         misses = hits = 0
@@ -698,9 +931,10 @@ class Cache(_CacheFront):
         *tags* name groups that :meth:`invalidate_tags` drops at once.
         *durable_replicas* overrides the configured count of replicas that must
         confirm the write (``WAIT``).  Returns whether Redis acknowledged the
-        write; a non-strict cache returns False (the value is kept in the L1
-        only) when Redis is unreachable or the replicas did not confirm, a
-        strict one raises.
+        write.  A non-strict cache returns False when Redis is unreachable
+        (the value is then kept for degraded reads only), refused the write
+        (OOM, NOPERM, READONLY: counted in ``stats().refused``) or the
+        replicas did not confirm it; a strict one raises.
         """
         return self._store(key, value, ttl, tags, 0, durable_replicas)
 
@@ -709,6 +943,51 @@ class Cache(_CacheFront):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise InvalidArgument(f"durable_replicas must be an int >= 0, got {n!r}")
         return (n, self.config.durable_timeout_ms) if n else None
+
+    def _tag_versions_or_fail(
+        self, tag_list: list[str], items: Sequence[tuple[str, Any]], seconds: float
+    ) -> Optional[list[tuple[str, int]]]:
+        """Versions of the tags of a write, or None when the write must be dropped."""
+        if not tag_list:
+            return []
+        try:
+            return self._tag_versions_for(tag_list)
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            for k, v in items:
+                self._write_local(k, v, seconds)
+        except ServerError as exc:
+            self._refuse(exc, f"write of key {describe_key(items[0][0])}")
+        except CorruptValue:
+            self._counters.decode_errors += 1
+            if self.config.strict:
+                raise
+            log.warning("write of key %s dropped", describe_key(items[0][0]), exc_info=True)
+        return None
+
+    def _write_failed(
+        self, exc: BaseException, items: Sequence[tuple[str, Any]], seconds: float
+    ) -> None:
+        """A write did not go through: degrade, or raise what the caller must see.
+
+        Called from an ``except`` block after the write's echoes were dropped.
+        """
+        keys = [k for k, _ in items]
+        if isinstance(exc, ConnectionLost):
+            self._degrade(exc)
+            for k, v in items:
+                self._write_local(k, v, seconds)
+            return
+        if isinstance(exc, DurabilityError):
+            self._counters.errors += 1
+            if self.config.strict:
+                raise exc.for_keys(keys) from None
+            return
+        if isinstance(exc, ServerError):
+            more = f" and {len(keys) - 1} more" if len(keys) > 1 else ""
+            self._refuse(exc, f"write of key {describe_key(keys[0])}{more}")
+            return
+        raise exc
 
     def _store(
         self,
@@ -725,11 +1004,10 @@ class Cache(_CacheFront):
         if not self.config.enabled:
             return False
         tag_list = _check_tags(tags)
-        try:
-            versions = self._tag_versions_for(tag_list) if tag_list else ()
-        except ConnectionLost as exc:
-            self._degrade(exc)
-            self._write_local(key, value, seconds)
+        generation = self._tag_generation
+        versions = self._tag_versions_or_fail(tag_list, [(key, value)], seconds)
+        if versions is None:
+            self._forget(key)
             return False
         data = self._encode(key, value, seconds, versions, compute_ms)
         self._forget(key)
@@ -737,31 +1015,23 @@ class Cache(_CacheFront):
         through = self._expect_echo([key])
         try:
             self._call(self._tier.set, rkey, data, _px(seconds), False, durable)
-        except ConnectionLost as exc:
+        except BaseException as exc:
             self._drop_echoes([key])
-            self._degrade(exc)
-            self._write_local(key, value, seconds)
-            return False
-        except DurabilityError as exc:
-            self._drop_echoes([key])
-            self._counters.errors += 1
-            if self.config.strict:
-                raise exc.for_keys([key]) from None
+            self._write_failed(exc, [(key, value)], seconds)
             return False
         self._counters.sets += 1
         if through:
-            self._write_through(key, value, seconds, len(data), token, tag_list)
+            self._write_through(
+                key, value, seconds, len(data), token, tag_list, generation if tag_list else -1
+            )
         return True
 
-    def _write_local(self, key: str, value: Any, seconds: float, size: int = 1) -> None:
-        l1 = self._l1
-        if l1 is None:
-            return
-        with contextlib.suppress(CacheError):  # e.g. bigger than the whole L1
-            l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=size)
-
     def add(self, key: str, value: Any, ttl: Any = None) -> bool:
-        """Store *value* only if *key* is absent; True if it was stored."""
+        """Store *value* only if *key* is absent; True if it was stored.
+
+        False as well when a non-strict cache could not reach Redis or Redis
+        refused the write.
+        """
         rkey = self._rkey(key)
         seconds = self._ttl_seconds(key, ttl)
         if not self.config.enabled:
@@ -772,6 +1042,9 @@ class Cache(_CacheFront):
             stored = bool(self._call(self._tier.set, rkey, data, _px(seconds), True))
         except ConnectionLost as exc:
             self._degrade(exc)
+            return False
+        except ServerError as exc:
+            self._refuse(exc, f"add of key {describe_key(key)}")
             return False
         if stored:
             self._counters.sets += 1
@@ -786,22 +1059,26 @@ class Cache(_CacheFront):
     ) -> list[str]:
         """Store every item in one round trip; return the keys that could not be stored.
 
-        *durable_replicas* as for :meth:`set` (one ``WAIT`` per batch and node).
+        An empty list means every item was stored.  *durable_replicas* as for
+        :meth:`set` (one ``WAIT`` per batch and node).
         """
+        if not isinstance(mapping, Mapping):
+            raise InvalidArgument(
+                f"set_many takes a mapping of keys to values, not {type(mapping).__name__}"
+            )
         items = list(mapping.items())
         rkeys = self._rkeys([k for k, _ in items])
-        seconds = self._ttl_seconds(None, ttl)
+        seconds = self._ttl_seconds(None, ttl, _batch_subject(items))
         durable = self._durable if durable_replicas is None else self._durability(durable_replicas)
         if not self.config.enabled or not items:
             return []
         keys = [k for k, _ in items]
         tag_list = _check_tags(tags)
-        try:
-            versions = self._tag_versions_for(tag_list) if tag_list else ()
-        except ConnectionLost as exc:
-            self._degrade(exc)
-            for k, v in items:
-                self._write_local(k, v, seconds)
+        generation = self._tag_generation
+        versions = self._tag_versions_or_fail(tag_list, items, seconds)
+        if versions is None:
+            for k in keys:
+                self._forget(k)
             return keys
         datas = self._encode_many(items, seconds, versions)
         tokens: list[tuple[int, int]] = []
@@ -814,27 +1091,33 @@ class Cache(_CacheFront):
             results = self._call(
                 self._tier.set_many, rkeys, datas, _px(seconds), False, None, durable
             )
-        except ConnectionLost as exc:
+        except BaseException as exc:
             self._drop_echoes(keys)
-            self._degrade(exc)
-            for k, v in items:
-                self._write_local(k, v, seconds)
-            return keys
-        except DurabilityError as exc:
-            self._drop_echoes(keys)
-            self._counters.errors += 1
-            if self.config.strict:
-                raise exc.for_keys(keys) from None
+            self._write_failed(exc, items, seconds)
             return keys
         failed = [k for k, ok in zip(keys, results) if ok is not True]
         if failed:
             self._drop_echoes(failed)
+            refused = next(r for r in results if r is not True)
+            if isinstance(refused, Exception):
+                self._note_refused_batch(refused, failed)
         self._counters.sets += len(items) - len(failed)
         if through:
+            gen = generation if tag_list else -1
             for (k, v), data, ok, token in zip(items, datas, results, tokens):
                 if ok is True:
-                    self._write_through(k, v, seconds, len(data), token, tag_list)
+                    self._write_through(k, v, seconds, len(data), token, tag_list, gen)
         return failed
+
+    def _note_refused_batch(self, reply: Exception, failed: list[str]) -> None:
+        """Per-key error replies of a batch write: counted and logged like a refusal.
+
+        Never raised, even when strict: the caller gets the keys that failed.
+        """
+        more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+        self._note_refusal(
+            server_error(reply, failed[0], "SET"), f"write of key {describe_key(failed[0])}{more}"
+        )
 
     def delete(self, key: str) -> bool:
         """Remove *key*; True if it existed in Redis."""
@@ -842,7 +1125,7 @@ class Cache(_CacheFront):
 
     def delete_many(self, keys: Iterable[str]) -> int:
         """Remove *keys* in one round trip; how many existed in Redis."""
-        keys = list(keys)
+        keys = _key_list(keys, "delete_many")
         rkeys = self._rkeys(keys)
         for k in keys:
             self._forget(k)
@@ -852,6 +1135,9 @@ class Cache(_CacheFront):
             removed = int(self._call(self._tier.delete_many, rkeys))
         except ConnectionLost as exc:
             self._degrade(exc)
+            return 0
+        except ServerError as exc:
+            self._refuse(exc, f"delete of key {describe_key(keys[0])}")
             return 0
         self._counters.deletes += removed
         return removed
@@ -867,18 +1153,22 @@ class Cache(_CacheFront):
         self._forget(key)
         try:
             reply = self._call(self._tier.eval, _TOUCH_SCRIPT, rkey, px, b"\xc1\xff\x01", expiry)
+            if isinstance(reply, Exception):
+                raise server_error(reply, key, "touch (EVAL)")
         except ConnectionLost as exc:
             self._degrade(exc)
             return False
-        if isinstance(reply, Exception):
-            raise CacheError(f"touch of key {describe_key(key)} failed: {reply}")
+        except ServerError as exc:
+            self._refuse(exc, f"touch of key {describe_key(key)}")
+            return False
         return bool(reply)
 
     def incr(self, key: str, delta: int = 1) -> int:
         """Add *delta* to the integer under *key* atomically in Redis; the new value.
 
         A missing key counts from 0.  Counters cannot be served from the L1,
-        so this raises ConnectionLost while Redis is unreachable.
+        so this raises ConnectionLost while Redis is unreachable, and the
+        typed refusal (e.g. OutOfMemory) when Redis refuses it.
         """
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise InvalidArgument(
@@ -897,8 +1187,11 @@ class Cache(_CacheFront):
         if self._l1 is not None:
             self._epochs.bump_all()
             self._l1.clear()
-        self._tag_versions.clear()
-        self._tag_index.clear()
+        with self._tag_lock:
+            self._tag_generation += 1
+            self._tag_versions.clear()
+            self._tag_index.clear()
+            self._tag_indexed = 0
         pattern = _glob_escape(self._prefix_bytes) + b"*"
         return int(self._call(self._tier.scan_unlink, pattern))
 
@@ -908,28 +1201,52 @@ class Cache(_CacheFront):
         return (self._tags_prefix + tag).encode()
 
     def _tag_versions_for(self, tags: Sequence[str]) -> list[tuple[str, int]]:
-        """Current version of each tag (cached while coherence announces changes)."""
+        """Current version of each tag (cached while coherence announces changes).
+
+        Raises CorruptValue when a tag's version key holds something else
+        than an integer.
+        """
         known = self._tag_versions if self._listener is not None and self._l1_trusted else {}
-        missing = [t for t in tags if t not in known]
-        fetched: dict[str, int] = {}
+        values: dict[str, int] = {}
+        missing = []
+        for tag in tags:
+            version = known.get(tag)  # the listener may drop it meanwhile: read once
+            if version is None:
+                missing.append(tag)
+            else:
+                values[tag] = version
         if missing:
             tokens = [self._epochs.snapshot(("tag", t)) for t in missing]
             replies = self._call(self._tier.mget, [self._tag_key(t) for t in missing])
-            for tag, raw in zip(missing, replies):
-                fetched[tag] = int(raw) if raw is not None else 0
+            fetched = {tag: _tag_version(tag, raw) for tag, raw in zip(missing, replies)}
+            values.update(fetched)
             if known is self._tag_versions:
-                self._tag_versions.update(fetched)
+                if len(known) + len(fetched) > self._per_key_limit:
+                    known.clear()  # a cache of versions: refetched when needed
+                known.update(fetched)
                 for tag, token in zip(missing, tokens):
                     if self._epochs.changed(("tag", tag), token):
-                        self._tag_versions.pop(tag, None)  # raced with an invalidation
-        return [(t, known[t] if t in known else fetched[t]) for t in tags]
+                        known.pop(tag, None)  # raced with an invalidation
+        return [(t, values[t]) for t in tags]
 
     def _tags_current(self, tags: Sequence[tuple[str, int]]) -> bool:
-        current = dict(self._tag_versions_for([t for t, _ in tags]))
+        try:
+            current = dict(self._tag_versions_for([t for t, _ in tags]))
+        except CorruptValue:
+            self._counters.decode_errors += 1
+            if self.config.strict:
+                raise
+            log.warning("a tag version is corrupt: value treated as a miss", exc_info=True)
+            return False
         return all(current[t] == v for t, v in tags)
 
     def invalidate_tags(self, *tags: str) -> None:
-        """Make every value stored with any of *tags* a miss, everywhere (O(1) per tag)."""
+        """Make every value stored with any of *tags* a miss, everywhere (O(1) per tag).
+
+        Returns None; raises ConnectionLost (or the typed refusal) when Redis
+        cannot record the invalidation, whatever ``strict`` says: a lost
+        invalidation would leave other processes serving the old values.
+        """
         tag_list = _check_tags(tags)
         if not tag_list:
             return
@@ -1003,8 +1320,11 @@ class Cache(_CacheFront):
         token = os.urandom(16)
         try:
             locked = self._call(self._tier.set, lock_key, token, _px(self.config.lock_ttl), True)
-        except ConnectionLost as exc:
-            self._degrade(exc)
+        except (ConnectionLost, ServerError) as exc:
+            if isinstance(exc, ConnectionLost):
+                self._degrade(exc)
+            else:
+                self._refuse(exc, f"load lock of key {describe_key(key)}")
             if current is not _MISSING:
                 return current
             return self._run_loader(key, loader, seconds, tags)
@@ -1024,7 +1344,7 @@ class Cache(_CacheFront):
                 self._counters.early_refreshes += 1
             return self._run_loader(key, loader, seconds, tags)
         finally:
-            with contextlib.suppress(ConnectionLost):  # the lock expires by itself
+            with contextlib.suppress(ConnectionLost, ServerError):  # the lock expires by itself
                 self._call(self._tier.release_lock, lock_key, token)
 
     def _run_loader(
@@ -1179,6 +1499,7 @@ class Cache(_CacheFront):
             stored_bytes=codec.stored_bytes,
             dictionary=codec.dictionary,
             dictionary_gain=report.gain if report is not None else 0.0,
+            refused=c.refused,
         )
 
     def server_stats(self) -> dict[str, dict[str, Any]]:
@@ -1208,7 +1529,9 @@ class Cache(_CacheFront):
         if self._closed:
             return
         self._closed = True
+        _LIVE.discard(self)
         if self._listener is not None:
+            self._front_trust(False)  # nothing invalidates the L1 any more
             self._listener.stop()
         self._tier.close()
 
@@ -1238,6 +1561,46 @@ def _make_tier(cfg: CacheConfig) -> Tier:
     from .l2.standalone import RedisTier
 
     return RedisTier(cfg)
+
+
+def _weigh(value: Any, encoded_size: int) -> int:
+    """L1 weight of *value*: the memory it holds, not its (compressed) stored size."""
+    t = type(value)
+    if t is bytes or t is str:
+        return max(encoded_size, len(value))
+    return max(encoded_size, 64)
+
+
+def _key_list(keys: Iterable[Any], operation: str) -> list[Any]:
+    """*keys* as a list; a plain string is refused (it is not a list of one-letter keys)."""
+    if isinstance(keys, (str, bytes)):
+        raise InvalidKey(
+            f"{operation} takes an iterable of str keys, not a {type(keys).__name__} "
+            f"({describe_key(keys)}); wrap a single key in a list"
+        )
+    return list(keys)
+
+
+def _batch_subject(items: Sequence[tuple[str, Any]]) -> str:
+    """How an error about a whole batch names it: its first key and how many more."""
+    if not items:
+        return "set_many (no keys)"
+    more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+    return f"set_many of key {describe_key(items[0][0])}{more}"
+
+
+def _tag_version(tag: str, raw: Optional[bytes]) -> int:
+    """The integer version stored for *tag* (0 if absent); CorruptValue if it is not one."""
+    if raw is None:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise CorruptValue(
+            f"the version key of tag {describe_key(tag)} holds {describe_key(raw)}, "
+            "not an integer (written by another program?)",
+            key=tag,
+        ) from None
 
 
 def _px(seconds: float) -> int:

@@ -393,6 +393,22 @@ class ListenerGroup:
         for listener in self.listeners:
             listener.stop(timeout)
 
+    def fresh(self, sources: Sequence[Callable[[], AbstractConnection]]) -> ListenerGroup:
+        """A new, unstarted group with the same settings on *sources*.
+
+        For a forked child: the parent's listener threads do not exist there,
+        and their connections belong to the parent (never closed from here).
+        """
+        return ListenerGroup(
+            sources,
+            self._prefix,
+            self._mode,
+            self._on_keys,
+            self._on_flush,
+            heartbeat_interval=self._heartbeat,
+            on_heartbeat=self._on_heartbeat,
+        )
+
     def restart(self, sources: Sequence[Callable[[], AbstractConnection]]) -> None:
         """Replace the listeners by new ones on *sources* (the L1 stops being trusted)."""
         with self._lock:

@@ -22,13 +22,41 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-__all__ = ["ENV_NAMES", "CacheConfig"]
+__all__ = ["ENV_NAMES", "SECRET_FIELDS", "CacheConfig", "redact_url"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-@dataclasses.dataclass(frozen=True)
+#: Fields whose values never appear in ``repr()``, messages or logs.
+SECRET_FIELDS = frozenset({"password", "signing_key"})
+#: Query parameters of a URL whose values are redacted in messages.
+_SECRET_QUERY_WORDS = ("pass", "secret", "key", "token")
+
+
+def redact_url(url: str) -> str:
+    """*url* with its password and secret query values replaced by ``***`` (for messages)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if colon else ''}@{hosts}"
+    query = parts.query
+    if query:
+        pairs = []
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if any(word in name.lower() for word in _SECRET_QUERY_WORDS):
+                value = "***"
+            pairs.append(f"{name}={value}")
+        query = "&".join(pairs)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class CacheConfig:
     """Settings of a two-tier cache.  See docs/operations.md for each field."""
 
@@ -135,6 +163,21 @@ class CacheConfig:
         """A copy with *changes* applied (validated)."""
         return dataclasses.replace(self, **changes)
 
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value is not None:
+                text = "'***'"
+            elif f.name == "url":
+                text = repr(redact_url(value))
+            else:
+                text = repr(value)
+            shown.append(f"{f.name}={text}")
+        return f"CacheConfig({', '.join(shown)})"
+
+    __str__ = __repr__
+
 
 #: Environment variable of each field (besides ``CACHE_<FIELD>``).
 ENV_NAMES: dict[str, tuple[str, ...]] = {
@@ -222,6 +265,22 @@ def _number(cfg: CacheConfig, name: str, low: float, high: float, integer: bool)
     )
 
 
+def _check_database(url: str) -> None:
+    """The database of a ``redis://`` URL is a number (path ``/N`` or ``?db=N``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return  # sentinel and cluster URLs are checked by their tiers
+    db = dict(parse_qsl(parts.query)).get("db")
+    if parts.scheme != "unix":
+        path = parts.path.strip("/")
+        if path:
+            db = path
+    _require(
+        db is None or (db.isdigit() and int(db) < 1_000_000),
+        f"the database in the Redis URL {redact_url(url)!r} must be a number, got {db!r}",
+    )
+
+
 def _check(cfg: CacheConfig) -> None:
     scheme = urlsplit(cfg.url).scheme
     _require(
@@ -235,8 +294,10 @@ def _check(cfg: CacheConfig) -> None:
             "redis+cluster",
             "rediss+cluster",
         ),
-        f"url scheme must be redis, rediss, unix, redis+sentinel or redis+cluster; got {cfg.url!r}",
+        "url scheme must be redis, rediss, unix, redis+sentinel or redis+cluster; "
+        f"got {redact_url(cfg.url)!r}",
     )
+    _check_database(cfg.url)
     _require(
         isinstance(cfg.namespace, str)
         and 0 < len(cfg.namespace) <= 128

@@ -27,8 +27,12 @@ __all__ = [
     "InvalidTTL",
     "InvalidValue",
     "InvalidWeight",
+    "OutOfMemory",
+    "PermissionDenied",
+    "ReadOnly",
     "ReplyTimeout",
     "ServerError",
+    "ServerUnavailable",
     "SignatureError",
     "UnknownDictionary",
     "UnknownSerializer",
@@ -102,6 +106,34 @@ class ConcurrentModification(CacheError, RuntimeError):
 
 class ServerError(CacheError):
     """Redis answered a command with an error reply."""
+
+
+class OutOfMemory(ServerError):
+    """Redis refused a write because it reached ``maxmemory`` (an ``OOM`` reply).
+
+    The server is alive and answers reads; a non-strict cache drops the write
+    (counted in ``stats().refused``) instead of raising.
+    """
+
+
+class PermissionDenied(ServerError):
+    """Redis' ACL does not allow this command, key or channel (``NOPERM``).
+
+    The message names the command; fix the user's ACL rule.
+    """
+
+
+class ReadOnly(ServerError):
+    """The server is a read-only replica (``READONLY``): writes go to the master."""
+
+
+class ServerUnavailable(ConnectionLost, ServerError):
+    """Redis answered, but cannot serve commands right now.
+
+    ``LOADING`` (restoring its dataset), ``BUSY`` (a script runs too long),
+    ``MASTERDOWN``, ``CLUSTERDOWN``, ``TRYAGAIN``: like a lost connection,
+    these count towards the circuit breaker and degrade a non-strict cache.
+    """
 
 
 class DurabilityError(ServerError):

@@ -122,6 +122,18 @@ class Tier(Protocol):
         """Close pooled connections (they reconnect on next use)."""
         ...
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: forget the parent's connections, threads and locks.
+
+        Nothing is closed (the sockets belong to the parent) and no thread is
+        started here; :meth:`resume` starts them on first use.
+        """
+        ...
+
+    def resume(self) -> None:
+        """Start the background threads a forked child needs (after :meth:`reset_after_fork`)."""
+        ...
+
     def close(self) -> None:
         """Release every connection and stop background threads."""
         ...

@@ -56,7 +56,7 @@ from redis import exceptions as redis_exceptions
 from redis.connection import AbstractConnection
 
 from .._impl import core
-from ..config import CacheConfig
+from ..config import CacheConfig, redact_url
 from ..errors import ConfigError, ConnectionLost, DurabilityError, InvalidArgument, ServerError
 from .base import Durability, TopologyListener
 from .standalone import (
@@ -113,7 +113,7 @@ def parse_cluster_url(url: str) -> tuple[str, str, list[Address], str]:
     ``rediss+cluster://u:p@h1:1,h2:2?ssl_cert_reqs=none`` gives
     ``("rediss", "u:p", [("h1", 1), ("h2", 2)], "ssl_cert_reqs=none")``.
     """
-    shown = _redact(url)
+    shown = redact_url(url)
     scheme, sep, rest = url.partition("://")
     if not sep or scheme not in ("redis+cluster", "rediss+cluster"):
         raise ConfigError(
@@ -129,16 +129,6 @@ def parse_cluster_url(url: str) -> tuple[str, str, list[Address], str]:
     if not seeds:
         raise ConfigError(f"no host:port in cluster URL {shown!r}")
     return scheme.split("+", 1)[0], userinfo, seeds, query
-
-
-def _redact(url: str) -> str:
-    """*url* with the password of its user info replaced by ``***`` (for messages)."""
-    head, sep, tail = url.partition("://")
-    userinfo, at, rest = tail.partition("@")
-    if not at or "/" in userinfo:
-        return url
-    user, colon, _ = userinfo.partition(":")
-    return f"{head}{sep}{user}{colon}{'***' if colon else ''}@{rest}"
 
 
 def _parse_address(text: str, url: str) -> Address:
@@ -736,6 +726,27 @@ class ClusterTier:
         """Close every node's pooled connections (they reconnect on next use)."""
         for node in list(self._nodes.values()):
             node.disconnect()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: new locks and events, no connection of the parent's."""
+        closed = self._closed.is_set()
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._closed = threading.Event()
+        if closed:
+            self._closed.set()
+        self._wake = threading.Event()
+        for node in list(self._nodes.values()):
+            node.reset_after_fork()
+
+    def resume(self) -> None:
+        """Start this process's slot-map watcher (a forked child has none)."""
+        if self._closed.is_set() or self._watcher.is_alive():
+            return
+        self._watcher = threading.Thread(
+            target=self._watch, name="cachelayer-cluster-watch", daemon=True
+        )
+        self._watcher.start()
 
     def close(self) -> None:
         """Stop the watcher thread and release every connection."""

@@ -69,6 +69,10 @@ class LeanPool:
         self._pid = os.getpid()
         self.generation += 1
 
+    def reset_after_fork(self) -> None:
+        """In a forked child: forget every connection of the parent (none is closed)."""
+        self._after_fork()
+
     def __len__(self) -> int:
         return len(self._idle)
 

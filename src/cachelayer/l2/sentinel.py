@@ -55,7 +55,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from .._impl import core
-from ..config import CacheConfig
+from ..config import CacheConfig, redact_url
 from ..errors import ConfigError, ConnectionLost
 from . import batch
 from .pool import LeanPool
@@ -97,14 +97,18 @@ def parse_sentinel_url(url: str) -> tuple[list[Address], str, str, str]:
         try:
             sentinels.append((host.strip("[]") or "localhost", int(port)))
         except ValueError:
-            raise ConfigError(f"bad sentinel address {item!r} in {url!r}") from None
+            raise ConfigError(f"bad sentinel address {item!r} in {redact_url(url)!r}") from None
     path = [p for p in parts.path.split("/") if p]
     if not path:
-        raise ConfigError(f"sentinel URL {url!r} names no service: .../<service_name>[/db]")
+        raise ConfigError(
+            f"sentinel URL {redact_url(url)!r} names no service: .../<service_name>[/db]"
+        )
     service = unquote(path[0])
     db = path[1] if len(path) > 1 else "0"
     if not db.isdigit():
-        raise ConfigError(f"database in sentinel URL {url!r} must be a number, got {db!r}")
+        raise ConfigError(
+            f"database in sentinel URL {redact_url(url)!r} must be a number, got {db!r}"
+        )
     prefix = f"{scheme}://{userinfo + '@' if userinfo else ''}"
     suffix = f"/{db}" + (f"?{parts.query}" if parts.query else "")
     return sentinels, service, prefix, suffix
@@ -480,6 +484,29 @@ class SentinelTier(RedisTier):
         address = (fields[3].decode(), int(fields[4]))
         if address != self.address and self._is_master(address):
             self._switch(address, "+switch-master")
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: new locks and events, no connection of the parent's."""
+        super().reset_after_fork()
+        stopped = self._stop.is_set()
+        self._switch_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._switched = _Pulse()
+        self._active = set()
+        self._stop = threading.Event()
+        if stopped:
+            self._stop.set()
+        if self._replica_pool is not None:
+            self._replica_pool.reset_after_fork()
+
+    def resume(self) -> None:
+        """Start this process's ``+switch-master`` watcher (a forked child has none)."""
+        if self._stop.is_set() or self._watcher.is_alive():
+            return
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"cachelayer-sentinel-{self.service}", daemon=True
+        )
+        self._watcher.start()
 
     def close(self) -> None:
         """Stop the watcher and close every connection."""

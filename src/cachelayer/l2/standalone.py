@@ -13,14 +13,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Optional
 
+from redis import exceptions as redis_exceptions
 from redis.backoff import NoBackoff
 from redis.connection import AbstractConnection, Connection, parse_url
 from redis.exceptions import ResponseError
 from redis.retry import Retry
 
 from .._impl import core
-from ..config import CacheConfig
-from ..errors import ConfigError, DurabilityError, InvalidValue, ServerError, describe_key
+from ..config import CacheConfig, redact_url
+from ..errors import (
+    ConfigError,
+    DurabilityError,
+    InvalidValue,
+    OutOfMemory,
+    PermissionDenied,
+    ReadOnly,
+    ServerError,
+    ServerUnavailable,
+    describe_key,
+)
 from . import batch
 from .base import Durability, TopologyListener
 from .pool import LeanPool
@@ -38,7 +49,7 @@ def connection_kwargs(config: CacheConfig) -> dict[str, Any]:
     try:
         kwargs: dict[str, Any] = parse_url(config.url)
     except ValueError as exc:
-        raise ConfigError(f"cannot parse Redis URL {config.url!r}: {exc}") from None
+        raise ConfigError(f"cannot parse Redis URL {redact_url(config.url)!r}: {exc}") from None
     if config.password is not None:
         kwargs["password"] = config.password
     kwargs.setdefault("socket_timeout", config.socket_timeout_ms / 1000.0)
@@ -52,18 +63,60 @@ def connection_kwargs(config: CacheConfig) -> dict[str, Any]:
 
 def _check(reply: Any, key: object = None, command: str = "") -> Any:
     if isinstance(reply, ResponseError):
-        raise _server_error(reply, key, command)
+        raise server_error(reply, key, command)
     return reply
 
 
-def _server_error(reply: ResponseError, key: object, command: str) -> Exception:
+#: Error-reply prefixes meaning "cannot serve now" (count as failures of the server).
+UNAVAILABLE_PREFIXES = ("LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+
+# redis-py's reply parser strips the code of the replies it maps to a class
+_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (redis_exceptions.OutOfMemoryError, "OOM"),
+    (redis_exceptions.NoPermissionError, "NOPERM"),
+    (redis_exceptions.AuthenticationError, "NOAUTH"),
+    (redis_exceptions.ReadOnlyError, "READONLY"),
+    (redis_exceptions.BusyLoadingError, "LOADING"),
+    (redis_exceptions.MasterDownError, "MASTERDOWN"),
+    (redis_exceptions.ClusterDownError, "CLUSTERDOWN"),
+    (redis_exceptions.TryAgainError, "TRYAGAIN"),
+)
+
+
+def reply_code(reply: BaseException) -> tuple[str, str]:
+    """``(code, text)`` of an error reply, e.g. ``("OOM", "OOM command not allowed ...")``."""
     text = str(reply)
+    for cls, code in _CODES:
+        if isinstance(reply, cls):
+            return code, text if text.startswith(code) else f"{code} {text}"
+    return text.split(" ", 1)[0], text
+
+
+def server_error(reply: BaseException, key: object = None, command: str = "") -> Exception:
+    """The typed :mod:`cachelayer.errors` exception for an error reply.
+
+    ``OOM`` -> OutOfMemory, ``NOPERM``/``NOAUTH`` -> PermissionDenied,
+    ``READONLY`` -> ReadOnly, ``WRONGTYPE``/not-an-integer -> InvalidValue,
+    the replies of :data:`UNAVAILABLE_PREFIXES` -> ServerUnavailable (a
+    ConnectionLost), any other -> ServerError.  The message names the
+    command and the key.
+    """
+    code, text = reply_code(reply)
     if isinstance(key, bytes):
         key = key.decode("utf-8", "replace")
     where = f" for key {describe_key(key)}" if key is not None else ""
-    if "not an integer" in text or "WRONGTYPE" in text:
-        return InvalidValue(f"Redis refused {command}{where}: {text}")
-    return ServerError(f"Redis refused {command}{where}: {text}")
+    message = f"Redis refused {command}{where}: {text}"
+    if "not an integer" in text or code == "WRONGTYPE":
+        return InvalidValue(message)
+    if code == "OOM":
+        return OutOfMemory(message)
+    if code in ("NOPERM", "NOAUTH", "WRONGPASS"):
+        return PermissionDenied(message)
+    if code == "READONLY":
+        return ReadOnly(message)
+    if code in UNAVAILABLE_PREFIXES:
+        return ServerUnavailable(message)
+    return ServerError(message)
 
 
 def _wait_command(durable: tuple[int, int]) -> bytes:
@@ -179,6 +232,13 @@ class RedisTier:
     def close(self) -> None:
         """Release the connections."""
         self.pool.disconnect()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: forget the parent's pooled connections (never closed here)."""
+        self.pool.reset_after_fork()
+
+    def resume(self) -> None:
+        """Nothing runs in the background for a single server."""
 
     # ---- data commands -----------------------------------------------------------
 
