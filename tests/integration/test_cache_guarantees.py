@@ -249,6 +249,7 @@ def test_unacknowledged_writes_are_not_served_after_recovery(redis_server_factor
     try:
         cache.set("held", "acked")
         server.kill()
+        assert eventually(lambda: not cache.stats().coherent, timeout=10)
         assert cache.set("down", "local") is False
         assert cache.get("down") == "local"  # degraded: the L1 answers while Redis is away
         server.restart()
