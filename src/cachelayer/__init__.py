@@ -16,7 +16,7 @@ from .local import LocalCache
 if TYPE_CHECKING:
     from .cache import Cache
     from .codec import Codec
-    from .serializers import register_serializer
+    from .codec.serializers import register_serializer
 
 __all__ = [
     "Cache",
@@ -49,7 +49,7 @@ def __getattr__(name: str) -> Any:
 
         return Codec
     if name == "register_serializer":
-        from .serializers import register_serializer
+        from .codec.serializers import register_serializer
 
         return register_serializer
     raise AttributeError(f"module 'cachelayer' has no attribute {name!r}")

@@ -4,12 +4,12 @@
 # parse, varints, plain integers) and check (declared lengths, payload
 # bounds); compression itself runs in the lz4/zstandard/brotli/zlib bindings,
 # serialization in msgpack/orjson/numpy/pickle.  Every step mirrors
-# cachelayer._codec_py (the twin) in order, so both produce the same frames
-# and raise the same errors (built by cachelayer._codec_errors).
+# cachelayer.codec._codec_py (the twin) in order, so both produce the same frames
+# and raise the same errors (built by cachelayer.codec._errors).
 #
 # Threading: the selector state and the counters change only while the GIL is
 # held and no Python code runs in between, so they need no lock.  zstandard
-# objects are per thread (cachelayer._compressors.ThreadCodecs).  The reused
+# objects are per thread (cachelayer.codec.compressors.ThreadCodecs).  The reused
 # msgpack Packer is guarded by a busy flag: a call that finds it busy (another
 # thread inside one of its callbacks) packs with a fresh one.
 
@@ -21,8 +21,8 @@ from cpython.pythread cimport PyThread_get_thread_ident
 import hmac as _cx_hmac
 import zlib as _cx_zlib
 import time as _cx_time
-from cachelayer import _codec_errors as _cx_E
-from cachelayer import _codec_kernels_py as _cx_K
+from cachelayer.codec import _errors as _cx_E
+from cachelayer.codec import _kernels_py as _cx_K
 from cachelayer._stats import CodecStats as _cx_CodecStats
 from cachelayer._stats import EncodeTrace as _cx_EncodeTrace
 from cachelayer.errors import ConfigError as _cx_ConfigError
@@ -795,7 +795,10 @@ cdef int _cx_load() except -1:
     global _cx_decompress_deflate, _cx_make_compressor, _cx_ext_hook, _cx_timestamp
     global _cx_msgpack_default, _cx_ExtType, _cx_Timestamp
     import msgpack
-    from cachelayer import _codec_options, _compressors, dictionaries, serializers
+    from cachelayer.codec import options as _codec_options
+    from cachelayer.codec import compressors as _compressors
+    from cachelayer.codec import dictionaries
+    from cachelayer.codec import serializers
     _cx_O = _codec_options
     _cx_comp = _compressors
     _cx_dicts = dictionaries
@@ -875,7 +878,7 @@ def msgpack_unpack(data):
     return _cx_unpack(data)
 
 
-# ---- kernels (the same functions as cachelayer._codec_kernels_py) ------------------
+# ---- kernels (the same functions as cachelayer.codec._kernels_py) ------------------
 
 def varint_put(v):
     """The canonical LEB128 bytes of *v* (0 <= v < 2**64)."""

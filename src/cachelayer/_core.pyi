@@ -4,8 +4,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
-from ._codec_kernels_py import Choice, Frame, SelectorConfig
 from ._stats import CodecStats, DictionaryReport, EncodeTrace, LocalStats
+from .codec._kernels_py import Choice, Frame, SelectorConfig
 
 _T = TypeVar("_T")
 _TTL = Union[float, int, timedelta, None]
@@ -67,7 +67,7 @@ class LocalCache:
     def stale_ttl(self) -> float: ...
     def memory_usage(self) -> int: ...
 
-# ---- RESP2 request encoder (csrc/resp.c; twin: cachelayer._resp_py) ----------
+# ---- RESP2 request encoder (csrc/resp.c; twin: cachelayer.l2._resp_py) ----------
 
 _Key = Union[str, bytes]
 _Arg = Union[str, bytes, bytearray, memoryview, int, float]
@@ -93,7 +93,7 @@ def encode_set_many(
 ) -> bytes:
     """Encode one ``SET key value [PX px_ms] [NX]`` per key (``b""`` for no keys)."""
 
-# ---- value codec (_codec.pxi; twin: cachelayer._codec_py) ------------------------------
+# ---- value codec (_codec.pxi; twin: cachelayer.codec._codec_py) ------------------------------
 
 _Buffer = Union[bytes, bytearray, memoryview]
 

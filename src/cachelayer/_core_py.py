@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import contextlib
 
-from ._front_py import (  # noqa: F401
+from .cache._front_py import (  # noqa: F401
     CacheFront,
     namespaced_keys,
     pack_envelope,
     parse_envelope,
 )
-from ._local_py import LocalCache
-from ._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
+from .l2._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
+from .local._local_py import LocalCache
 
 # The codec twin (Codec, Selector, kernels) needs msgpack, zstandard, lz4 and
 # brotli; without them cachelayer.codec reports what is missing when used.
 with contextlib.suppress(ImportError):
-    from ._codec_py import *  # noqa: F403
+    from .codec._codec_py import *  # noqa: F403
 
 __all__ = ["CacheFront", "LocalCache"]

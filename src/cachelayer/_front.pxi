@@ -3,7 +3,7 @@
 # Cache (cache.py) derives from this class.  get() answers from the L1 when the
 # L1 is trusted (coherence is connected, or off) and the key is a str; every
 # other case goes to the subclass's _get_slow(key, default), which validates
-# the key, asks Redis, decodes and fills the L1.  Twin: _front_py.py.
+# the key, asks Redis, decodes and fills the L1.  Twin: cache/_front_py.py.
 
 from cpython.unicode cimport PyUnicode_CheckExact
 
@@ -45,7 +45,7 @@ cdef object _unpack_envelope = None
 
 def parse_envelope(object data, object key=None):
     """``(expire_at_ms, compute_ms, tags, payload_offset)`` of a stored value, or
-    None if it has no cache envelope (see cachelayer.envelope).
+    None if it has no cache envelope (see cachelayer.codec.envelope).
 
     Untagged, well-formed envelopes are parsed here; anything else is handed
     to the Python parser, which raises the typed errors.
@@ -74,7 +74,7 @@ def parse_envelope(object data, object key=None):
         if pos < n and shift <= 28 and p[pos] == 0:
             return (expire, compute, (), pos + 1)
     if _unpack_envelope is None:
-        from cachelayer.envelope import unpack as _unpack_envelope
+        from cachelayer.codec.envelope import unpack as _unpack_envelope
     env = _unpack_envelope(data, key)
     return (env.expire_at_ms, env.compute_ms, env.tags, env.payload_offset)
 
@@ -83,14 +83,14 @@ cdef object _pack_envelope = None
 
 
 def pack_envelope(object payload, uint64_t expire_at_ms, uint64_t compute_ms, object tags):
-    """Wrap a codec-encoded *payload* in a cache envelope (see cachelayer.envelope)."""
+    """Wrap a codec-encoded *payload* in a cache envelope (see cachelayer.codec.envelope)."""
     global _pack_envelope
     cdef unsigned char head[24]
     cdef Py_ssize_t n = 11
     cdef int i
     if tags or type(payload) is not bytes:
         if _pack_envelope is None:
-            from cachelayer.envelope import pack as _pack_envelope
+            from cachelayer.codec.envelope import pack as _pack_envelope
         return _pack_envelope(payload, expire_at_ms, compute_ms, tags)
     head[0] = 0xC1
     head[1] = 0xFF

@@ -1,7 +1,7 @@
 # RESP2 request encoder: the binding of csrc/resp.c.  Included by _core.pyx.
 #
-# The pure-Python twin is _resp_py.py: same functions, byte-identical output,
-# same typed errors (both call cachelayer._resp_check off the fast path).
+# The pure-Python twin is l2/_resp_py.py: same functions, byte-identical output,
+# same typed errors (both call cachelayer.l2._resp_check off the fast path).
 #
 # Memory safety: every key and value is held by a local reference (keys and
 # values are first copied into tuples) while its bytes are copied into the
@@ -19,7 +19,7 @@ from cpython.bool cimport PyBool_Check
 from cpython.unicode cimport PyUnicode_Check
 from libc.stdint cimport INT64_MAX, INT64_MIN
 
-from cachelayer import _resp_check
+from cachelayer.l2 import _resp_check
 
 cdef extern from "Python.h":
     # Declared without Cython's automatic exception check: failures are

@@ -36,15 +36,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from . import _codec_kernels_py as K
-from . import _codec_options as O
-from ._compressors import (
+from ._impl import core
+from .codec import _kernels_py as K
+from .codec import options as O
+from .codec.compressors import (
     decompress_brotli,
     decompress_deflate,
     decompress_lz4,
     make_compressor,
 )
-from ._impl import core
 
 __all__ = ["DEFAULT_CANDIDATES", "SIZE_CLASSES", "main", "register", "run"]
 

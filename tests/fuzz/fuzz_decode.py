@@ -23,8 +23,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `tests` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from cachelayer import _codec_kernels_py as K
 from cachelayer import _core, _core_py, errors
+from cachelayer.codec import _kernels_py as K
 from tests.unit.codec_support import KEY, trained_dictionary
 
 MAX_VALUE_SIZE = 1 << 20

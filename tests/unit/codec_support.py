@@ -13,7 +13,7 @@ from typing import Any
 import zstandard
 from hypothesis import strategies as st
 
-from cachelayer import serializers
+from cachelayer.codec import serializers
 
 KEY = b"a test signing key, 32 bytes...."
 

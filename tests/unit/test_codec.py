@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cachelayer import _codec_kernels_py as K
 from cachelayer import errors
+from cachelayer.codec import _kernels_py as K
 from tests.unit.codec_support import (
     COMPRESSIONS,
     DICT_SAMPLES,
@@ -601,7 +601,8 @@ def test_bad_configuration(impl, kwargs):
 
 
 def test_user_serializer(impl):
-    from cachelayer import register_serializer, serializers
+    from cachelayer import register_serializer
+    from cachelayer.codec import serializers
 
     class Point:
         def __init__(self, x: int, y: int) -> None:

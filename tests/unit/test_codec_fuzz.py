@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from cachelayer import _codec_kernels_py as K
 from cachelayer import _core, _core_py, errors
+from cachelayer.codec import _kernels_py as K
 from tests.fuzz import fuzz_decode
 from tests.fuzz.fuzz_decode import COMPRESSIONS, MAX_VALUE_SIZE, PAYLOADS, VALUES
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cachelayer import _codec_kernels_py as K
-from cachelayer import _codec_options as O
 from cachelayer import _core, _core_py
+from cachelayer.codec import _kernels_py as K
+from cachelayer.codec import options as O
 
 FRAMES = st.builds(
     K.Frame,
@@ -203,7 +203,7 @@ def test_value_kind_twins(data):
 
 
 def _zstd_payload(data: bytes, level: int = 3) -> bytes:
-    from cachelayer._compressors import make_compressor
+    from cachelayer.codec.compressors import make_compressor
 
     return make_compressor(K.CODEC_ZSTD, level)(data)
 

@@ -132,7 +132,7 @@ def test_decoding_damaged_frames_agrees(value, compression, cuts, flips):
 @given(value=st.one_of(msgpack_values(), st.binary()))
 @settings(max_examples=300, deadline=None)
 def test_msgpack_decoders_agree_on_valid_documents(value):
-    from cachelayer import serializers
+    from cachelayer.codec import serializers
 
     blob = serializers.msgpack_dumps(value)
     agree(
@@ -232,7 +232,7 @@ def test_msgpack_decoders_agree_on_random_bytes(data):
 
 
 def test_msgpack_decoders_agree_on_mutations():
-    from cachelayer import serializers
+    from cachelayer.codec import serializers
 
     rng = random.Random(7)
     docs = [serializers.msgpack_dumps(v) for v in DICT_SAMPLES[:20]]

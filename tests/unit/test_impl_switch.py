@@ -33,7 +33,7 @@ def test_switch_selects_the_backend(value, expected):
 
 def test_python_backend_is_the_twin():
     code = "import cachelayer; print(type(cachelayer.LocalCache(4)).__module__)"
-    assert _backend("python", code).stdout.strip() == "cachelayer._local_py"
+    assert _backend("python", code).stdout.strip() == "cachelayer.local._local_py"
     assert _backend("c", code).stdout.strip() == "cachelayer._core"
 
 

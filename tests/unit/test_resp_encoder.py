@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cachelayer import _core, _core_py
-from cachelayer._resp_check import MAX_BULK_LEN, MAX_PX_MS
 from cachelayer.errors import (
     CacheError,
     InvalidArgument,
@@ -25,6 +24,7 @@ from cachelayer.errors import (
     InvalidValue,
     ValueTooLarge,
 )
+from cachelayer.l2._resp_check import MAX_BULK_LEN, MAX_PX_MS
 
 PACKER = redis.Connection()
 # the impl fixture only selects a module: nothing to reset between examples

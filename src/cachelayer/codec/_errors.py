@@ -8,8 +8,7 @@ limit.
 
 from __future__ import annotations
 
-from . import _codec_kernels_py as K
-from .errors import (
+from ..errors import (
     CorruptValue,
     DecodeError,
     FrameTooLarge,
@@ -21,6 +20,7 @@ from .errors import (
     ValueTooLarge,
     describe_key,
 )
+from . import _kernels_py as K
 
 __all__ = [
     "checksum_error",

@@ -4,8 +4,8 @@ Every value that goes to Redis passes through one codec.  The class comes
 from the C extension or from its pure-Python twin, as
 ``CACHELAYER_IMPLEMENTATION`` selects (see :mod:`cachelayer._impl`); both
 produce the same frames and raise the same errors.  docs/format.md describes
-the stored bytes; :mod:`cachelayer.serializers` and
-:mod:`cachelayer.dictionaries` the pieces.
+the stored bytes; :mod:`cachelayer.codec.serializers` and
+:mod:`cachelayer.codec.dictionaries` the pieces.
 
 Typical use by a cache::
 
@@ -17,11 +17,10 @@ Typical use by a cache::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ._codec_options import CODEC_NAMES, DEFAULT_MAX_VALUE_SIZE, PROFILES
-from ._impl import core
-from ._stats import CodecStats, DictionaryReport, EncodeTrace
+from .._stats import CodecStats, DictionaryReport, EncodeTrace
+from .options import CODEC_NAMES, DEFAULT_MAX_VALUE_SIZE, PROFILES
 
 __all__ = [
     "CODEC_NAMES",
@@ -33,12 +32,16 @@ __all__ = [
     "EncodeTrace",
 ]
 
-if not hasattr(core, "Codec"):  # pragma: no cover - the twin without its dependencies
-    raise ImportError("cachelayer's codec needs msgpack, zstandard, lz4 and brotli")
-
 if TYPE_CHECKING:
-    from ._core import Codec
-else:
-    #: Serialize + compress + frame values for Redis (and back); see the class
-    #: docstring and docs/format.md.
-    Codec = core.Codec
+    from .._core import Codec
+
+
+def __getattr__(name: str) -> Any:
+    # resolved on first use, so that importing the twin does not import the switch
+    if name == "Codec":
+        from .._impl import core
+
+        if not hasattr(core, "Codec"):  # pragma: no cover - the twin without its dependencies
+            raise ImportError("cachelayer's codec needs msgpack, zstandard, lz4 and brotli")
+        return core.Codec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

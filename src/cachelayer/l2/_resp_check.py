@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from ._validate import MAX_TTL
-from .errors import (
+from .._validate import MAX_TTL
+from ..errors import (
     InvalidArgument,
     InvalidKey,
     InvalidTTL,

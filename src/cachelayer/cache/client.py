@@ -2,8 +2,8 @@
 
 :class:`Cache` ties the parts together: the L1 (:class:`~cachelayer.LocalCache`,
 its hit path in C), the codec, the Redis tier and its batch path, L1
-coherence across processes (:mod:`cachelayer.coherence`), stampede control
-(:mod:`cachelayer.stampede`) and the circuit breaker that keeps a dead Redis
+coherence across processes (:mod:`cachelayer.cache.coherence`), stampede control
+(:mod:`cachelayer.cache.stampede`) and the circuit breaker that keeps a dead Redis
 from taking the service down.  docs/architecture.md explains the rules.
 """
 
@@ -21,13 +21,11 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
-from ._impl import core
-from ._stats import CacheStats
-from .breaker import CircuitBreaker
-from .codec import Codec
-from .coherence import Epochs, ListenerGroup
-from .config import CacheConfig
-from .errors import (
+from .._impl import core
+from .._stats import CacheStats
+from ..codec import Codec
+from ..config import CacheConfig
+from ..errors import (
     CacheError,
     ConnectionLost,
     CorruptValue,
@@ -42,10 +40,12 @@ from .errors import (
     ValueTooLarge,
     describe_key,
 )
+from ..l2.base import Durability, Tier
+from ..l2.standalone import server_error
+from ..local import LocalCache
+from .breaker import CircuitBreaker
+from .coherence import Epochs, ListenerGroup
 from .keys import call_key, function_name
-from .l2.base import Durability, Tier
-from .l2.standalone import server_error
-from .local import LocalCache
 from .stampede import SingleFlight, should_refresh_early
 
 __all__ = ["Cache"]
@@ -116,7 +116,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 if TYPE_CHECKING:
-    from ._core import CacheFront as _CacheFront
+    from .._core import CacheFront as _CacheFront
 else:
     _CacheFront = core.CacheFront
 
@@ -295,7 +295,7 @@ class Cache(_CacheFront):
         """*ttl* as seconds (None: the default); *batch* names a batch instead of *key*."""
         if ttl is None:
             return self.config.default_ttl
-        from ._validate import NO_KEY, ttl_seconds
+        from .._validate import NO_KEY, ttl_seconds
 
         if batch is not None:
             seconds = ttl_seconds(NO_KEY, ttl, f"ttl of {batch}")
@@ -1551,14 +1551,14 @@ class Cache(_CacheFront):
 def _make_tier(cfg: CacheConfig) -> Tier:
     scheme = cfg.url.split("://", 1)[0]
     if scheme.endswith("+sentinel"):
-        from .l2.sentinel import SentinelTier
+        from ..l2.sentinel import SentinelTier
 
         return SentinelTier(cfg)
     if scheme.endswith("+cluster"):
-        from .l2.cluster import ClusterTier
+        from ..l2.cluster import ClusterTier
 
         return ClusterTier(cfg)
-    from .l2.standalone import RedisTier
+    from ..l2.standalone import RedisTier
 
     return RedisTier(cfg)
 

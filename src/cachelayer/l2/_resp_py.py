@@ -5,7 +5,7 @@ per argument); a batch is requests written back to back, sent in one write.
 Every function returns the whole encoding as one ``bytes`` object, byte for
 byte what the C encoder returns (and what redis-py's ``pack_command`` sends
 for the same arguments), and raises the same typed errors
-(:mod:`cachelayer._resp_check`) before returning anything.
+(:mod:`cachelayer.l2._resp_check`) before returning anything.
 
 Argument types
     keys       ``str`` (sent as UTF-8) or ``bytes``;

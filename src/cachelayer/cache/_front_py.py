@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from ._local_py import LocalCache
+from ..local._local_py import LocalCache
 
 __all__ = ["CacheFront", "namespaced_keys", "pack_envelope", "parse_envelope"]
 
@@ -46,12 +46,12 @@ class CacheFront:
 def parse_envelope(
     data: Any, key: object = None
 ) -> Optional[tuple[int, int, tuple[tuple[str, int], ...], int]]:
-    """Parse the cache envelope of a stored value (see cachelayer.envelope).
+    """Parse the cache envelope of a stored value (see cachelayer.codec.envelope).
 
     Returns ``(expire_at_ms, compute_ms, tags, payload_offset)``, or None
     when the value has no envelope.
     """
-    from .envelope import unpack
+    from ..codec.envelope import unpack
 
     env = unpack(bytes(data), key)
     if env is None:
@@ -60,8 +60,8 @@ def parse_envelope(
 
 
 def pack_envelope(payload: bytes, expire_at_ms: int, compute_ms: int, tags: Any) -> bytes:
-    """Wrap a codec-encoded *payload* in a cache envelope (see cachelayer.envelope)."""
-    from .envelope import pack
+    """Wrap a codec-encoded *payload* in a cache envelope (see cachelayer.codec.envelope)."""
+    from ..codec.envelope import pack
 
     return pack(payload, expire_at_ms, compute_ms, tags)
 

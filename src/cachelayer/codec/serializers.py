@@ -34,8 +34,8 @@ from typing import Any, Callable, NamedTuple, Union
 
 import msgpack
 
-from . import _codec_kernels_py as K
-from .errors import ConfigError, InvalidValue
+from ..errors import ConfigError, InvalidValue
+from . import _kernels_py as K
 
 __all__ = [
     "BYTES",

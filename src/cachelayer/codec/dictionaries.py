@@ -21,10 +21,10 @@ from typing import Any, Optional
 
 import zstandard
 
-from . import _codec_kernels_py as K
-from ._compressors import zstd_params
-from ._stats import DictionaryReport
-from .errors import ConfigError
+from .._stats import DictionaryReport
+from ..errors import ConfigError
+from . import _kernels_py as K
+from .compressors import zstd_params
 
 __all__ = [
     "DEFAULT_DICT_SIZE",

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from .errors import InvalidKey
+from ..errors import InvalidKey
 
 __all__ = ["call_key", "function_name", "stable_digest"]
 

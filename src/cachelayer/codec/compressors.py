@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional, Union
 import lz4.block
 import zstandard
 
-from . import _codec_kernels_py as K
+from . import _kernels_py as K
 
 __all__ = [
     "PayloadError",

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Optional, Union
 
-from . import _codec_kernels_py as K
+from ..errors import ConfigError
+from . import _kernels_py as K
 from . import serializers
-from .errors import ConfigError
 
 __all__ = [
     "AUTO",

@@ -2,7 +2,7 @@
 
 :class:`Codec` here is the executable specification of the C ``Codec``:
 the same steps in the same order, the same selector decisions (the kernels
-in :mod:`cachelayer._codec_kernels_py` mirror csrc/ bit for bit), the same
+in :mod:`cachelayer.codec._kernels_py` mirror csrc/ bit for bit), the same
 frames and the same exceptions with the same messages.  The test suite runs
 both and compares them.
 """
@@ -15,12 +15,14 @@ import zlib
 from collections.abc import Iterable
 from typing import Any, Callable, Optional, Union
 
-from . import _codec_errors as E
-from . import _codec_kernels_py as K
-from . import _codec_options as O
+from .._stats import CodecStats, DictionaryReport, EncodeTrace
+from ..errors import ConfigError, DecodeError
+from . import _errors as E
+from . import _kernels_py as K
 from . import dictionaries as _dictionaries
+from . import options as O
 from . import serializers
-from ._codec_kernels_py import (
+from ._kernels_py import (
     Choice,
     Frame,
     SelectorConfig,
@@ -41,7 +43,7 @@ from ._codec_kernels_py import (
     varint_put,
     zstd_frame_bounds,
 )
-from ._compressors import (
+from .compressors import (
     PayloadError,
     ThreadCodecs,
     decompress_brotli,
@@ -49,8 +51,6 @@ from ._compressors import (
     decompress_lz4,
     make_compressor,
 )
-from ._stats import CodecStats, DictionaryReport, EncodeTrace
-from .errors import ConfigError, DecodeError
 
 __all__ = [
     "ENTROPY_TABLE",

@@ -25,7 +25,7 @@ import struct
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .errors import CorruptValue, describe_key
+from ..errors import CorruptValue, describe_key
 
 __all__ = [
     "ENVELOPE_PREFIX",

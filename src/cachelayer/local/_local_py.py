@@ -20,10 +20,10 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional, TypeVar, Union, cast
 
-from . import _validate
+from .. import _validate
+from .._stats import LocalStats
+from ..errors import ConfigError, InvalidKey, describe_key
 from ._s3fifo_py import FREQ_MAX, HITS_MAX, S3Policy
-from ._stats import LocalStats
-from .errors import ConfigError, InvalidKey, describe_key
 
 __all__ = ["LocalCache"]
 
