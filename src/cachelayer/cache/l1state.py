@@ -1,0 +1,196 @@
+"""What the cache keeps beside the L1: fills, own-write echoes, the tag index.
+
+:class:`L1Bookkeeping` installs values in the L1 only when no invalidation
+raced with them (epochs), remembers the invalidations its own writes will
+trigger (``bcast`` mode) so that write-through values survive them, keeps
+unacknowledged writes for degraded reads only, and indexes tagged entries.
+Everything here is bounded by the L1's size and does no I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..errors import CacheError, ValueTooLarge
+from .core import CacheCore
+from .helpers import EXPIRE, TAGS, now_ms, weigh
+
+if TYPE_CHECKING:
+    from ..local import LocalCache
+
+__all__ = ["L1Bookkeeping"]
+
+
+class L1Bookkeeping(CacheCore):
+    """L1 fills and the per-key tables that keep them coherent (a layer of the core)."""
+
+    def _l1_ttl(self, env: Optional[Any]) -> float:
+        ttl = self.config.l1_max_ttl
+        if env is not None and env[EXPIRE]:
+            ttl = min(ttl, (env[EXPIRE] - now_ms()) / 1000.0)
+        return ttl
+
+    def _fill(
+        self,
+        key: str,
+        value: Any,
+        size: int,
+        env: Optional[Any],
+        token: tuple[int, int],
+        tag_generation: int = -1,
+    ) -> None:
+        """Install a value read from Redis in the L1, unless an invalidation raced with it.
+
+        *tag_generation*: :attr:`_tag_generation` before the value's tags were
+        checked (values with tags only).
+        """
+        l1 = self._l1
+        if l1 is None or not self._l1_trusted:
+            return
+        ttl = self._l1_ttl(env)
+        if ttl <= 0.001:
+            return
+        try:
+            l1.set(key, value, ttl=ttl, weight=weigh(value, size))
+        except ValueTooLarge:
+            return
+        if self._epochs.changed(key, token):
+            l1.delete(key)  # an invalidation raced with the read
+            return
+        if env is not None and env[TAGS]:
+            self._index_tags(key, [tag for tag, _ in env[TAGS]], tag_generation)
+
+    def _forget(self, key: str) -> None:
+        """Our own write or delete: no L1 fill started before it may land."""
+        self._epochs.bump(key)
+        if self._l1 is not None:
+            self._l1.delete(key)
+
+    def _expect_echo(self, keys: Sequence[str]) -> bool:
+        """Note before a write that surely modifies *keys* that its invalidation is ours.
+
+        The write-through L1 value then survives the invalidation the write triggers.
+
+        Only in ``bcast`` mode while coherent: every such write is announced
+        exactly once, in Redis order.  Returns whether writing through is safe
+        (not when the table of expected echoes would outgrow the L1's size:
+        the write then simply does not fill the L1).  Every caller clears the
+        echoes of a write that failed, whatever the failure
+        (:meth:`_drop_echoes`).
+        """
+        if self._l1 is None or not self._l1_trusted:
+            return False
+        if self.config.coherence == "off":
+            return True
+        if self.config.coherence != "bcast":
+            return False
+        with self._echo_lock:
+            echoes = self._echoes
+            if len(echoes) + len(keys) > self._per_key_limit:
+                return False
+            for key in keys:
+                echoes[key] = echoes.get(key, 0) + 1
+        return True
+
+    def _drop_echoes(self, keys: Sequence[str]) -> None:
+        """A write that failed or whose outcome is unknown: stop expecting its invalidations."""
+        if self._echoes:
+            with self._echo_lock:
+                for key in keys:
+                    self._echoes.pop(key, None)
+        for key in keys:
+            self._forget(key)
+
+    def _write_through(
+        self,
+        key: str,
+        value: Any,
+        seconds: float,
+        size: int,
+        token: tuple[int, int],
+        tags: Sequence[str] = (),
+        tag_generation: int = -1,
+    ) -> None:
+        l1 = self._l1
+        if l1 is None:
+            return
+        try:
+            l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=weigh(value, size))
+        except CacheError:
+            return
+        if self._epochs.changed(key, token):
+            l1.delete(key)
+            return
+        if tags:
+            self._index_tags(key, tags, tag_generation)
+
+    def _write_local(self, key: str, value: Any, seconds: float) -> None:
+        """A write Redis did not acknowledge: keep it for degraded reads only.
+
+        While the L1 is trusted nothing is stored (Redis holds what it holds,
+        and a trusted L1 must not claim otherwise); while it is not, the value
+        is kept for stale reads and dropped by the flush that restores trust.
+        """
+        l1 = self._l1
+        if l1 is None:
+            return
+        with self._trust_lock:
+            if self._l1_trusted:
+                return
+            with contextlib.suppress(CacheError):  # e.g. bigger than the whole L1
+                l1.set(
+                    key,
+                    value,
+                    ttl=min(seconds, self.config.l1_max_ttl),
+                    weight=weigh(value, 1),
+                )
+
+    def _index_tags(self, key: str, tags: Sequence[str], generation: int) -> None:
+        """Remember that the L1 entry *key* carries *tags* (bounded by the L1's size).
+
+        If a tag was invalidated since *generation* was read, the entry may be
+        older than the invalidation: it is dropped instead.
+        """
+        l1 = self._l1
+        assert l1 is not None
+        with self._tag_lock:
+            if generation != -1 and generation != self._tag_generation:
+                self._epochs.bump(key)
+                l1.delete(key)
+                return
+            index = self._tag_index
+            for tag in tags:
+                keys = index.get(tag)
+                if keys is None:
+                    keys = index[tag] = set()
+                if key not in keys:
+                    keys.add(key)
+                    self._tag_indexed += 1
+            if self._tag_indexed > 2 * self._per_key_limit:
+                self._prune_tag_index(l1)
+
+    def _prune_tag_index(self, l1: LocalCache) -> None:
+        """Forget index entries whose key left the L1; if still too many, drop them all.
+
+        Called with the tag lock held, when the index doubled past the bound:
+        amortised O(1) per indexed key.
+        """
+        index = self._tag_index
+        total = 0
+        for tag in list(index):
+            alive = {k for k in index[tag] if k in l1}
+            if alive:
+                index[tag] = alive
+                total += len(alive)
+            else:
+                del index[tag]
+        if total > self._per_key_limit:  # many tags per entry: give the entries up
+            for keys in index.values():
+                for key in keys:
+                    self._epochs.bump(key)
+                    l1.delete(key)
+            index.clear()
+            total = 0
+        self._tag_indexed = total

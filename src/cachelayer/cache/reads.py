@@ -1,0 +1,219 @@
+"""Reads: one key, many keys, existence and TTL (operations of the core).
+
+A read is answered by the L1 while it is trusted, else by Redis: the value is
+decoded (loading a compression dictionary it needs), its tags are checked,
+and it fills the L1 unless an invalidation raced with it.  While Redis is
+unreachable a non-strict cache serves the L1's stale copy; a value Redis
+refuses to return (NOPERM, WRONGTYPE) is a miss.  Operations are generators
+(see :mod:`.protocol`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from typing import Any, Optional
+
+from .._impl import core
+from ..errors import (
+    ConnectionLost,
+    DecodeError,
+    InvalidValue,
+    ServerError,
+    UnknownDictionary,
+    describe_key,
+)
+from .helpers import MISSING, OFFSET, TAGS, key_list
+from .protocol import CALL, Op
+from .tags import Tags
+
+__all__ = ["Reads"]
+
+log = logging.getLogger("cachelayer.cache")
+
+_parse_envelope = core.parse_envelope
+
+
+class _SlowPath(Exception):
+    """Internal: leave an inlined fast path for the general one."""
+
+
+class Reads(Tags):
+    """Read operations (a layer of the core)."""
+
+    def _decode(self, key: Any, data: bytes) -> Op[tuple[Any, Optional[Any]]]:
+        """(value, envelope or None); raises DecodeError subclasses."""
+        env = _parse_envelope(data, key)
+        offset = 0 if env is None else env[OFFSET]
+        decode = self._codec._decode_at
+        for _ in range(2):
+            try:
+                return decode(data, offset, key), env
+            except UnknownDictionary as exc:
+                yield from self._load_dictionary(exc.dict_id, key)
+        return decode(data, offset, key), env
+
+    def _load_dictionary(self, dict_id: int, key: Any) -> Op[None]:
+        if dict_id in self._codec.dictionaries():
+            return
+        data = yield CALL, self._tier.get, (self._dict_key(dict_id),)
+        if data is None:
+            raise DecodeError(
+                f"value of key {describe_key(key)} needs compression dictionary {dict_id}, "
+                "which is not in Redis"
+            )
+        with self._dict_lock:
+            if dict_id not in self._codec.dictionaries():
+                self._codec.add_dictionary(dict_id, data)
+
+    def _fetch(self, key: str, rkey: bytes, count: bool = True) -> Op[tuple[Any, Optional[Any]]]:
+        """Value (or MISSING) and its envelope, from Redis, or the L1 when degraded.
+
+        *count*: whether this read is counted as a miss when the key is absent
+        (a loader's re-check under its lock is not a second read).
+        """
+        token = self._epochs.snapshot(key)
+        try:
+            data = yield CALL, self._tier.get, (rkey,)
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return self._stale(key), None
+        except (ServerError, InvalidValue) as exc:  # NOPERM, WRONGTYPE, ...: a miss
+            self._refuse(exc, f"read of key {describe_key(key)}")
+            if count:
+                self._counters.misses += 1
+            return MISSING, None
+        if data is None:
+            if count:
+                self._counters.misses += 1
+            return MISSING, None
+        return (yield from self._accept(key, data, token))
+
+    def _accept(self, key: str, data: bytes, token: tuple[int, int]) -> Op[tuple[Any, Any]]:
+        generation = -1
+        try:
+            value, env = yield from self._decode(key, data)
+            if env is not None and env[TAGS]:
+                generation = self._tag_generation
+                if not (yield from self._tags_current(env[TAGS])):
+                    self._counters.misses += 1
+                    return MISSING, None
+        except DecodeError:
+            self._counters.decode_errors += 1
+            if self.config.strict:
+                raise
+            log.warning(
+                "undecodable value for key %s treated as a miss", describe_key(key), exc_info=True
+            )
+            return MISSING, None
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return self._stale(key), None
+        except ServerError as exc:
+            self._refuse(exc, f"read of key {describe_key(key)}")
+            self._counters.misses += 1
+            return MISSING, None
+        self._counters.l2_hits += 1
+        self._fill(key, value, len(data), env, token, generation)
+        return value, env
+
+    def _stale(self, key: str) -> Any:
+        l1 = self._l1
+        if l1 is None:
+            return MISSING
+        value = l1.get_stale(key, MISSING)
+        if value is not MISSING:
+            self._counters.stale_served += 1
+        return value
+
+    def _many_from_l1(
+        self, keys: Iterable[Any]
+    ) -> tuple[dict[str, Any], list[Any], list[bytes], list[int]]:
+        """First half of ``get_many``, no waiting: ``(found, keys, redis keys, todo)``.
+
+        *todo* lists the positions the L1 could not answer (empty when the
+        cache is disabled: nothing is found then).
+        """
+        keys = key_list(keys, "get_many")
+        rkeys = self._rkeys(keys)
+        found: dict[str, Any] = {}
+        if not self.config.enabled:
+            return found, keys, rkeys, []
+        l1 = self._l1
+        todo: list[int] = []
+        if l1 is not None and self._l1_trusted:
+            for i, key in enumerate(keys):
+                value = l1.get(key, MISSING)
+                if value is MISSING:
+                    todo.append(i)
+                else:
+                    found[key] = value
+        else:
+            todo = list(range(len(keys)))
+        return found, keys, rkeys, todo
+
+    def _many_from_redis(
+        self, found: dict[str, Any], keys: list[Any], rkeys: list[bytes], todo: list[int]
+    ) -> Op[dict[str, Any]]:
+        """Second half of ``get_many``: one MGET for what the L1 did not hold."""
+        fill = self._l1 is not None and self._l1_trusted
+        snapshot = self._epochs.snapshot
+        tokens = [snapshot(keys[i]) for i in todo] if fill else [(0, 0)] * len(todo)
+        try:
+            datas = yield CALL, self._tier.mget, ([rkeys[i] for i in todo],)
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            for i in todo:
+                value = self._stale(keys[i])
+                if value is not MISSING:
+                    found[keys[i]] = value
+            return found
+        except ServerError as exc:
+            self._refuse(exc, f"read of {len(todo)} keys")
+            self._counters.misses += len(todo)
+            return found
+        decode = self._codec._decode_at
+        misses = hits = 0
+        for i, data, token in zip(todo, datas, tokens):
+            if data is None:
+                misses += 1
+                continue
+            key = keys[i]
+            try:  # the common case inline: no tags, known dictionary
+                env = _parse_envelope(data, key)
+                if env is not None and env[TAGS]:
+                    raise _SlowPath
+                value = decode(data, 0 if env is None else env[OFFSET], key)
+            except (_SlowPath, DecodeError):
+                value, _ = yield from self._accept(key, data, token)
+                if value is not MISSING:
+                    found[key] = value
+                continue
+            hits += 1
+            found[key] = value
+            if fill:
+                self._fill(key, value, len(data), env, token)
+        self._counters.misses += misses
+        self._counters.l2_hits += hits
+        return found
+
+    def _exists(self, key: str) -> Op[bool]:
+        rkey = self._rkey(key)
+        if not self.config.enabled:
+            return False
+        l1 = self._l1
+        if l1 is not None and self._l1_trusted and key in l1:
+            return True
+        try:
+            return bool((yield CALL, self._tier.exists, (rkey,)))
+        except ConnectionLost as exc:
+            self._degrade(exc)
+            return self._stale(key) is not MISSING
+
+    def _ttl(self, key: str) -> Op[Optional[float]]:
+        rkey = self._rkey(key)
+        ms = yield CALL, self._tier.pttl, (rkey,)
+        if ms == -2:
+            return None
+        return math.inf if ms == -1 else ms / 1000.0
