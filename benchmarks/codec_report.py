@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/codec_report.py [--corpus ../shared/corpus] [--quick]
+    python benchmarks/codec_report.py [--corpus src/cachelayer/corpus] [--quick]
                                       [--json out.json] [--clock cpu|wall]
 
 Sections (Markdown on stdout):
@@ -44,7 +44,7 @@ from cachelayer import Codec, compress_bench
 from cachelayer import _core as core
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
+DEFAULT_CORPUS = compress_bench.CORPUS  # shipped in the package, sources in SOURCES.md
 CLASS_TARGETS = {
     "json_small": ("small JSON (< 2 KB), dictionary", 3.5),
     "session": ("sessions", 2.7),

@@ -1,7 +1,8 @@
 """pytest-benchmark suite for the value codec, on the compression corpus.
 
 Run: ``pytest benchmarks/test_bench_codec.py --benchmark-only --benchmark-group-by=group``.
-The corpus is ``../shared/corpus`` (or ``$CACHELAYER_CORPUS``): dictionaries
+The corpus is the one shipped in the package, ``src/cachelayer/corpus`` (or
+``$CACHELAYER_CORPUS``): dictionaries
 are trained on its ``train`` split, everything is measured on the rest.
 Per-call numbers are the time of one round divided by the values in it
 (``extra_info["per_value_ns"]``).  The full side-by-side report for
@@ -19,14 +20,10 @@ import msgpack
 import orjson
 import pytest
 
-from cachelayer import Codec
+from cachelayer import Codec, compress_bench
 from cachelayer import _core as core
 
-CORPUS = Path(
-    os.environ.get(
-        "CACHELAYER_CORPUS", Path(__file__).resolve().parents[1].parent / "shared/corpus"
-    )
-)
+CORPUS = Path(os.environ.get("CACHELAYER_CORPUS", compress_bench.CORPUS))
 
 
 def _items() -> list[dict[str, Any]]:

@@ -61,3 +61,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped and session.exitstatus == 0:
         reporter.write_line(f"CI: {skipped} test(s) skipped; a skip counts as a failure", red=True)
         session.exitstatus = 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the packaging checks to their own run when ``CACHELAYER_PACKAGING_RUN=separate``.
+
+    .ci/run sets it and runs ``pytest -m packaging`` beside the suite (they
+    compile the extension twice); everywhere else ``pytest`` runs them too.
+    """
+    import os
+
+    if os.environ.get("CACHELAYER_PACKAGING_RUN") != "separate":
+        return
+    kept = [i for i in items if i.get_closest_marker("packaging") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept

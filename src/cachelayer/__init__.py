@@ -37,6 +37,11 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+def __dir__() -> list[str]:
+    """The public names, including those imported on first use (``Cache``, ``Codec``)."""
+    return sorted(__all__)
+
+
 def __getattr__(name: str) -> Any:
     # The codec and the two-tier cache are imported on first use: they need
     # msgpack, zstandard, lz4, brotli and redis, which the local cache does not.

@@ -1,7 +1,10 @@
 """``cachelayer compress-bench``: compression ratio and speed on real data.
 
 Per codec, for the selector and for the per-value oracle, on files or a
-corpus directory.
+corpus directory; without a path, on the corpus shipped with cachelayer
+(``cachelayer/corpus``: public JSON, HTML, sessions, arrays and binaries,
+sources and licenses in its SOURCES.md), the data behind the codec numbers
+in docs/benchmarks.md.
 
 For every value and every candidate codec/level it measures the stored size
 (cachelayer frame: header + payload), compress time and decompress time,
@@ -34,6 +37,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ._impl import core
@@ -45,8 +49,12 @@ from .codec.compressors import (
     decompress_lz4,
     make_compressor,
 )
+from ._help import HelpFormatter, plain
 
-__all__ = ["DEFAULT_CANDIDATES", "SIZE_CLASSES", "main", "register", "run"]
+__all__ = ["CORPUS", "DEFAULT_CANDIDATES", "SIZE_CLASSES", "main", "register", "run"]
+
+#: The corpus shipped in the package (manifest.json, SOURCES.md and the files).
+CORPUS = Path(__file__).resolve().with_name("corpus")
 
 #: Codec:level candidates the oracle chooses from.
 DEFAULT_CANDIDATES = (
@@ -452,7 +460,10 @@ def _total(by_class: dict[str, dict[str, Row]]) -> dict[str, Any]:
 
 
 def _fmt(v: Optional[float], spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    """*v* formatted with *spec*, or a dash right-aligned to the same width."""
+    if v is None:
+        return "-".rjust(int(spec.split(".")[0] or 0))
+    return format(v, spec)
 
 
 def render(report: dict[str, Any]) -> str:
@@ -492,10 +503,15 @@ def render(report: dict[str, Any]) -> str:
 
 def handle(args: argparse.Namespace) -> int:
     """Entry point of the sub-command."""
-    if not args.paths:
-        print("compress-bench: give files or a corpus directory", file=sys.stderr)
+    paths = args.paths or [str(CORPUS)]
+    if not args.paths and not (CORPUS / "manifest.json").is_file():
+        print(
+            f"compress-bench: the shipped corpus is missing ({CORPUS}); give files or a "
+            "corpus directory",
+            file=sys.stderr,
+        )
         return 2
-    items = load_inputs(args.paths)
+    items = load_inputs(paths)
     if not items:
         print("compress-bench: no input files", file=sys.stderr)
         return 2
@@ -528,18 +544,28 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "compress-bench",
         help="compression ratio/speed per codec, the selector and the oracle",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain(__doc__ or ""),
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("paths", nargs="*", metavar="PATH", help="files or a corpus directory")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or a corpus directory (default: the shipped corpus)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument(
         "--lambda-ns",
         type=float,
         default=100.0,
-        help="cost of one stored byte in nanoseconds (default 100)",
+        help="cost of one stored byte in nanoseconds",
     )
-    p.add_argument("--codecs", help="comma-separated candidates (default: all, see --help)")
+    p.add_argument(
+        "--codecs",
+        metavar="LIST",
+        help="comma-separated codec:level candidates, from: "
+        f"{', '.join(DEFAULT_CANDIDATES)} (default: all of them)",
+    )
     p.add_argument(
         "--clock",
         choices=("wall", "cpu"),
@@ -550,7 +576,7 @@ def register(subparsers: Any) -> None:
         "--budget-ms",
         type=float,
         default=3.0,
-        help="time spent timing each value/codec pair (default 3 ms)",
+        help="time spent timing each value/codec pair, in milliseconds",
     )
     p.add_argument("--dict-size", type=int, default=65536, help="dictionary size in bytes")
     p.add_argument("--no-dict", action="store_true", help="do not train dictionaries")

@@ -9,12 +9,9 @@ RESUME_BOUND_S = 10.0
 STALL_BOUND_MS = 1000.0
 
 
-def test_cluster_master_kill(cluster_topology, capsys):
+def test_cluster_master_kill(cluster_topology):
     outcomes = run_cluster_scenario(cluster_topology)
-    with capsys.disabled():
-        print("\n" + HEADER)
-        for outcome in outcomes:
-            print(outcome.row())
+    _print_table(outcomes)
     for cache in outcomes:
         if not cache.client.startswith("cachelayer"):
             continue
@@ -24,3 +21,10 @@ def test_cluster_master_kill(cluster_topology, capsys):
         assert cache.stall_ms is not None and cache.stall_ms < STALL_BOUND_MS, cache
     durable = next(o for o in outcomes if o.client == "cachelayer (durable=1)")
     assert durable.lost == 0, durable
+
+
+def _print_table(outcomes):
+    """The scenario's table: shown with ``pytest -s`` (or on failure), not in the normal output."""
+    print("\n" + HEADER)
+    for outcome in outcomes:
+        print(outcome.row())

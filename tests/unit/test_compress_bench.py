@@ -77,9 +77,46 @@ def test_text_report_on_plain_files(corpus, capsys):
     assert "== category" not in out
 
 
-def test_no_input(capsys):
-    assert cli.main(["compress-bench"]) == 2
-    assert "give files" in capsys.readouterr().err
+def test_no_path_measures_the_shipped_corpus(capsys):
+    args = ["--json", "--codecs", "none", "--no-peers", "--no-dict", "--budget-ms", "0.01"]
+    assert cli.main(["compress-bench", *args]) == 0
+    report = json.loads(capsys.readouterr().out)
+    manifest = json.loads((compress_bench.CORPUS / "manifest.json").read_text())["items"]
+    assert report["values"] == sum(1 for i in manifest if i.get("split") != "train")
+    assert set(report["categories"]) == {i["category"] for i in manifest}
+
+
+def test_shipped_corpus_names_the_source_of_every_file():
+    corpus = compress_bench.CORPUS
+    items = json.loads((corpus / "manifest.json").read_text())["items"]
+    sources = (corpus / "SOURCES.md").read_text()
+    on_disk = {str(p.relative_to(corpus)) for p in corpus.rglob("*") if p.is_file()}
+    assert on_disk == {i["file"] for i in items} | {"manifest.json", "SOURCES.md"}
+    for item in items:
+        assert (corpus / item["file"]).stat().st_size == item["size"], item["file"]
+        assert item["source_pkg"].split("(")[0].split(" ")[0] in sources, item["source_pkg"]
+    assert sum(i["size"] for i in items) < 4_000_000
+
+
+def test_rows_without_timings_stay_aligned():
+    row = {"label": "none", "ratio": 1.0, "compress_mb_s": None, "decompress_mb_s": None}
+    row |= {"cost_ms": 1.5, "picks": {}}
+    full = dict(row, label="lz4", compress_mb_s=12.5, decompress_mb_s=99.0)
+    report = {
+        "lambda_ns_per_byte": 100,
+        "decompress_weight": 4,
+        "clock": "cpu",
+        "values": 1,
+        "selector_decision_ns": {},
+        "size_classes": {"<64B": {"rows": [row, full]}},
+        "categories": {},
+        "total": {"rows": []},
+    }
+    lines = compress_bench.render(report).splitlines()
+    (none_line,) = [line for line in lines if line.startswith("  none ")]
+    (full_line,) = [line for line in lines if line.startswith("  lz4 ")]
+    assert len(none_line) == len(full_line)
+    assert none_line.index("1.500") == full_line.index("1.500")
 
 
 def test_size_classes():

@@ -379,8 +379,19 @@ def run_scenario(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the scenarios on fresh topologies and print one table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", action="append", choices=SCENARIOS)
+    from cachelayer._help import HelpFormatter, plain
+
+    parser = argparse.ArgumentParser(
+        prog="python -m cachelayer.testing.chaos",
+        description=plain(__doc__ or ""),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIOS,
+        help="run this scenario (repeat the option for several; default: all of them)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario")
     args = parser.parse_args(argv)
     scenarios = args.scenario or list(SCENARIOS)
