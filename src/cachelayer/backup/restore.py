@@ -170,11 +170,11 @@ def restore(
         if at is not None and archive is None:
             from .pitr import materialize
 
-            with materialize(storage, at, keyring=keyring) as (path, label):
+            with materialize(storage, at, keyring=keyring) as (path, label, ring):
                 outcome.archive = label
                 counts = restore_file(
                     redis_url, path, label, keys=keys, replace=replace, dry_run=dry_run,
-                    keyring=None, progress=progress,
+                    keyring=ring, progress=progress,
                 )
         else:
             name = archive or _latest_full(storage, None).name
