@@ -19,20 +19,39 @@ from __future__ import annotations
 from .catalog import Manifest, list_manifests
 from .crypto import Keyring
 from .full import backup_full
+from .incremental import backup_log_bundle
+from .ops import VerifyReport, backup_rdb, prune, verify
 from .outcome import BackupOutcome
 from .restore import RestoreResult, restore
 from .storage import Storage
+from .tap import ReplicationTap
 
 __all__ = [
     "BackupOutcome",
     "Keyring",
     "Manifest",
+    "ReplicationTap",
     "RestoreResult",
     "Storage",
+    "VerifyReport",
     "backup_full",
+    "backup_log_bundle",
+    "backup_rdb",
     "list_backups",
+    "prune",
     "restore",
+    "stream",
+    "verify",
 ]
+
+
+def stream(
+    redis_url: str, storage_url: str, *, max_seconds: float | None = None, **options: object
+) -> ReplicationTap:
+    """Run the continuous replication tap in this thread (see :class:`ReplicationTap`)."""
+    tap = ReplicationTap(redis_url, storage_url, **options)  # type: ignore[arg-type]
+    tap.run(max_seconds=max_seconds)
+    return tap
 
 
 def list_backups(storage_url: str, kind: str | None = None) -> list[Manifest]:

@@ -140,7 +140,7 @@ def find_conflicts(
     first: Optional[bytes] = None
     try:
         for batch in _batches(selected(records, keys, counts, now_ms)):
-            for target, rec in batch:
+            for _target, rec in batch:
                 counts.keys += 1
                 counts.bytes += len(rec.payload)
                 counts.types[rec.type_name] = counts.types.get(rec.type_name, 0) + 1

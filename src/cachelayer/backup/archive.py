@@ -24,7 +24,7 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Optional
+from typing import IO, Any, Optional
 
 import zstandard
 
@@ -113,7 +113,7 @@ class ArchiveWriter:
 
     def __init__(
         self,
-        stream: BinaryIO,
+        stream: IO[bytes],
         kind: int,
         *,
         keyring: Optional[Keyring] = None,
@@ -195,7 +195,7 @@ class ArchiveReader:
     :class:`ArchiveKeyError`) naming ``path`` and the chunk.
     """
 
-    def __init__(self, stream: BinaryIO, path: str, keyring: Optional[Keyring] = None) -> None:
+    def __init__(self, stream: IO[bytes], path: str, keyring: Optional[Keyring] = None) -> None:
         self._stream = stream
         self.path = path
         self._keyring = keyring
@@ -254,7 +254,9 @@ class ArchiveReader:
                     f"{where}: out of order (expected chunk {expected})", path=self.path, chunk=seq
                 )
             if ctype not in (CHUNK_DATA, CHUNK_MANIFEST, CHUNK_END):
-                raise ArchiveCorrupt(f"{where}: unknown chunk type {ctype}", path=self.path, chunk=seq)
+                raise ArchiveCorrupt(
+                    f"{where}: unknown chunk type {ctype}", path=self.path, chunk=seq
+                )
             if raw_len > MAX_CHUNK or stored_len > _MAX_STORED:
                 raise ArchiveCorrupt(
                     f"{where}: declares {raw_len}/{stored_len} bytes, over the {MAX_CHUNK} limit",
@@ -297,7 +299,9 @@ class ArchiveReader:
         try:
             raw = self._zstd.decompress(stored, max_output_size=raw_len)
         except zstandard.ZstdError as exc:
-            raise ArchiveCorrupt(f"{where}: bad zstd data: {exc}", path=self.path, chunk=seq) from None
+            raise ArchiveCorrupt(
+                f"{where}: bad zstd data: {exc}", path=self.path, chunk=seq
+            ) from None
         if len(raw) != raw_len:
             raise ArchiveCorrupt(
                 f"{where}: decompressed to {len(raw)} bytes, header says {raw_len}",
@@ -308,7 +312,9 @@ class ArchiveReader:
 
     def _check_end(self, raw: bytes, seq: int, seal: bytes) -> None:
         if len(raw) != _END.size:
-            raise ArchiveCorrupt(f"{self.path}: chunk {seq}: bad end chunk", path=self.path, chunk=seq)
+            raise ArchiveCorrupt(
+                f"{self.path}: chunk {seq}: bad end chunk", path=self.path, chunk=seq
+            )
         count, raw_bytes, digest = _END.unpack(raw)
         if count != seq or raw_bytes != self.raw_bytes or digest != seal:
             raise ArchiveCorrupt(

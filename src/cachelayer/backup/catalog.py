@@ -30,7 +30,7 @@ FOLDERS = {"keys": "full", "rdb": "rdb", "log": "log"}
 
 def stamp(ts: float) -> str:
     """``20240131T020000.123Z`` for Unix time *ts* (sorts by time)."""
-    ms = int(round(ts * 1000)) % 1000
+    ms = round(ts * 1000) % 1000
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(ts)) + f".{ms:03d}Z"
 
 

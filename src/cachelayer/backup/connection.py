@@ -9,6 +9,7 @@ raises them as :class:`~cachelayer.errors.ServerError`.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from collections.abc import Sequence
@@ -115,10 +116,8 @@ class RawConnection:
         """Close the socket (idempotent)."""
         sock = getattr(self, "sock", None)
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:  # pragma: no cover
-                pass
 
     def __enter__(self) -> RawConnection:
         return self

@@ -66,7 +66,9 @@ class Keyring:
         """The keyring described by ``CACHELAYER_BACKUP_KEYS`` / ``CACHELAYER_BACKUP_KEY_ID``."""
         env = os.environ if environ is None else environ
         keys: dict[str, bytes] = {}
-        for item in filter(None, (p.strip() for p in env.get("CACHELAYER_BACKUP_KEYS", "").split(","))):
+        for item in filter(
+            None, (p.strip() for p in env.get("CACHELAYER_BACKUP_KEYS", "").split(","))
+        ):
             key_id, sep, encoded = item.partition(":")
             if not sep:
                 raise ConfigError("CACHELAYER_BACKUP_KEYS entries must be ID:BASE64KEY")

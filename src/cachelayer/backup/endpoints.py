@@ -84,8 +84,6 @@ class Endpoints:
                 if "s_down" in flags or "o_down" in flags or "disconnected" in flags:
                     continue
                 out.append((fields[b"ip"].decode(), int(fields[b"port"])))
-                if out:
-                    pass
             return out
         return []
 
@@ -154,24 +152,43 @@ def _credentials(userinfo: str) -> tuple[Optional[str], Optional[str]]:
 
 
 def parse_endpoints(url: str) -> Endpoints:
-    """The :class:`Endpoints` of a ``redis://``, ``redis+cluster://`` or ``redis+sentinel://`` URL."""
+    """The :class:`Endpoints` of a ``redis://``, ``redis+cluster://`` or sentinel URL."""
     shown = redact_url(url)
     scheme = url.partition("://")[0]
     query = parse_qs(urlsplit(url).query)
-    ca = (query.get("ssl_ca_certs") or [None])[0]
+    ca = query["ssl_ca_certs"][0] if query.get("ssl_ca_certs") else None
     verify = (query.get("ssl_cert_reqs") or ["required"])[0] != "none"
     if scheme in ("redis+cluster", "rediss+cluster"):
         node_scheme, userinfo, seeds, _ = parse_cluster_url(url)
         user, password = _credentials(userinfo)
-        return Endpoints(url, "cluster", seeds, 0, user, password, node_scheme == "rediss",
-                         ca_certs=ca, verify_tls=verify)
+        return Endpoints(
+            url,
+            "cluster",
+            seeds,
+            0,
+            user,
+            password,
+            node_scheme == "rediss",
+            ca_certs=ca,
+            verify_tls=verify,
+        )
     if scheme in ("redis+sentinel", "rediss+sentinel"):
         sentinels, service, prefix, suffix = parse_sentinel_url(url)
         userinfo = prefix.partition("://")[2].rstrip("@")
         user, password = _credentials(userinfo)
         db = int(suffix.lstrip("/").partition("?")[0] or 0)
-        return Endpoints(url, "sentinel", sentinels, db, user, password,
-                         scheme.startswith("rediss"), service, ca, verify)
+        return Endpoints(
+            url,
+            "sentinel",
+            sentinels,
+            db,
+            user,
+            password,
+            scheme.startswith("rediss"),
+            service,
+            ca,
+            verify,
+        )
     if scheme not in ("redis", "rediss"):
         raise ConfigError(
             f"--redis-url must be redis://, rediss://, redis+cluster:// or redis+sentinel://; "
@@ -187,5 +204,14 @@ def parse_endpoints(url: str) -> Endpoints:
         port = parts.port or 6379
     except ValueError:
         raise ConfigError(f"bad port in {shown!r}") from None
-    return Endpoints(url, "standalone", [(parts.hostname or "localhost", port)], int(path or 0),
-                     user, password, scheme == "rediss", ca_certs=ca, verify_tls=verify)
+    return Endpoints(
+        url,
+        "standalone",
+        [(parts.hostname or "localhost", port)],
+        int(path or 0),
+        user,
+        password,
+        scheme == "rediss",
+        ca_certs=ca,
+        verify_tls=verify,
+    )

@@ -152,7 +152,11 @@ def backup_full(
             progress=progress,
             stats=stats,
         )
-        outcome.keys, outcome.bytes, outcome.archive = manifest.keys, manifest.stored_bytes, manifest.name
+        outcome.keys, outcome.bytes, outcome.archive = (
+            manifest.keys,
+            manifest.stored_bytes,
+            manifest.name,
+        )
         return manifest
     except ConnectionLost as exc:
         outcome.error = f"Redis connection lost: {exc}"

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-__all__ = ["BackupOutcome", "clear", "record", "recent", "summary"]
+__all__ = ["BackupOutcome", "clear", "recent", "record", "summary"]
 
 #: How many outcomes :func:`recent` keeps.
 RECENT_LIMIT = 100

@@ -58,7 +58,7 @@ def plan(storage: Storage, at: float) -> Plan:
     manifests = list_manifests(storage)
     bases = [m for m in manifests if m.kind == "rdb" and m.started_at <= at]
     fulls = [m for m in manifests if m.kind == "keys" and m.finished_at <= at]
-    logs = [m for m in manifests if m.kind == "log"]
+    logs = [m for m in manifests if m.kind == "log" and m.backup_type == "segment"]
     if bases:
         base = max(bases, key=lambda m: m.started_at)
         chain: list[Manifest] = []
@@ -147,9 +147,14 @@ def materialize(
             with RawConnection(parse_endpoints(url).seeds[0]) as conn:
                 for seg in p.segments:
                     with local_copy(storage, seg.name) as seg_path:
-                        replay(conn, _commands(seg_path, f"{storage.shown}/{seg.name}", keyring),
-                               int(at * 1000))
+                        replay(
+                            conn,
+                            _commands(seg_path, f"{storage.shown}/{seg.name}", keyring),
+                            int(at * 1000),
+                        )
             keys, _ = scan_dump(parse_endpoints(f"{url}/{db}" if db else url))
             local = Storage("file://" + tmp)
-            m = write_keys_archive(local, keys, Manifest("keys", "pitr", "", started_at=time.time()))
+            m = write_keys_archive(
+                local, keys, Manifest("keys", "pitr", "", started_at=time.time())
+            )
         yield os.path.join(tmp, m.name), p.label, None

@@ -11,6 +11,7 @@ and acknowledges it (``REPLCONF ACK``) every second and on ``GETACK``.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -107,7 +108,9 @@ class ReplicationLink:
         self._send(*args)
         line = self._line()
         if line.startswith(b"-"):
-            raise ServerError(f"{args[0]} on {self.where} failed: {line[1:].decode(errors='replace')}")
+            raise ServerError(
+                f"{args[0]} on {self.where} failed: {line[1:].decode(errors='replace')}"
+            )
         return line
 
     # -- handshake ---------------------------------------------------------------------
@@ -126,10 +129,9 @@ class ReplicationLink:
         """
         self._command("REPLCONF", "capa", "psync2")
         if rdb_only:
-            try:
+            # before Redis 7.0 the stream follows the RDB; the caller closes after it
+            with contextlib.suppress(ServerError):
                 self._command("REPLCONF", "rdb-only", "1")
-            except ServerError:  # before Redis 7.0: the stream follows; we close after the RDB
-                pass
         if replid:
             self._send("PSYNC", replid, offset + 1)
         else:
@@ -160,7 +162,9 @@ class ReplicationLink:
                 continue
             header = self._line()
             if not header.startswith(b"$") or header.startswith(b"$EOF:"):
-                raise ServerError(f"unexpected RDB transfer header from {self.where}: {header[:40]!r}")
+                raise ServerError(
+                    f"unexpected RDB transfer header from {self.where}: {header[:40]!r}"
+                )
             return int(header[1:])
 
     def _stream_rdb(self, size: int, on_rdb: Callable[[bytes], None]) -> None:
@@ -178,7 +182,9 @@ class ReplicationLink:
 
     # -- the command stream ------------------------------------------------------------
 
-    def commands(self, *, idle: Optional[Callable[[], bool]] = None) -> Iterator[tuple[list[bytes], int]]:
+    def commands(
+        self, *, idle: Optional[Callable[[], bool]] = None
+    ) -> Iterator[tuple[list[bytes], int]]:
         """Yield ``(args, offset after the command)`` for every command of the stream.
 
         Replication ``PING`` and ``REPLCONF GETACK`` are answered/consumed and
@@ -228,7 +234,5 @@ class ReplicationLink:
 
     def close(self) -> None:
         """Close the link."""
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:  # pragma: no cover
-            pass

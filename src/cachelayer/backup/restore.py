@@ -91,12 +91,11 @@ def restore_file(
     """Check then apply the local key archive *path* (see :func:`restore`)."""
     endpoints = parse_endpoints(redis_url)
     planned = RestoreCounts()
-    first = find_conflicts(
-        endpoints,
-        key_records(path, shown, keyring),
-        keys,
-        planned,
-    ) if not replace else _count_only(path, shown, keyring, keys, planned)
+    first: Optional[bytes] = None
+    if replace:
+        _count_only(path, shown, keyring, keys, planned)
+    else:
+        first = find_conflicts(endpoints, key_records(path, shown, keyring), keys, planned)
     if dry_run:
         return planned
     if first is not None:
@@ -123,7 +122,9 @@ def _count_only(
 ) -> None:
     from .apply import selected
 
-    for _, rec in selected(key_records(path, shown, keyring), keys, counts, int(time.time() * 1000)):
+    for _, rec in selected(
+        key_records(path, shown, keyring), keys, counts, int(time.time() * 1000)
+    ):
         counts.keys += 1
         counts.bytes += len(rec.payload)
         counts.types[rec.type_name] = counts.types.get(rec.type_name, 0) + 1
@@ -173,8 +174,14 @@ def restore(
             with materialize(storage, at, keyring=keyring) as (path, label, ring):
                 outcome.archive = label
                 counts = restore_file(
-                    redis_url, path, label, keys=keys, replace=replace, dry_run=dry_run,
-                    keyring=ring, progress=progress,
+                    redis_url,
+                    path,
+                    label,
+                    keys=keys,
+                    replace=replace,
+                    dry_run=dry_run,
+                    keyring=ring,
+                    progress=progress,
                 )
         else:
             name = archive or _latest_full(storage, None).name
@@ -182,13 +189,25 @@ def restore(
             shown = f"{storage.shown}/{name}"
             with local_copy(storage, name) as path:
                 counts = restore_file(
-                    redis_url, path, shown, keys=keys, replace=replace, dry_run=dry_run,
-                    keyring=keyring, progress=progress,
+                    redis_url,
+                    path,
+                    shown,
+                    keys=keys,
+                    replace=replace,
+                    dry_run=dry_run,
+                    keyring=keyring,
+                    progress=progress,
                 )
         outcome.keys, outcome.bytes = counts.keys, counts.bytes
         return RestoreResult(
-            outcome.archive, counts.keys, counts.bytes, counts.expired, counts.filtered,
-            dry_run, at, counts.types,
+            outcome.archive,
+            counts.keys,
+            counts.bytes,
+            counts.expired,
+            counts.filtered,
+            dry_run,
+            at,
+            counts.types,
         )
     except Exception as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"

@@ -30,11 +30,24 @@ __all__ = ["DumpedKey", "ScanStats", "dump_type", "glob_escape", "scan_dump"]
 # RDB object type (first byte of a DUMP payload) -> Redis type name
 _RDB_TYPES = {
     0: "string",
-    1: "list", 10: "list", 14: "list", 18: "list",
-    2: "set", 11: "set", 20: "set",
-    3: "zset", 5: "zset", 12: "zset", 17: "zset",
-    4: "hash", 9: "hash", 13: "hash", 16: "hash",
-    15: "stream", 19: "stream", 21: "stream",
+    1: "list",
+    10: "list",
+    14: "list",
+    18: "list",
+    2: "set",
+    11: "set",
+    20: "set",
+    3: "zset",
+    5: "zset",
+    12: "zset",
+    17: "zset",
+    4: "hash",
+    9: "hash",
+    13: "hash",
+    16: "hash",
+    15: "stream",
+    19: "stream",
+    21: "stream",
 }
 _TYPE_CODES = {"string": 0, "list": 1, "set": 2, "zset": 3, "hash": 4, "stream": 5}
 

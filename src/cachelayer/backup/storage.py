@@ -24,8 +24,15 @@ from ..errors import ConfigError, StorageError
 
 __all__ = ["Storage"]
 
-_EXTRAS = {"s3": "s3", "s3a": "s3", "az": "azure", "abfs": "azure", "abfss": "azure",
-           "gs": "gcs", "gcs": "gcs"}
+_EXTRAS = {
+    "s3": "s3",
+    "s3a": "s3",
+    "az": "azure",
+    "abfs": "azure",
+    "abfss": "azure",
+    "gs": "gcs",
+    "gcs": "gcs",
+}
 
 
 class Storage:
@@ -35,7 +42,9 @@ class Storage:
         try:
             import fsspec
         except ImportError:  # pragma: no cover - a core dependency of [backup]
-            raise ConfigError("backup storage needs fsspec: pip install 'cachelayer[backup]'") from None
+            raise ConfigError(
+                "backup storage needs fsspec: pip install 'cachelayer[backup]'"
+            ) from None
         if "://" not in url:
             url = "file://" + os.path.abspath(url)
         self.url = url.rstrip("/")
@@ -47,7 +56,9 @@ class Storage:
             try:
                 opts.update(json.loads(env))
             except ValueError:
-                raise ConfigError("CACHELAYER_BACKUP_STORAGE_OPTIONS is not a JSON object") from None
+                raise ConfigError(
+                    "CACHELAYER_BACKUP_STORAGE_OPTIONS is not a JSON object"
+                ) from None
         if protocol in ("gs", "gcs"):
             os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
         opts.update(options or {})

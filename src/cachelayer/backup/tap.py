@@ -20,6 +20,7 @@ new base, so a point-in-time restore never silently bridges a gap.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -72,7 +73,9 @@ def write_rdb_archive(
         if "writer" not in state:
             ctx = storage.writer(name)
             state["ctx"] = ctx
-            state["writer"] = ArchiveWriter(ctx.__enter__(), KIND_RDB, keyring=keyring, encrypt=encrypt)
+            state["writer"] = ArchiveWriter(
+                ctx.__enter__(), KIND_RDB, keyring=keyring, encrypt=encrypt
+            )
         state["writer"].add(piece)
 
     try:
@@ -83,10 +86,19 @@ def write_rdb_archive(
             on_rdb(b"")
         writer: ArchiveWriter = state["writer"]
         manifest = Manifest(
-            "rdb", backup_type, writer.header.archive_id.hex(), name=name, started_at=started,
-            finished_at=time.time(), source=source, raw_bytes=writer.raw_bytes,
-            key_id=writer.header.key_id, replid=start.replid, offset_start=start.offset,
-            offset_end=start.offset, gap_before=gap_before,
+            "rdb",
+            backup_type,
+            writer.header.archive_id.hex(),
+            name=name,
+            started_at=started,
+            finished_at=time.time(),
+            source=source,
+            raw_bytes=writer.raw_bytes,
+            key_id=writer.header.key_id,
+            replid=start.replid,
+            offset_start=start.offset,
+            offset_end=start.offset,
+            gap_before=gap_before,
         )
         writer.close(manifest.to_json())
         manifest.stored_bytes = writer.stored_bytes
@@ -151,10 +163,19 @@ class ReplicationTap:
             state = json.loads(self.storage.read_bytes(STATE_NAME))
         except (StorageError, ValueError):
             return
-        self.replid, self.offset, self.db = state.get("replid"), int(state["offset"]), int(state.get("db", 0))
+        self.replid, self.offset, self.db = (
+            state.get("replid"),
+            int(state["offset"]),
+            int(state.get("db", 0)),
+        )
 
     def _save_state(self) -> None:
-        state = {"replid": self.replid, "offset": self.offset, "db": self.db, "saved_at": time.time()}
+        state = {
+            "replid": self.replid,
+            "offset": self.offset,
+            "db": self.db,
+            "saved_at": time.time(),
+        }
         self.storage.write_bytes(STATE_NAME, json.dumps(state).encode())
 
     def _event(self, name: str, **data: Any) -> None:
@@ -171,10 +192,19 @@ class ReplicationTap:
             archive_id = os.urandom(16)
             name = archive_name("log", self._seg_first_ts / 1000, archive_id)
             manifest = Manifest(
-                "log", "segment", "", name=name, started_at=self._seg_opened, finished_at=started,
-                source={"url": self.endpoints.shown}, replid=self.replid or "",
-                offset_start=self._seg_start, offset_end=offset, first_ts_ms=self._seg_first_ts,
-                last_ts_ms=self._seg_last_ts, commands=len(self._records),
+                "log",
+                "segment",
+                "",
+                name=name,
+                started_at=self._seg_opened,
+                finished_at=started,
+                source={"url": self.endpoints.shown},
+                replid=self.replid or "",
+                offset_start=self._seg_start,
+                offset_end=offset,
+                first_ts_ms=self._seg_first_ts,
+                last_ts_ms=self._seg_last_ts,
+                commands=len(self._records),
                 gap_before=self._gap_pending,
             )
             with self.storage.writer(name) as stream:
@@ -187,10 +217,18 @@ class ReplicationTap:
                 writer.close(manifest.to_json())
                 manifest.stored_bytes = writer.stored_bytes
             self.storage.write_bytes(name + ".json", manifest.to_json())
-            record(BackupOutcome("stream", "segment", started_at=self._seg_opened,
-                                 duration_seconds=time.time() - self._seg_opened,
-                                 keys=manifest.commands, bytes=manifest.stored_bytes, archive=name,
-                                 storage=self.storage.shown))
+            record(
+                BackupOutcome(
+                    "stream",
+                    "segment",
+                    started_at=self._seg_opened,
+                    duration_seconds=time.time() - self._seg_opened,
+                    keys=manifest.commands,
+                    bytes=manifest.stored_bytes,
+                    archive=name,
+                    storage=self.storage.shown,
+                )
+            )
             self.segments += 1
             self._gap_pending = False
             self._records, self._size = [], 0
@@ -211,12 +249,12 @@ class ReplicationTap:
         """Nodes to tap, in order of preference: healthy replicas, then the master."""
         out: list[Address] = []
         if self.endpoints.kind == "sentinel":
-            try:
+            with contextlib.suppress(ConnectionLost):
                 out += self.endpoints.replicas()
-            except ConnectionLost:
-                pass
         if self.endpoints.kind == "cluster":
-            raise ServerError("backup stream taps one replication stream: give a node or sentinel URL")
+            raise ServerError(
+                "backup stream taps one replication stream: give a node or sentinel URL"
+            )
         return out + [a for a in self.endpoints.primaries() if a not in out]
 
     def stop(self) -> None:
@@ -250,15 +288,22 @@ class ReplicationTap:
                 return ReplicationLink(self.endpoints, address)
             except ConnectionLost as exc:
                 last = exc
-        raise ConnectionLost(f"no node of {self.endpoints.shown} accepts a replication link: {last}")
+        raise ConnectionLost(
+            f"no node of {self.endpoints.shown} accepts a replication link: {last}"
+        )
 
     def _session(self, deadline: Optional[float]) -> None:
         link = self.link = self._connect()
         try:
             had_history = self.replid is not None
             base, start = write_rdb_archive(
-                self.storage, link, self.replid, self.offset, keyring=self.keyring,
-                encrypt=self.encrypt, backup_type="base",
+                self.storage,
+                link,
+                self.replid,
+                self.offset,
+                keyring=self.keyring,
+                encrypt=self.encrypt,
+                backup_type="base",
                 source={"url": self.endpoints.shown, "node": link.where},
                 gap_before=had_history,
             )
@@ -266,10 +311,19 @@ class ReplicationTap:
                 if had_history:
                     self.gaps += 1
                     self._gap_pending = True
-                    message = (f"replication gap: {link.where} could not continue from offset "
-                               f"{self.offset} of {self.replid}; new base {base.name}")
-                    record(BackupOutcome("stream", "gap", error=message, archive=base.name,
-                                         storage=self.storage.shown))
+                    message = (
+                        f"replication gap: {link.where} could not continue from offset "
+                        f"{self.offset} of {self.replid}; new base {base.name}"
+                    )
+                    record(
+                        BackupOutcome(
+                            "stream",
+                            "gap",
+                            error=message,
+                            archive=base.name,
+                            storage=self.storage.shown,
+                        )
+                    )
                     self._event("gap", base=base.name, offset=start.offset)
                 self._records, self._size = [], 0
                 self.replid, self.db = start.replid, 0
@@ -292,7 +346,10 @@ class ReplicationTap:
         def idle() -> bool:
             if self._due():
                 self._flush(self._last_offset)
-            elif link.offset != self.offset and time.time() - self._seg_opened >= self.segment_seconds:
+            elif (
+                link.offset != self.offset
+                and time.time() - self._seg_opened >= self.segment_seconds
+            ):
                 self._flush(link.offset)
                 self._last_offset = link.offset
             return self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
