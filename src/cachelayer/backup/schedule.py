@@ -37,7 +37,7 @@ _FIELDS = (
     ("hour", 0, 23),
     ("day of month", 1, 31),
     ("month", 1, 12),
-    ("day of week", 0, 6),
+    ("day of week", 0, 7),
 )
 
 
@@ -57,12 +57,12 @@ def _parse_field(text: str, name: str, low: int, high: int) -> frozenset[int]:
                 end = high if step_text else start
         except ValueError:
             raise ConfigError(f"BACKUP_SCHEDULE: bad {name} field {text!r}") from None
-        if name == "day of week" and end == 7:
-            end = 6 if start <= 6 else 0
-            values.add(0)
         if step < 1 or not low <= start <= end <= high:
             raise ConfigError(f"BACKUP_SCHEDULE: {name} {text!r} is outside {low}-{high}")
         values.update(range(start, end + 1, step))
+    if name == "day of week" and 7 in values:  # 0 and 7 are both Sunday
+        values.discard(7)
+        values.add(0)
     return frozenset(values)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any, Optional, cast
 
 from ..config import redact_url
-from ..errors import ConfigError, StorageError
+from ..errors import CacheError, ConfigError, StorageError
 
 __all__ = ["Storage"]
 
@@ -86,9 +86,15 @@ class Storage:
     def ensure_root(self) -> None:
         """Create the root (directory or bucket) if it does not exist."""
         try:
-            if not self.fs.exists(self.root):
+            if self.local:
                 self.fs.makedirs(self.root, exist_ok=True)
-        except (OSError, ValueError) as exc:
+                return
+            bucket = self.root.split("/", 1)[0]
+            if not self.fs.exists(bucket):
+                self.fs.mkdir(bucket)
+        except FileExistsError:
+            pass
+        except Exception as exc:
             raise self._fail("creating", self.root, exc) from None
 
     @contextlib.contextmanager
@@ -99,7 +105,7 @@ class Storage:
             if self.local:
                 self.fs.makedirs(os.path.dirname(path), exist_ok=True)
             stream = self.fs.open(path, "wb")
-        except (OSError, ValueError) as exc:
+        except Exception as exc:
             raise self._fail("creating", name, exc) from None
         try:
             yield stream
@@ -109,7 +115,7 @@ class Storage:
                 stream.close()
             with contextlib.suppress(Exception):
                 self.fs.rm(path)
-            if isinstance(exc, OSError) and not isinstance(exc, StorageError):
+            if isinstance(exc, Exception) and not isinstance(exc, CacheError):
                 raise self._fail("writing", name, exc) from None
             raise
 
@@ -120,7 +126,7 @@ class Storage:
             stream = self.fs.open(self.path(name), "rb")
         except FileNotFoundError:
             raise StorageError(f"storage {self.shown!r}: no object {name!r}") from None
-        except (OSError, ValueError) as exc:
+        except Exception as exc:
             raise self._fail("opening", name, exc) from None
         try:
             yield stream
@@ -139,7 +145,7 @@ class Storage:
             return cast(bytes, self.fs.cat_file(self.path(name)))
         except FileNotFoundError:
             raise StorageError(f"storage {self.shown!r}: no object {name!r}") from None
-        except (OSError, ValueError) as exc:
+        except Exception as exc:
             raise self._fail("reading", name, exc) from None
 
     def list(self, prefix: str) -> list[str]:
@@ -151,7 +157,7 @@ class Storage:
             found = self.fs.find(base)
         except FileNotFoundError:
             return []
-        except (OSError, ValueError) as exc:
+        except Exception as exc:
             raise self._fail("listing", prefix, exc) from None
         cut = len(self.root) + 1 if self.root else 0
         return sorted(p[cut:] for p in found)
@@ -162,14 +168,14 @@ class Storage:
             self.fs.rm(self.path(name))
         except FileNotFoundError:
             pass
-        except (OSError, ValueError) as exc:
+        except Exception as exc:
             raise self._fail("deleting", name, exc) from None
 
     def exists(self, name: str) -> bool:
         """Whether object *name* exists."""
         try:
             return bool(self.fs.exists(self.path(name)))
-        except (OSError, ValueError) as exc:
+        except Exception as exc:
             raise self._fail("checking", name, exc) from None
 
     def invalidate(self) -> None:
