@@ -10,11 +10,12 @@ import hiredis
 
 from ..errors import BackupError, ConnectionLost
 from .catalog import Manifest, list_manifests, partial_archives
-from .connection import encode
+from .connection import Address, RawConnection, encode
 from .crypto import Keyring
-from .endpoints import parse_endpoints
+from .endpoints import Endpoints, parse_endpoints
 from .full import KeysetDigest
 from .outcome import BackupOutcome, record
+from .records import KeyRecord
 from .replication import ReplicationLink
 from .restore import key_records, local_copy
 from .storage import Storage
@@ -153,26 +154,34 @@ def verify(
 def _compare(
     storage: Storage, m: Manifest, keyring: Optional[Keyring], url: str, report: VerifyReport
 ) -> None:
+    """Compare every archived key with *url*: DUMP bytes, else encoding-free value digests.
+
+    Two DUMPs of one value may differ (a hash table's order after a reload),
+    so differing payloads are both loaded into a scratch server and compared
+    with ``DEBUG DIGEST-VALUE``, which does not depend on the encoding.
+    """
+    from .scratch import scratch_server
+
     endpoints = parse_endpoints(url)
-    now_ms = int(time.time() * 1000)
-    with local_copy(storage, m.name) as path:
-        batch = []
-        for rec in key_records(path, m.name, keyring):
-            if 0 <= rec.expire_at_ms <= now_ms + 1000:
-                continue  # expired by now (or about to): not restored
-            batch.append(rec)
-            if len(batch) >= 500:
-                _compare_batch(endpoints, batch, report)
-                batch = []
-        if batch:
-            _compare_batch(endpoints, batch, report)
+    with scratch_server(debug=True) as scratch_url:
+        scratch = parse_endpoints(scratch_url)
+        with scratch.connect(scratch.seeds[0]) as judge, local_copy(storage, m.name) as path:
+            batch: list[KeyRecord] = []
+            for rec in key_records(path, m.name, keyring):
+                if 0 <= rec.expire_at_ms <= int(time.time() * 1000) + 1000:
+                    continue  # expired by now (or about to): not restored
+                batch.append(rec)
+                if len(batch) >= 500:
+                    _compare_batch(endpoints, judge, batch, report)
+                    batch = []
+            if batch:
+                _compare_batch(endpoints, judge, batch, report)
 
 
-def _compare_batch(endpoints: object, batch: list, report: VerifyReport) -> None:  # type: ignore[type-arg]
-    from .endpoints import Endpoints
-
-    assert isinstance(endpoints, Endpoints)
-    groups: dict[tuple[str, int], list] = {}  # type: ignore[type-arg]
+def _compare_batch(
+    endpoints: Endpoints, judge: RawConnection, batch: list[KeyRecord], report: VerifyReport
+) -> None:
+    groups: dict[Address, list[KeyRecord]] = {}
     for rec in batch:
         groups.setdefault(endpoints.owner(rec.key), []).append(rec)
     for address, recs in groups.items():
@@ -188,10 +197,25 @@ def _compare_batch(endpoints: object, batch: list, report: VerifyReport) -> None
                 report.missing.append(shown)
             elif (
                 isinstance(payload, hiredis.ReplyError)
-                or payload != rec.payload
-                or (expiry != rec.expire_at_ms)
+                or expiry != rec.expire_at_ms
+                or (payload != rec.payload and not _same_value(judge, rec.payload, payload))
             ):
                 report.mismatched.append(shown)
+
+
+def _same_value(judge: RawConnection, a: bytes, b: bytes) -> bool:
+    replies = judge.pipeline(
+        [
+            encode(b"RESTORE", b"verify:a", 0, a, b"REPLACE"),
+            encode(b"RESTORE", b"verify:b", 0, b, b"REPLACE"),
+            encode(b"DEBUG", b"DIGEST-VALUE", b"verify:a", b"verify:b"),
+            encode(b"DEL", b"verify:a", b"verify:b"),
+        ]
+    )
+    digests = replies[2]
+    if isinstance(digests, hiredis.ReplyError):
+        raise BackupError(f"comparing values in the scratch server failed: {digests}")
+    return bool(digests[0] == digests[1])
 
 
 def _stamp_time(name: str) -> float:

@@ -20,7 +20,7 @@ __all__ = ["scratch_server"]
 
 
 @contextlib.contextmanager
-def scratch_server(rdb_path: Optional[str] = None) -> Iterator[str]:
+def scratch_server(rdb_path: Optional[str] = None, *, debug: bool = False) -> Iterator[str]:
     """Yield the ``redis://`` URL of a fresh server, preloaded from *rdb_path* if given."""
     from ..testing.servers import RedisBinaryNotFound, RedisServer, RedisServerError
 
@@ -28,7 +28,11 @@ def scratch_server(rdb_path: Optional[str] = None) -> Iterator[str]:
         server = RedisServer(
             name="scratch",
             start_timeout=600.0,
-            extra_config=["dbfilename base.rdb", "protected-mode yes"],
+            extra_config=[
+                "dbfilename base.rdb",
+                "protected-mode yes",
+                *(["enable-debug-command yes"] if debug else []),
+            ],
         )
     except RedisBinaryNotFound as exc:
         raise BackupError(
