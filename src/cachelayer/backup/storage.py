@@ -62,6 +62,10 @@ class Storage:
         if protocol in ("gs", "gcs"):
             os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
         opts.update(options or {})
+        if protocol != "memory":
+            # credentials and endpoints come from the environment, which fsspec's
+            # instance cache does not key on
+            opts.setdefault("skip_instance_cache", True)
         try:
             fs, root = fsspec.core.url_to_fs(self.url, **opts)
         except ImportError as exc:

@@ -162,7 +162,7 @@ class Azurite(Emulator):
         return [
             find_azurite(), "--blobHost", LOOPBACK, "--blobPort", str(self.port),
             "--inMemoryPersistence", "--extentMemoryLimit", "512", "--skipApiVersionCheck",
-            "--loose", "--disableTelemetry", "--silent", "--location", str(self.dir),
+            "--loose", "--disableTelemetry", "--silent",
         ]
 
     def env(self) -> dict[str, str]:
