@@ -42,7 +42,9 @@ def emulators() -> Iterator[_Emulators]:
         holder.close()
 
 
-def storage_for(kind: str, emulators: _Emulators, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> str:
+def storage_for(
+    kind: str, emulators: _Emulators, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> str:
     """A fresh storage URL of *kind*, with the environment pointing at its emulator."""
     name = uuid.uuid4().hex[:12]
     if kind == "file":
@@ -57,7 +59,10 @@ def storage_for(kind: str, emulators: _Emulators, monkeypatch: pytest.MonkeyPatc
 
 @pytest.fixture(params=STORAGES)
 def storage_url(
-    request: pytest.FixtureRequest, emulators: _Emulators, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+    request: pytest.FixtureRequest,
+    emulators: _Emulators,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
 ) -> str:
     """Each storage backend in turn (file, memory, S3, Azure Blob, GCS)."""
     return storage_for(request.param, emulators, monkeypatch, tmp_path)

@@ -16,13 +16,21 @@ from cachelayer.backup.archive import (
     ArchiveWriter,
 )
 from cachelayer.backup.crypto import Keyring
-from cachelayer.backup.records import CommandRecord, KeyRecord, encode_command, encode_key, iter_records
+from cachelayer.backup.records import (
+    CommandRecord,
+    KeyRecord,
+    encode_command,
+    encode_key,
+    iter_records,
+)
 from cachelayer.errors import ArchiveCorrupt, ArchiveKeyError, ConfigError
 
 
 def _archive(n: int = 300, *, keyring: Keyring | None = None, chunk: int = 4096) -> bytes:
     buf = io.BytesIO()
-    w = ArchiveWriter(buf, KIND_KEYS, keyring=keyring, encrypt=keyring is not None, chunk_size=chunk)
+    w = ArchiveWriter(
+        buf, KIND_KEYS, keyring=keyring, encrypt=keyring is not None, chunk_size=chunk
+    )
     for i in range(n):
         w.add(encode_key(b"k%d" % i, 0, -1 if i % 2 else 1_700_000_000_000 + i, b"v" * (i % 50)))
     w.close(b'{"m": 1}')
@@ -135,7 +143,9 @@ def test_not_an_archive() -> None:
 
 def test_keyring_from_env() -> None:
     k = base64.b64encode(b"\x05" * 32).decode()
-    ring = Keyring.from_env({"CACHELAYER_BACKUP_KEYS": f"a:{k}, b:{k}", "CACHELAYER_BACKUP_KEY_ID": "a"})
+    ring = Keyring.from_env(
+        {"CACHELAYER_BACKUP_KEYS": f"a:{k}, b:{k}", "CACHELAYER_BACKUP_KEY_ID": "a"}
+    )
     assert ring.current == "a" and "b" in ring
     with pytest.raises(ConfigError, match="'a' is 3 bytes"):
         Keyring.from_env({"CACHELAYER_BACKUP_KEYS": "a:" + base64.b64encode(b"abc").decode()})

@@ -18,7 +18,9 @@ from cachelayer.errors import ArchiveCorrupt, ArchiveKeyError, BackupError, Rest
 from .conftest import fill_every_type, snapshot
 
 
-def test_every_type_round_trips_with_exact_absolute_expiry(redis_server_factory, local_storage) -> None:
+def test_every_type_round_trips_with_exact_absolute_expiry(
+    redis_server_factory, local_storage
+) -> None:
     src, dst = redis_server_factory(), redis_server_factory()
     rs, rd = redis.Redis.from_url(src.url), redis.Redis.from_url(dst.url)
     before = fill_every_type(rs)
@@ -49,7 +51,9 @@ def test_expired_keys_are_not_resurrected(redis_server_factory, local_storage) -
     assert rd.exists("short") == 0 and rd.pexpiretime("long") == rs.pexpiretime("long")
 
 
-def test_namespace_selection_rewrite_dry_run_and_conflicts(redis_server_factory, local_storage) -> None:
+def test_namespace_selection_rewrite_dry_run_and_conflicts(
+    redis_server_factory, local_storage
+) -> None:
     src, dst = redis_server_factory(), redis_server_factory()
     rs, rd = redis.Redis.from_url(src.url), redis.Redis.from_url(dst.url)
     fill_every_type(rs, "app:")
@@ -111,7 +115,9 @@ def test_encrypted_backup_and_key_rotation(redis_server_factory, local_storage) 
     assert verify(local_storage, keyring=rotated, against=dst.url).ok
 
 
-def test_server_killed_mid_backup_leaves_no_complete_archive(redis_server_factory, local_storage) -> None:
+def test_server_killed_mid_backup_leaves_no_complete_archive(
+    redis_server_factory, local_storage
+) -> None:
     src = redis_server_factory()
     rs = redis.Redis.from_url(src.url)
     p = rs.pipeline(transaction=False)
@@ -147,7 +153,9 @@ def test_cluster_backup_and_restore(cluster_topology, redis_server_factory, loca
     rc = RedisCluster(host=host, port=port)
     for i in range(3000):
         rc.set(f"c:{i}", i, ex=1000 if i % 3 == 0 else None)
-    cluster_url = "redis+cluster://" + ",".join(f"{h}:{p}" for h, p in (m.address for m in cluster_topology.masters()))
+    cluster_url = "redis+cluster://" + ",".join(
+        f"{h}:{p}" for h, p in (m.address for m in cluster_topology.masters())
+    )
     m = backup_full(cluster_url, local_storage)
     assert m.keys == 3000 and len(m.source["nodes"]) == 3
     dst = redis_server_factory()

@@ -34,8 +34,14 @@ def test_cron_rejects(bad: str) -> None:
 
 
 def test_schedule_config_from_env(tmp_path) -> None:
-    cfg = ScheduleConfig.from_env({"BACKUP_STORAGE_TYPE": "s3", "BACKUP_URL": "bucket/x",
-                                   "BACKUP_RETENTION_DAYS": "3", "BACKUP_ENABLED": "false"})
+    cfg = ScheduleConfig.from_env(
+        {
+            "BACKUP_STORAGE_TYPE": "s3",
+            "BACKUP_URL": "bucket/x",
+            "BACKUP_RETENTION_DAYS": "3",
+            "BACKUP_ENABLED": "false",
+        }
+    )
     assert cfg.storage_url == "s3://bucket/x" and cfg.retention_days == 3 and not cfg.enabled
     with pytest.raises(ConfigError, match="BACKUP_RETENTION_DAYS"):
         ScheduleConfig.from_env({"BACKUP_RETENTION_DAYS": "-1"})
@@ -68,13 +74,25 @@ def test_scheduler_runs_on_schedule_and_prunes(tmp_path, clock) -> None:
 
 
 def test_outcome_summary() -> None:
-    assert outcome.summary()["runs_total"] == 0 and outcome.summary()["last_success_timestamp"] is None
-    outcome.record(outcome.BackupOutcome("backup", started_at=100.0, duration_seconds=2.0, keys=5, bytes=50))
-    outcome.record(outcome.BackupOutcome("backup", started_at=200.0, duration_seconds=1.0, error="boom"))
+    assert (
+        outcome.summary()["runs_total"] == 0 and outcome.summary()["last_success_timestamp"] is None
+    )
+    outcome.record(
+        outcome.BackupOutcome("backup", started_at=100.0, duration_seconds=2.0, keys=5, bytes=50)
+    )
+    outcome.record(
+        outcome.BackupOutcome("backup", started_at=200.0, duration_seconds=1.0, error="boom")
+    )
     s = outcome.summary()
-    assert s == {"runs_total": 2, "failures_total": 1, "last_success_timestamp": 102.0,
-                 "last_failure_timestamp": 201.0, "last_duration_seconds": 1.0, "last_bytes": 50,
-                 "last_keys": 5}
+    assert s == {
+        "runs_total": 2,
+        "failures_total": 1,
+        "last_success_timestamp": 102.0,
+        "last_failure_timestamp": 201.0,
+        "last_duration_seconds": 1.0,
+        "last_bytes": 50,
+        "last_keys": 5,
+    }
     assert [o.ok for o in outcome.recent("backup")] == [True, False]
 
 

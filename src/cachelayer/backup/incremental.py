@@ -69,7 +69,7 @@ def backup_log_bundle(
             replid=segments[-1].replid,
             offset_start=segments[0].offset_start,
             offset_end=segments[-1].offset_end,
-            gap_before=any(m.gap_before for m in segments[1:]),
+            gap_before=any(a.offset_end != b.offset_start for a, b in zip(segments, segments[1:])),
         )
         with storage.writer(name) as stream:
             writer = ArchiveWriter(stream, KIND_LOG, keyring=keyring, encrypt=encrypt)

@@ -7,7 +7,7 @@ restore then checks and writes.
 * With an RDB base (written by ``backup stream``, or ``backup run --rdb``)
   taken before T: load it, replay every log segment after its offset whose
   commands arrived up to T (a ``MULTI`` block is replayed whole), stopping
-  at a recorded gap.  Exact: the base and the log come from one
+  where the log is not contiguous (a recorded gap).  Exact: the base and the log come from one
   replication history.
 * Otherwise the latest full key archive finished before T (its moment, not T).
 
@@ -66,7 +66,7 @@ def plan(storage: Storage, at: float) -> Plan:
         for seg in sorted(logs, key=lambda m: m.offset_start):
             if seg.offset_start < base.offset_end or seg.first_ts_ms > at * 1000:
                 continue
-            if seg.gap_before or seg.offset_start < last_end:
+            if seg.offset_start != last_end:  # not contiguous: a gap, or another history
                 break
             chain.append(seg)
             last_end = seg.offset_end

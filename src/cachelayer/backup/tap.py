@@ -13,9 +13,10 @@ After a disconnect the tap reconnects (to any candidate node, same
 replication history) with ``PSYNC replid offset``: ``+CONTINUE`` resumes
 with no write missed.  If the server can no longer continue (its backlog
 was overrun, or it has another history) it answers with a full resync: the
-tap records a *gap* (the new base and the next segment carry
-``gap_before``, a failed ``stream`` outcome names it) and goes on from the
-new base, so a point-in-time restore never silently bridges a gap.
+tap records a *gap* (the new base carries ``gap_before``, a failed
+``stream`` outcome names it) and goes on from the new base.  Each segment
+starts exactly where the previous one (or its base) ended, so a
+point-in-time restore, which follows only contiguous segments, never silently bridges a gap.
 """
 
 from __future__ import annotations
@@ -143,7 +144,6 @@ class ReplicationTap:
         self._seg_first_ts = 0
         self._seg_last_ts = 0
         self._seg_opened = 0.0
-        self._gap_pending = False
         self.replid: Optional[str] = None
         self.offset = -1
         self.db = 0
@@ -168,12 +168,14 @@ class ReplicationTap:
             int(state["offset"]),
             int(state.get("db", 0)),
         )
+        self._seg_start = int(state.get("chain_end", self.offset))
 
     def _save_state(self) -> None:
         state = {
             "replid": self.replid,
             "offset": self.offset,
             "db": self.db,
+            "chain_end": self._seg_start,
             "saved_at": time.time(),
         }
         self.storage.write_bytes(STATE_NAME, json.dumps(state).encode())
@@ -205,7 +207,6 @@ class ReplicationTap:
                 first_ts_ms=self._seg_first_ts,
                 last_ts_ms=self._seg_last_ts,
                 commands=len(self._records),
-                gap_before=self._gap_pending,
             )
             with self.storage.writer(name) as stream:
                 writer = ArchiveWriter(stream, KIND_LOG, keyring=self.keyring, encrypt=self.encrypt)
@@ -230,10 +231,9 @@ class ReplicationTap:
                 )
             )
             self.segments += 1
-            self._gap_pending = False
             self._records, self._size = [], 0
+            self._seg_start = offset  # the next segment continues exactly here
         self.offset = offset
-        self._seg_start = offset
         self._seg_opened = time.time()
         self._save_state()
 
@@ -310,7 +310,6 @@ class ReplicationTap:
             if start.full:
                 if had_history:
                     self.gaps += 1
-                    self._gap_pending = True
                     message = (
                         f"replication gap: {link.where} could not continue from offset "
                         f"{self.offset} of {self.replid}; new base {base.name}"
@@ -328,13 +327,13 @@ class ReplicationTap:
                 self._records, self._size = [], 0
                 self.replid, self.db = start.replid, 0
                 self._last_offset = start.offset
+                self._seg_start = start.offset  # the log continues from the new base
                 self._flush(start.offset)
                 self._event("full-sync", base=base.name, offset=start.offset, node=link.where)
             else:
                 self.replid = start.replid
                 self._last_offset = self.offset
                 self._event("continue", offset=self.offset, node=link.where)
-            self._seg_start = self._last_offset if not self._records else self._seg_start
             self._pump(link, deadline)
         finally:
             link.close()
