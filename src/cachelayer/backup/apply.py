@@ -16,7 +16,7 @@ from typing import Optional
 import hiredis
 
 from ..errors import ConfigError, RestoreConflict, ServerError
-from .connection import Address, RawConnection, encode
+from .connection import Address, RawConnection, encode_key_command, encode_restore
 from .endpoints import Endpoints
 from .records import KeyRecord
 
@@ -101,6 +101,7 @@ class _Nodes:
     def __init__(self, endpoints: Endpoints) -> None:
         self.endpoints = endpoints
         self._conns: dict[Address, RawConnection] = {}
+        self._only = endpoints.primaries()[0] if endpoints.kind != "cluster" else None
 
     def conn(self, address: Address) -> RawConnection:
         conn = self._conns.get(address)
@@ -111,6 +112,8 @@ class _Nodes:
     def grouped(
         self, batch: list[tuple[bytes, KeyRecord]]
     ) -> dict[Address, list[tuple[bytes, KeyRecord]]]:
+        if self._only is not None:
+            return {self._only: batch}
         groups: dict[Address, list[tuple[bytes, KeyRecord]]] = {}
         for item in batch:
             groups.setdefault(self.endpoints.owner(item[0]), []).append(item)
@@ -131,11 +134,19 @@ def target_is_empty(endpoints: Endpoints) -> bool:
 
 
 def find_conflicts(
-    endpoints: Endpoints, records: Iterable[KeyRecord], keys: KeyFilter, counts: RestoreCounts
+    endpoints: Endpoints,
+    records: Iterable[KeyRecord],
+    keys: KeyFilter,
+    counts: RestoreCounts,
+    *,
+    check: bool = True,
 ) -> Optional[bytes]:
-    """Count the selected records; return the first target key that already exists."""
+    """Count the selected records; return the first target key that already exists.
+
+    With ``check=False`` only count (a ``replace`` restore has no conflicts).
+    """
     now_ms = int(time.time() * 1000)
-    empty = target_is_empty(endpoints)
+    empty = target_is_empty(endpoints) if check else True
     nodes = _Nodes(endpoints)
     first: Optional[bytes] = None
     try:
@@ -147,7 +158,9 @@ def find_conflicts(
             if empty:
                 continue
             for address, group in nodes.grouped(batch).items():
-                replies = nodes.conn(address).pipeline([encode(b"EXISTS", t) for t, _ in group])
+                replies = nodes.conn(address).pipeline(
+                    [encode_key_command(b"EXISTS", t) for t, _ in group]
+                )
                 for (target, _), reply in zip(group, replies):
                     if reply == 1:
                         counts.conflicts += 1
@@ -167,32 +180,47 @@ def restore_records(
     replace: bool,
     on_batch: Optional[object] = None,
 ) -> None:
-    """``RESTORE ... ABSTTL`` every selected record into *endpoints* (pipelined per node)."""
+    """``RESTORE ... ABSTTL`` every selected record into *endpoints* (pipelined per node).
+
+    One batch per node stays in flight: batch i+1 is sent before the replies
+    of batch i are read, so the server restores while the client encodes.
+    """
     nodes = _Nodes(endpoints)
-    tail = (b"ABSTTL", b"REPLACE") if replace else (b"ABSTTL",)
+    pending: list[tuple[RawConnection, list[tuple[bytes, KeyRecord]]]] = []
+
+    def settle(items: list[tuple[RawConnection, list[tuple[bytes, KeyRecord]]]]) -> None:
+        for conn, group in items:
+            for target, rec in group:
+                reply = conn.read_reply()
+                if isinstance(reply, hiredis.ReplyError):
+                    text = str(reply)
+                    if text.startswith("BUSYKEY"):
+                        raise RestoreConflict(
+                            f"key {target[:80]!r} appeared in the target during the restore; "
+                            f"{counts.keys} keys were already written (pass --replace)"
+                        )
+                    raise ServerError(f"RESTORE of key {target[:80]!r} failed: {text}")
+                counts.keys += 1
+                counts.bytes += len(rec.payload)
+                counts.types[rec.type_name] = counts.types.get(rec.type_name, 0) + 1
+
     try:
         now_ms = int(time.time() * 1000)
         for batch in _batches(selected(records, keys, counts, now_ms)):
+            sent = []
             for address, group in nodes.grouped(batch).items():
-                commands = [
-                    encode(b"RESTORE", t, max(rec.expire_at_ms, 0), rec.payload, *tail)
-                    for t, rec in group
-                ]
-                replies = nodes.conn(address).pipeline(commands)
-                for (target, rec), reply in zip(group, replies):
-                    if isinstance(reply, hiredis.ReplyError):
-                        text = str(reply)
-                        if text.startswith("BUSYKEY"):
-                            raise RestoreConflict(
-                                f"key {target[:80]!r} appeared in the target during the restore; "
-                                f"{counts.keys} keys were already written (pass --replace)"
-                            )
-                        raise ServerError(f"RESTORE of key {target[:80]!r} failed: {text}")
-                    counts.keys += 1
-                    counts.bytes += len(rec.payload)
-                    counts.types[rec.type_name] = counts.types.get(rec.type_name, 0) + 1
+                conn = nodes.conn(address)
+                conn.send(
+                    b"".join(
+                        encode_restore(t, max(rec.expire_at_ms, 0), rec.payload, replace)
+                        for t, rec in group
+                    )
+                )
+                sent.append((conn, group))
+            settle(pending)
+            pending = sent
             if callable(on_batch):
                 on_batch(len(batch), sum(len(r.payload) for _, r in batch))
-            now_ms = int(time.time() * 1000)
+        settle(pending)
     finally:
         nodes.close()

@@ -19,7 +19,7 @@ import hiredis
 
 from ..errors import ConnectionLost, PermissionDenied, ServerError
 
-__all__ = ["Address", "RawConnection", "encode"]
+__all__ = ["Address", "RawConnection", "encode", "encode_key_command", "encode_restore"]
 
 Address = tuple[str, int]
 Arg = Union[bytes, str, int]
@@ -43,6 +43,26 @@ def encode(*args: Arg) -> bytes:
         parts.append(data)
         parts.append(b"\r\n")
     return b"".join(parts)
+
+
+def encode_key_command(name: bytes, key: bytes) -> bytes:
+    """A one-key command (``DUMP key``, ``PEXPIRETIME key``, ``EXISTS key``) in RESP."""
+    return b"*2\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (len(name), name, len(key), key)
+
+
+def encode_restore(key: bytes, expire_at_ms: int, payload: bytes, replace: bool) -> bytes:
+    """``RESTORE key expire_at_ms payload ABSTTL [REPLACE]`` in RESP."""
+    ttl = b"%d" % expire_at_ms
+    return b"*%d\r\n$7\r\nRESTORE\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$6\r\nABSTTL\r\n%b" % (
+        6 if replace else 5,
+        len(key),
+        key,
+        len(ttl),
+        ttl,
+        len(payload),
+        payload,
+        b"$7\r\nREPLACE\r\n" if replace else b"",
+    )
 
 
 class RawConnection:

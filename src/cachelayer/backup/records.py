@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Optional, Union
 
 from ..errors import ArchiveCorrupt
 
@@ -84,59 +84,65 @@ def encode_command(ts_ms: int, offset: int, db: int, args: Iterable[bytes]) -> b
     return b"".join(parts)
 
 
-class _Buffer:
-    """Bytes from consecutive chunks, consumed from the front."""
-
-    def __init__(self, chunks: Iterator[bytes], path: str) -> None:
-        self._chunks = chunks
-        self._data = b""
-        self._pos = 0
-        self.path = path
-
-    def ensure(self, size: int) -> bool:
-        """Make *size* bytes available; False at a clean end (nothing left at all)."""
-        while len(self._data) - self._pos < size:
-            nxt = next(self._chunks, None)
-            if nxt is None:
-                if len(self._data) == self._pos:
-                    return False
-                raise ArchiveCorrupt(
-                    f"{self.path}: the last record is cut short "
-                    f"({len(self._data) - self._pos} of {size} bytes)",
-                    path=self.path,
-                )
-            self._data = self._data[self._pos :] + nxt
-            self._pos = 0
-        return True
-
-    def take(self, size: int) -> bytes:
-        if not self.ensure(size) and size:
-            raise ArchiveCorrupt(f"{self.path}: a record is cut short", path=self.path)
-        start = self._pos
-        self._pos += size
-        return self._data[start : self._pos]
-
-    def peek(self) -> bytes:
-        return self._data[self._pos : self._pos + 1]
-
-
 def iter_records(chunks: Iterable[bytes], path: str = "") -> Iterator[Record]:
-    """Parse the records carried by *chunks* (raw data chunk payloads, in order)."""
-    buf = _Buffer(iter(chunks), path)
-    while buf.ensure(1):
-        tag = buf.peek()
-        if tag == b"K":
-            _, tcode, expire, klen, vlen = _KEY.unpack(buf.take(_KEY.size))
-            key = buf.take(klen)
-            yield KeyRecord(key, tcode, expire, buf.take(vlen))
-        elif tag == b"C":
-            _, ts, offset, db, argc = _CMD.unpack(buf.take(_CMD.size))
-            if argc > MAX_ARGS:
-                raise ArchiveCorrupt(f"{path}: command record with {argc} arguments", path=path)
-            args = []
-            for _ in range(argc):
-                (n,) = _LEN.unpack(buf.take(4))
-                args.append(buf.take(n))
-            yield CommandRecord(ts, offset, db, tuple(args))
-        else:
-            raise ArchiveCorrupt(f"{path}: unknown record tag {tag!r}", path=path)
+    """Parse the records carried by *chunks* (raw data chunk payloads, in order).
+
+    Records that fit in the bytes at hand are sliced out directly; only a
+    record cut by a chunk boundary waits for the next chunk (so memory is a
+    chunk plus the largest record).
+    """
+    key_head, cmd_head = _KEY.size, _CMD.size
+    unpack_key, unpack_cmd, unpack_len = _KEY.unpack_from, _CMD.unpack_from, _LEN.unpack_from
+    data = b""
+    pos = 0
+    for chunk in chunks:
+        data = data[pos:] + chunk if pos < len(data) else chunk
+        pos = 0
+        end = len(data)
+        while pos < end:
+            tag = data[pos]
+            if tag == 0x4B:  # 'K'
+                if end - pos < key_head:
+                    break
+                _, tcode, expire, klen, vlen = unpack_key(data, pos)
+                stop = pos + key_head + klen + vlen
+                if stop > end:
+                    break
+                kstart = pos + key_head
+                yield KeyRecord(
+                    data[kstart : kstart + klen], tcode, expire, data[kstart + klen : stop]
+                )
+                pos = stop
+            elif tag == 0x43:  # 'C'
+                rec = _command_at(data, pos, end, unpack_cmd, unpack_len, cmd_head, path)
+                if rec is None:
+                    break
+                yield rec[0]
+                pos = rec[1]
+            else:
+                raise ArchiveCorrupt(f"{path}: unknown record tag {bytes([tag])!r}", path=path)
+    if pos < len(data):
+        raise ArchiveCorrupt(
+            f"{path}: the last record is cut short ({len(data) - pos} bytes left over)", path=path
+        )
+
+
+def _command_at(
+    data: bytes, pos: int, end: int, unpack_cmd: Any, unpack_len: Any, head: int, path: str
+) -> Optional[tuple[CommandRecord, int]]:
+    if end - pos < head:
+        return None
+    _, ts, offset, db, argc = unpack_cmd(data, pos)
+    if argc > MAX_ARGS:
+        raise ArchiveCorrupt(f"{path}: command record with {argc} arguments", path=path)
+    at = pos + head
+    args = []
+    for _ in range(argc):
+        if end - at < 4:
+            return None
+        (n,) = unpack_len(data, at)
+        if at + 4 + n > end:
+            return None
+        args.append(data[at + 4 : at + 4 + n])
+        at += 4 + n
+    return CommandRecord(ts, offset, db, tuple(args)), at

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import ArchiveCorrupt, BackupError, RestoreConflict
-from .apply import KeyFilter, RestoreCounts, find_conflicts, restore_records
+from .apply import KeyFilter, RestoreCounts, find_conflicts, restore_records, target_is_empty
 from .archive import CHUNK_DATA, KIND_KEYS, ArchiveReader
 from .catalog import Manifest, list_manifests
 from .crypto import Keyring
@@ -92,10 +92,13 @@ def restore_file(
     endpoints = parse_endpoints(redis_url)
     planned = RestoreCounts()
     first: Optional[bytes] = None
-    if replace:
-        _count_only(path, shown, keyring, keys, planned)
-    else:
-        first = find_conflicts(endpoints, key_records(path, shown, keyring), keys, planned)
+    if dry_run or not (replace or target_is_empty(endpoints)):
+        records = key_records(path, shown, keyring)
+        first = find_conflicts(endpoints, records, keys, planned, check=not replace)
+    else:  # nothing to compare with: check every chunk without decoding the records
+        with open(path, "rb") as fh:
+            manifest = Manifest.from_json(ArchiveReader(fh, shown, keyring).check(), shown)
+        planned.keys = manifest.keys
     if dry_run:
         return planned
     if first is not None:
@@ -115,20 +118,6 @@ def restore_file(
         on_batch=progress.update if progress is not None else None,
     )
     return done
-
-
-def _count_only(
-    path: str, shown: str, keyring: Optional[Keyring], keys: KeyFilter, counts: RestoreCounts
-) -> None:
-    from .apply import selected
-
-    for _, rec in selected(
-        key_records(path, shown, keyring), keys, counts, int(time.time() * 1000)
-    ):
-        counts.keys += 1
-        counts.bytes += len(rec.payload)
-        counts.types[rec.type_name] = counts.types.get(rec.type_name, 0) + 1
-    return None
 
 
 def _latest_full(storage: Storage, at: Optional[float]) -> Manifest:

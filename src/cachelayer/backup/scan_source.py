@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import hiredis
 
 from ..errors import ConnectionLost, ServerError
-from .connection import RawConnection, encode
+from .connection import RawConnection, encode, encode_key_command
 from .endpoints import Endpoints
 
 __all__ = ["DumpedKey", "ScanStats", "dump_type", "glob_escape", "scan_dump"]
@@ -104,29 +104,38 @@ def _node_keys(
     scan_args: list[bytes] = [b"COUNT", str(count).encode()]
     if match is not None:
         scan_args = [b"MATCH", match, *scan_args]
-    cursor = b"0"
-    keys: list[bytes] = []
-    first = True
-    while first or cursor != b"0" or keys:
-        commands = []
-        scanning = first or cursor != b"0"
-        if scanning:
-            commands.append(encode(b"SCAN", cursor, *scan_args))
+
+    def send(cursor: Optional[bytes], keys: list[bytes]) -> int:
+        commands = [encode(b"SCAN", cursor, *scan_args)] if cursor is not None else []
         for key in keys:
-            commands.append(encode(b"DUMP", key))
-            commands.append(encode(expiry_cmd, key))
-        replies = conn.pipeline(commands)
+            commands.append(encode_key_command(b"DUMP", key))
+            commands.append(encode_key_command(expiry_cmd, key))
+        if commands:
+            conn.send(b"".join(commands))
+        return len(commands)
+
+    # one batch is always in flight: the server dumps batch i+1 while batch i is written
+    in_flight: list[bytes] = []
+    sent = send(b"0", [])
+    scanning = True
+    while sent:
+        replies = [conn.read_reply() for _ in range(sent)]
         now_ms = int(time.time() * 1000)
-        first = False
         pos = 0
+        next_cursor: Optional[bytes] = None
         next_keys: list[bytes] = []
         if scanning:
             scan_reply = replies[0]
             if isinstance(scan_reply, hiredis.ReplyError):
                 raise ServerError(f"SCAN failed: {scan_reply}")
             cursor, next_keys = scan_reply[0], scan_reply[1]
+            next_cursor = cursor if cursor != b"0" else None
             pos = 1
-        for key in keys:
+        current = in_flight
+        in_flight = next_keys
+        scanning = next_cursor is not None
+        sent = send(next_cursor, next_keys)
+        for key in current:
             payload, expiry = replies[pos], replies[pos + 1]
             pos += 2
             if isinstance(payload, hiredis.ReplyError):
@@ -141,7 +150,6 @@ def _node_keys(
                 continue
             stats.keys += 1
             yield DumpedKey(key, dump_type(payload), expiry, payload)
-        keys = next_keys
 
 
 def scan_dump(
