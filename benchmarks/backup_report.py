@@ -136,7 +136,9 @@ def main() -> None:
         fill(rs, args.keys, rng)
         total = rs.dbsize()
         mem = int(rs.info("memory")["used_memory"])
-        ttl_sample = [k for k in (f"k:{i}".encode() for i in range(0, args.keys, 97)) if rs.pttl(k) > 0]
+        ttl_sample = [
+            k for k in (f"k:{i}".encode() for i in range(0, args.keys, 97)) if rs.pttl(k) > 0
+        ]
 
         storage = f"file://{tmp}/archives"
         t = time.perf_counter()
@@ -147,8 +149,20 @@ def main() -> None:
         res = restore(dst.url, storage)
         rest_s = time.perf_counter() - t
         max_err, mean_err = ttl_errors(rs, rd, ttl_sample)
-        rows.append(("cachelayer (SCAN+DUMP, absolute expiry)", m.keys, dump_s, res.keys, rest_s,
-                     m.raw_bytes, m.stored_bytes, max_err, mean_err, resurrected(rd)))
+        rows.append(
+            (
+                "cachelayer (SCAN+DUMP, absolute expiry)",
+                m.keys,
+                dump_s,
+                res.keys,
+                rest_s,
+                m.raw_bytes,
+                m.stored_bytes,
+                max_err,
+                mean_err,
+                resurrected(rd),
+            )
+        )
         rd.flushall()
 
         rs.flushall()
@@ -163,32 +177,65 @@ def main() -> None:
         brest_s = time.perf_counter() - t
         max_err, mean_err = ttl_errors(rs, rd, ttl_sample)
         size = os.path.getsize(path)
-        rows.append(("redis-py SCAN/DUMP/PTTL/RESTORE script", n, bdump_s, nr, brest_s, size, size,
-                     max_err, mean_err, resurrected(rd)))
+        rows.append(
+            (
+                "redis-py SCAN/DUMP/PTTL/RESTORE script",
+                n,
+                bdump_s,
+                nr,
+                brest_s,
+                size,
+                size,
+                max_err,
+                mean_err,
+                resurrected(rd),
+            )
+        )
 
         cli = shutil.which("redis-cli")
         if cli:
             rdb = os.path.join(tmp, "dump.rdb")
             t = time.perf_counter()
-            subprocess.run([cli, "-h", src.host, "-p", str(src.port), "--rdb", rdb],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [cli, "-h", src.host, "-p", str(src.port), "--rdb", rdb],
+                check=True,
+                capture_output=True,
+            )
             rdb_s = time.perf_counter() - t
             size = os.path.getsize(rdb)
-            rows.append(("redis-cli --rdb (snapshot only)", total, rdb_s, 0, 0.0, size, size,
-                         float("nan"), float("nan"), -1))
+            rows.append(
+                (
+                    "redis-cli --rdb (snapshot only)",
+                    total,
+                    rdb_s,
+                    0,
+                    0.0,
+                    size,
+                    size,
+                    float("nan"),
+                    float("nan"),
+                    -1,
+                )
+            )
 
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{args.keys:,} mixed keys (+1,000 expiring in {SHORT_TTL_MS} ms), "
-          f"source used_memory {mem / 1e6:.0f} MB, {os.cpu_count()} CPUs\n")
-    head = (f"{'tool':<42} {'dump keys/s':>12} {'dump MB/s':>10} {'restore keys/s':>15} "
-            f"{'archive MB':>11} {'TTL err max/mean ms':>20} {'resurrected':>12}")
+    print(
+        f"\n{args.keys:,} mixed keys (+1,000 expiring in {SHORT_TTL_MS} ms), "
+        f"source used_memory {mem / 1e6:.0f} MB, {os.cpu_count()} CPUs\n"
+    )
+    head = (
+        f"{'tool':<42} {'dump keys/s':>12} {'dump MB/s':>10} {'restore keys/s':>15} "
+        f"{'archive MB':>11} {'TTL err max/mean ms':>20} {'resurrected':>12}"
+    )
     print(head)
     print("-" * len(head))
     for name, nk, ds, nrk, rsec, raw, stored, mx, mean, res_count in rows:
         restore_rate = f"{nrk / rsec:,.0f}" if rsec else "-"
         ttl = f"{mx:.0f} / {mean:.1f}" if mx == mx else "-"
-        print(f"{name:<42} {nk / ds:>12,.0f} {raw / 1e6 / ds:>10.1f} {restore_rate:>15} "
-              f"{stored / 1e6:>11.1f} {ttl:>20} {res_count if res_count >= 0 else '-':>12}")
+        print(
+            f"{name:<42} {nk / ds:>12,.0f} {raw / 1e6 / ds:>10.1f} {restore_rate:>15} "
+            f"{stored / 1e6:>11.1f} {ttl:>20} {res_count if res_count >= 0 else '-':>12}"
+        )
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def test_every_flipped_byte_is_detected_and_named() -> None:
 def test_truncation_anywhere_is_detected() -> None:
     data = _archive(40)
     for cut in range(0, len(data) - 1, 11):
-        with pytest.raises(ArchiveCorrupt, match="a.clbk"):
+        with pytest.raises(ArchiveCorrupt, match=r"a\.clbk"):
             _records(data[:cut])
 
 
@@ -114,9 +114,9 @@ def test_encryption_round_trip_rotation_and_wrong_key() -> None:
     assert b"k10" not in data
     rotated = Keyring({"k1": b"\x01" * 32, "k2": b"\x02" * 32}, current="k2")
     assert len(_records(data, rotated)) == 50  # old archives stay readable
-    with pytest.raises(ArchiveKeyError, match="'k1'.*not in the keyring"):
+    with pytest.raises(ArchiveKeyError, match=r"'k1'.*not in the keyring"):
         _records(data, Keyring({"k2": b"\x02" * 32}))
-    with pytest.raises(ArchiveKeyError, match="wrong key"):
+    with pytest.raises(ArchiveKeyError, match=r"wrong key"):
         _records(data, Keyring({"k1": b"\x03" * 32}))
 
 

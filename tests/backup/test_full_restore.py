@@ -66,7 +66,7 @@ def test_namespace_selection_rewrite_dry_run_and_conflicts(
     assert rd.get("copy:str") == b"hello" and rd.exists("app:str") == 0
     rd.set("copy:str", "changed")
     rd.set("copy:unrelated", "kept")
-    with pytest.raises(RestoreConflict, match="12 of the 12 keys.*nothing was written"):
+    with pytest.raises(RestoreConflict, match=r"12 of the 12 keys.*nothing was written"):
         restore(dst.url, local_storage, namespace="app", to_namespace="copy")
     assert rd.get("copy:str") == b"changed"
     restore(dst.url, local_storage, namespace="app", to_namespace="copy", replace=True)
@@ -84,16 +84,19 @@ def test_corrupt_archive_leaves_the_target_untouched(redis_server_factory, tmp_p
     url = f"file://{tmp_path}/b"
     m = backup_full(src.url, url, chunk_size=64 * 1024)
     path = Storage(url).path(m.name)
-    data = bytearray(open(path, "rb").read())
+    with open(path, "rb") as fh:
+        data = bytearray(fh.read())
     data[-200] ^= 0xFF  # the last data chunk: every earlier chunk is fine
-    open(path, "wb").write(bytes(data))
+    with open(path, "wb") as fh:
+        fh.write(bytes(data))
     with pytest.raises(ArchiveCorrupt) as info:
         restore(dst.url, url)
     assert m.name in str(info.value) and "chunk" in str(info.value)
     assert rd.dbsize() == 0
     with pytest.raises(ArchiveCorrupt):
         verify(url)
-    open(path, "wb").write(bytes(data[: len(data) // 2]))  # truncated
+    with open(path, "wb") as fh:
+        fh.write(bytes(data[: len(data) // 2]))  # truncated
     with pytest.raises(ArchiveCorrupt, match="truncated"):
         restore(dst.url, url)
     assert rd.dbsize() == 0
@@ -138,7 +141,7 @@ def test_server_killed_mid_backup_leaves_no_complete_archive(
         def close(self) -> None:
             pass
 
-    with pytest.raises(BackupError, match="connection lost|interrupted|closed"):
+    with pytest.raises(BackupError, match=r"connection lost|interrupted|closed"):
         backup_full(src.url, local_storage, progress=KillingProgress())  # type: ignore[arg-type]
     assert list_backups(local_storage) == []
     assert partial_archives(Storage(local_storage)) == []

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import redis
 import pytest
+import redis
 
 from cachelayer.backup import backup_full, list_backups, outcome, prune, restore, verify
 from cachelayer.backup.catalog import partial_archives

@@ -27,8 +27,16 @@ from typing import Optional
 
 from cachelayer.testing.servers import LOOPBACK, find_free_port
 
-__all__ = ["AZURITE_ACCOUNT", "AZURITE_KEY", "Azurite", "Emulator", "EmulatorError",
-           "GcsEmulator", "MotoS3", "find_azurite"]
+__all__ = [
+    "AZURITE_ACCOUNT",
+    "AZURITE_KEY",
+    "Azurite",
+    "Emulator",
+    "EmulatorError",
+    "GcsEmulator",
+    "MotoS3",
+    "find_azurite",
+]
 
 AZURITE_ACCOUNT = "devstoreaccount1"
 #: Azurite's well-known development key (public, documented by Azurite).
@@ -90,8 +98,12 @@ class Emulator:
         """Start and wait until the port accepts connections."""
         log = open(self.dir / "log.txt", "ab")  # noqa: SIM115 - kept for the process' lifetime
         self.proc = subprocess.Popen(
-            self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=self.dir, start_new_session=True,
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.dir,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -160,9 +172,18 @@ class Azurite(Emulator):
     def command(self) -> list[str]:
         """``azurite-blob`` on loopback, in memory."""
         return [
-            find_azurite(), "--blobHost", LOOPBACK, "--blobPort", str(self.port),
-            "--inMemoryPersistence", "--extentMemoryLimit", "512", "--skipApiVersionCheck",
-            "--loose", "--disableTelemetry", "--silent",
+            find_azurite(),
+            "--blobHost",
+            LOOPBACK,
+            "--blobPort",
+            str(self.port),
+            "--inMemoryPersistence",
+            "--extentMemoryLimit",
+            "512",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--silent",
         ]
 
     def env(self) -> dict[str, str]:
