@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cachelayer.demo.command",
     "cachelayer.bench",
     "cachelayer.compress_bench",
+    "cachelayer.backup.command",
 )
 
 

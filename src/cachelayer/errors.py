@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "ArchiveCorrupt",
+    "ArchiveKeyError",
+    "BackupError",
     "CacheError",
     "ConcurrentModification",
     "ConfigError",
@@ -31,9 +34,11 @@ __all__ = [
     "PermissionDenied",
     "ReadOnly",
     "ReplyTimeout",
+    "RestoreConflict",
     "ServerError",
     "ServerUnavailable",
     "SignatureError",
+    "StorageError",
     "UnknownDictionary",
     "UnknownSerializer",
     "UnsupportedFormat",
@@ -229,3 +234,36 @@ class SignatureError(DecodeError):
     A signed frame failed verification, or a pickle frame arrived unsigned or
     where pickle is not enabled.  Such values are never deserialized.
     """
+
+
+class BackupError(CacheError):
+    """A backup, restore or archive operation failed; the message says why and where."""
+
+
+class ArchiveCorrupt(BackupError, ValueError):
+    """An archive is truncated, corrupted or tampered with.
+
+    ``path`` names the archive file and ``chunk`` the chunk at fault (its
+    sequence number, -1 for the header or the file as a whole).  A restore
+    checks every chunk before its first write, so nothing was written.
+    """
+
+    def __init__(self, message: str, *, path: str = "", chunk: int = -1) -> None:
+        super().__init__(message)
+        self.path = path
+        self.chunk = chunk
+
+
+class ArchiveKeyError(ArchiveCorrupt):
+    """An encrypted archive needs a key that is missing here, or the key is wrong.
+
+    The message names the key id, never the key.
+    """
+
+
+class RestoreConflict(BackupError):
+    """The restore target already holds keys the archive would write (pass ``replace``)."""
+
+
+class StorageError(BackupError, OSError):
+    """The backup storage could not be read or written (the URL's host or path is named)."""
