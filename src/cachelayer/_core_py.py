@@ -14,6 +14,7 @@ from ._front_py import (  # noqa: F401
     pack_envelope,
     parse_envelope,
 )
+from ._latency_py import LATENCY_BUCKETS, LatencyHistogram, monotonic_ns  # noqa: F401
 from ._local_py import LocalCache
 from ._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 

@@ -45,6 +45,7 @@ from .errors import (
 from .keys import call_key, function_name
 from .l2.base import Durability, Tier
 from .l2.standalone import server_error
+from .latency import OperationLatency
 from .local import LocalCache
 from .stampede import SingleFlight, should_refresh_early
 
@@ -158,6 +159,7 @@ class Cache(_CacheFront):
         self._epochs = Epochs()
         self._flights: SingleFlight[Any] = SingleFlight()
         self._counters = _Counters()
+        self._latency = OperationLatency()
         self._tag_index: dict[str, set[str]] = {}
         self._tag_versions: dict[str, int] = {}
         self._key_events: dict[str, threading.Event] = {}
@@ -205,6 +207,7 @@ class Cache(_CacheFront):
             self._listener.wait_connected(cfg.connect_timeout_ms / 1000.0 + 0.5)
         else:
             self._front_bind(l1, l1 is not None)
+        self._front_sample(self._latency.l1, self._latency.sample_every)
         _LIVE.add(self)
 
     # ---- processes -------------------------------------------------------------------
@@ -433,7 +436,7 @@ class Cache(_CacheFront):
         if not self._breaker.allow():
             raise ConnectionLost(f"Redis at {self._tier.description} is unavailable (circuit open)")
         try:
-            result = fn(*args)
+            result = self._latency.call(fn, args)
         except ConnectionLost:
             self._breaker.failure()
             self._counters.errors += 1
@@ -1470,6 +1473,11 @@ class Cache(_CacheFront):
     def local(self) -> Optional[LocalCache]:
         """The L1 (None when disabled)."""
         return self._l1
+
+    @property
+    def latency(self) -> OperationLatency:
+        """Latency histograms: sampled L1 hits, every Redis call; errors by type."""
+        return self._latency
 
     def stats(self) -> CacheStats:
         """Counters of both tiers, the codec and the coherence listener."""
