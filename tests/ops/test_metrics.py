@@ -68,9 +68,7 @@ def test_l1_hits_are_sampled_one_in_n_and_scaled(redis_url):
         metrics.register(cache, registry=registry)
         hist = scrape(registry)["cachelayer_operation_duration_seconds"]
         count = [
-            s.value
-            for s in hist.samples
-            if s.name.endswith("_count") and s.labels["tier"] == "l1"
+            s.value for s in hist.samples if s.name.endswith("_count") and s.labels["tier"] == "l1"
         ]
         assert count == [64 * cache.latency.l1.snapshot()[1]]
         ops = {s.labels["operation"] for s in hist.samples if s.labels["tier"] == "l2"}

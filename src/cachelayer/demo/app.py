@@ -95,6 +95,7 @@ def create_app(
         Route("/lessons/{lesson_id:int}", lesson),
         Route("/metrics", scrape),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
