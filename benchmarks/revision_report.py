@@ -25,7 +25,9 @@ ROW = re.compile(r"^  (\S.*?)\s{2,}([\d,]+)\s+[\d.]+x$")
 
 def run(python: str, url: str, quick: bool) -> dict[tuple[str, str], float]:
     """Rows of one cache_table run: ``{(table title, row name): rate}``."""
-    cmd = [python, str(HERE / "cache_table.py"), "--redis-url", url] + (["--quick"] if quick else [])
+    cmd = [python, str(HERE / "cache_table.py"), "--redis-url", url] + (
+        ["--quick"] if quick else []
+    )
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rows: dict[tuple[str, str], float] = {}
     title = ""

@@ -8,5 +8,6 @@ identical behaviour; ``cachelayer._impl`` picks one of the two.
 
 include "_local.pxi"
 include "_resp.pxi"
+include "_latency.pxi"
 include "_front.pxi"
 include "_codec.pxi"

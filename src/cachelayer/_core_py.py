@@ -14,6 +14,7 @@ from .cache._front_py import (  # noqa: F401
     pack_envelope,
     parse_envelope,
 )
+from .cache._latency_py import LATENCY_BUCKETS, LatencyHistogram, monotonic_ns  # noqa: F401
 from .l2._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 from .local._local_py import LocalCache
 

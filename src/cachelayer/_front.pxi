@@ -3,7 +3,9 @@
 # Cache (cache.py) derives from this class.  get() answers from the L1 when the
 # L1 is trusted (coherence is connected, or off) and the key is a str; every
 # other case goes to the subclass's _get_slow(key, default), which validates
-# the key, asks Redis, decodes and fills the L1.  Twin: cache/_front_py.py.
+# the key, asks Redis, decodes and fills the L1.  One L1 hit in _front_every
+# is timed into a LatencyHistogram (_latency.pxi); the others pay one
+# decrement and compare.  Twin: cache/_front_py.py.
 
 from cpython.unicode cimport PyUnicode_CheckExact
 
@@ -13,6 +15,12 @@ cdef class CacheFront:
 
     cdef LocalCache _front_l1
     cdef bint _front_trusted
+    # sampled L1-hit latency: every _front_every-th hit is timed into _front_hist;
+    # _front_tick counts down to the next timed call (0 on a fresh object, so
+    # the first decrement wraps and an unsampled front times one call in 2**32)
+    cdef LatencyHistogram _front_hist
+    cdef uint32_t _front_every
+    cdef uint32_t _front_tick
 
     def _front_bind(self, l1, bint trusted):
         """Use *l1* (a LocalCache or None) for hits; trust it if *trusted*."""
@@ -23,6 +31,12 @@ cdef class CacheFront:
         """Allow or stop answering from the L1 (coherence up or down)."""
         self._front_trusted = trusted and self._front_l1 is not None
 
+    def _front_sample(self, LatencyHistogram hist, uint32_t every):
+        """Time one L1 hit in *every* into *hist* (None or 0: time none)."""
+        self._front_hist = hist
+        self._front_every = every if hist is not None else 0
+        self._front_tick = self._front_every
+
     @property
     def _l1_trusted(self):
         """Whether reads may be answered from the L1."""
@@ -32,9 +46,25 @@ cdef class CacheFront:
         """Return the value for *key*, or *default* if it is absent."""
         cdef PyObject *value
         if self._front_trusted and PyUnicode_CheckExact(key):
+            self._front_tick -= 1
+            if self._front_tick == 0:
+                return self._front_timed_get(key, default)
             value = self._front_l1._lookup(key)
             if value != NULL:
                 return <object>value
+        return self._get_slow(key, default)
+
+    cdef object _front_timed_get(self, object key, object default):
+        """get() for a sampled call: the L1 lookup is timed into the histogram."""
+        cdef PyObject *value
+        cdef uint64_t start
+        self._front_tick = self._front_every
+        start = cl_clock_ns()
+        value = self._front_l1._lookup(key)
+        if value != NULL:
+            if self._front_hist is not None:
+                cl_latency_record(&self._front_hist._h, cl_clock_ns() - start)
+            return <object>value
         return self._get_slow(key, default)
 
 

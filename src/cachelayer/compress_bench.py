@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ._help import HelpFormatter, plain
 from ._impl import core
 from .codec import _kernels_py as K
 from .codec import options as O
@@ -49,7 +50,6 @@ from .codec.compressors import (
     decompress_lz4,
     make_compressor,
 )
-from ._help import HelpFormatter, plain
 
 __all__ = ["CORPUS", "DEFAULT_CANDIDATES", "SIZE_CLASSES", "main", "register", "run"]
 

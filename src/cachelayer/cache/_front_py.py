@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..local._local_py import LocalCache
+from ._latency_py import LatencyHistogram, monotonic_ns
 
 __all__ = ["CacheFront", "namespaced_keys", "pack_envelope", "parse_envelope"]
 
@@ -16,6 +17,9 @@ class CacheFront:
 
     _front_l1: Optional[LocalCache] = None
     _front_trusted: bool = False
+    _front_hist: Optional[LatencyHistogram] = None
+    _front_every: int = 0
+    _front_tick: int = 0
     #: Provided by the subclass (Cache): everything but an L1 hit.
     _get_slow: Callable[[Any, Any], Any]
 
@@ -28,6 +32,14 @@ class CacheFront:
         """Allow or stop answering from the L1 (coherence up or down)."""
         self._front_trusted = bool(trusted) and self._front_l1 is not None
 
+    def _front_sample(self, hist: Optional[LatencyHistogram], every: int) -> None:
+        """Time one L1 hit in *every* into *hist* (None or 0: time none)."""
+        if not 0 <= every <= 0xFFFFFFFF:
+            raise OverflowError(f"sample interval {every} is outside 0..2**32-1")
+        self._front_hist = hist
+        self._front_every = every if hist is not None else 0
+        self._front_tick = self._front_every
+
     @property
     def _l1_trusted(self) -> bool:
         """Whether reads may be answered from the L1."""
@@ -37,7 +49,15 @@ class CacheFront:
         """Return the value for *key*, or *default* if it is absent."""
         if self._front_trusted and type(key) is str:
             assert self._front_l1 is not None
-            value = self._front_l1.get(key, _MISSING)
+            self._front_tick = (self._front_tick - 1) & 0xFFFFFFFF
+            if self._front_tick == 0:
+                self._front_tick = self._front_every
+                start = monotonic_ns()
+                value = self._front_l1.get(key, _MISSING)
+                if value is not _MISSING and self._front_hist is not None:
+                    self._front_hist.record(monotonic_ns() - start)
+            else:
+                value = self._front_l1.get(key, _MISSING)
             if value is not _MISSING:
                 return value
         return self._get_slow(key, default)

@@ -65,7 +65,7 @@ class Cache(Loaders):
                     if kind == CALL:
                         self._call_allowed()
                         try:
-                            result = request[1](*request[2])
+                            result = self._latency.call(request[1], request[2])
                         except BaseException as exc:
                             self._call_failed(exc)
                             raise

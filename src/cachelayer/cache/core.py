@@ -39,6 +39,7 @@ from ..local import LocalCache
 from .breaker import CircuitBreaker
 from .coherence import Epochs, ListenerGroup
 from .helpers import INTERNAL, MAX_KEY_BYTES, now_ms
+from .latency import OperationLatency
 from .protocol import Op
 from .stampede import SingleFlight
 
@@ -122,6 +123,8 @@ class CacheCore(_CacheFront):
         self._breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown)
         self._epochs = Epochs()
         self._counters = Counters()
+        self._latency = OperationLatency()
+        self._front_sample(self._latency.l1, self._latency.sample_every)
         self._tag_index: dict[str, set[str]] = {}
         self._tag_versions: dict[str, int] = {}
         self._key_events: dict[str, threading.Event] = {}
@@ -351,6 +354,11 @@ class CacheCore(_CacheFront):
     def local(self) -> Optional[LocalCache]:
         """The L1 (None when disabled)."""
         return self._l1
+
+    @property
+    def latency(self) -> OperationLatency:
+        """Latency histograms: sampled L1 hits, every Redis call; errors by type."""
+        return self._latency
 
     def stats(self) -> CacheStats:
         """Counters of both tiers, the codec and the coherence listener."""
