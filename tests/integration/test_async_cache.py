@@ -262,3 +262,19 @@ def test_every_topology(topology: str, request: pytest.FixtureRequest) -> None:
     assert removed == 100
     assert n == 1
     assert cleared >= 100
+
+
+def test_runs_on_uvloop(redis_url: str) -> None:
+    import uvloop
+
+    async def main() -> tuple[Any, ...]:
+        async with AsyncCache.from_url(redis_url, namespace="a12") as c:
+            await c.set_many({f"k{i}": i for i in range(100)})
+            values = await asyncio.gather(*(c.get(f"k{i}") for i in range(100)))
+            loop_name = type(asyncio.get_running_loop()).__module__
+            return values, await c.get_or_set("x", lambda: "loaded"), loop_name
+
+    values, loaded, loop_name = uvloop.run(main())
+    assert values == list(range(100))
+    assert loaded == "loaded"
+    assert loop_name.startswith("uvloop")

@@ -22,7 +22,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Iterable, Mapping
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
 from .._impl import core
 from ..config import CacheConfig
@@ -36,11 +36,13 @@ __all__ = ["AsyncCache"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-_SLOW: Any = object()
-_front_get = core.CacheFront.get
+if TYPE_CHECKING:
+    from .._core import AsyncCacheFront as _AsyncFront
+else:
+    _AsyncFront = core.AsyncCacheFront
 
 
-class AsyncCache(Loaders):
+class AsyncCache(Loaders, _AsyncFront):
     """The two-tier cache for asyncio: every operation of :class:`~cachelayer.Cache` as a coroutine.
 
     ``AsyncCache(config=None, **options)`` or ``AsyncCache.from_url(url, **options)``
@@ -119,14 +121,8 @@ class AsyncCache(Loaders):
 
     # ---- reads ---------------------------------------------------------------------
 
-    def _get_slow(self, key: Any, default: Any) -> Any:
-        return _SLOW  # the C fast path missed: get() continues asynchronously
-
-    async def get(self, key: Any, default: Any = None) -> Any:
-        """Return the value for *key*, or *default* if it is absent."""
-        value = _front_get(self, key, default)
-        if value is not _SLOW:
-            return value
+    async def _aget_slow(self, key: Any, default: Any) -> Any:
+        """``await get`` when the C fast path (``AsyncCacheFront.get``) missed the L1."""
         rkey = self._rkey(key)
         if not self.config.enabled:
             return default
