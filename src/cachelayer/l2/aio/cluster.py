@@ -27,6 +27,7 @@ from ...errors import ConnectionLost
 from ..cluster import ClusterTier, key_slot
 from ..standalone import RELEASE_LOCK, check, check_durable, summarize_info, wait_command
 from .connection import AsyncConnection, Endpoint
+from .controlled import Controlled
 
 __all__ = ["AsyncClusterTier"]
 
@@ -37,7 +38,7 @@ _UNAVAILABLE = (redis_exceptions.ClusterDownError, redis_exceptions.TryAgainErro
 _RETRY_REPLIES = _REDIRECTS + _UNAVAILABLE
 
 
-class AsyncClusterTier:
+class AsyncClusterTier(Controlled):
     """Commands of the cache as coroutines, against a Redis Cluster."""
 
     def __init__(self, control: ClusterTier) -> None:
@@ -51,33 +52,6 @@ class AsyncClusterTier:
         #: Unused in a cluster (per-key tracking is not supported there).
         self.handshake: Callable[[], list[tuple[Any, ...]]] = list
         self.connect_hook: Any = None
-
-    @property
-    def description(self) -> str:
-        """The seeds, for messages."""
-        return self.control.description
-
-    @property
-    def on_topology_change(self) -> Any:
-        """Told ``"failover"`` when the primaries changed (from the watcher thread)."""
-        return self.control.on_topology_change
-
-    @on_topology_change.setter
-    def on_topology_change(self, hook: Any) -> None:
-        def changed(reason: str) -> None:
-            self._drop_from_thread()
-            if hook is not None:
-                hook(reason)
-
-        self.control.on_topology_change = changed
-
-    def coherence_sources(self) -> list[Callable[[], Any]]:
-        """One listener connect function per primary (sync, listener threads)."""
-        return self.control.coherence_sources()
-
-    def tracking_broken(self) -> bool:
-        """Never: per-key tracking is not supported in a cluster."""
-        return False
 
     # ---- connections ---------------------------------------------------------------
 
@@ -108,7 +82,7 @@ class AsyncClusterTier:
         await loop.run_in_executor(None, self.control.refresh)
 
     def _address(self, key: bytes) -> Address:
-        address = self.control.node_address(key)
+        address: Optional[Address] = self.control.node_address(key)
         if address is None:
             raise ConnectionLost(f"no node of {self.description} serves the slot of this key")
         return address
@@ -278,7 +252,7 @@ class AsyncClusterTier:
             primaries = self.control.primaries()
         if not primaries:
             raise ConnectionLost(f"no node of {self.description} answers CLUSTER SLOTS")
-        return primaries
+        return list(primaries)
 
     async def scan_unlink(self, match: bytes, batch_size: int = 1000) -> int:
         """UNLINK every matching key on every primary (concurrently); how many."""

@@ -31,6 +31,7 @@ from ..standalone import (
     wait_command,
 )
 from .connection import AsyncConnection, Endpoint
+from .controlled import Controlled
 
 __all__ = ["AsyncRedisTier", "control_config"]
 
@@ -42,7 +43,7 @@ def control_config(control: Any) -> Any:
     return control._config
 
 
-class AsyncRedisTier:
+class AsyncRedisTier(Controlled):
     """Commands of the cache as coroutines, for one server (or a Sentinel master)."""
 
     def __init__(self, control: RedisTier) -> None:
@@ -60,25 +61,6 @@ class AsyncRedisTier:
     # ---- what the cache reads or sets on a tier ------------------------------------
 
     @property
-    def description(self) -> str:
-        """Human-readable address, from the control tier."""
-        return self.control.description
-
-    @property
-    def on_topology_change(self) -> Any:
-        """Told about failovers (set by the cache; called from the watcher thread)."""
-        return self.control.on_topology_change
-
-    @on_topology_change.setter
-    def on_topology_change(self, hook: Any) -> None:
-        def changed(reason: str) -> None:
-            self._drop_from_thread()
-            if hook is not None:
-                hook(reason)
-
-        self.control.on_topology_change = changed
-
-    @property
     def connect_hook(self) -> Any:
         """Unused on this tier (see :attr:`handshake`)."""
         return None
@@ -86,14 +68,6 @@ class AsyncRedisTier:
     @connect_hook.setter
     def connect_hook(self, hook: Any) -> None:
         pass
-
-    def coherence_sources(self) -> list[Callable[[], Any]]:
-        """The listener's connect functions (sync, on the listener thread)."""
-        return self.control.coherence_sources()
-
-    def tracking_broken(self) -> bool:
-        """Not used: the asyncio driver re-handshakes its connections on every flush."""
-        return False
 
     # ---- connections ---------------------------------------------------------------
 
@@ -127,7 +101,7 @@ class AsyncRedisTier:
 
     def _current_endpoint(self) -> Endpoint:
         if self._sentinel:
-            address = self.control.address  # type: ignore[attr-defined]
+            address = self.control.address
             if address is not None:
                 return self._endpoint.at(address[0], address[1])
         return self._endpoint
@@ -172,7 +146,7 @@ class AsyncRedisTier:
                 deadline = now + self._retry_deadline
             if not retriable or now >= deadline:
                 raise error
-            await loop.run_in_executor(None, self.control._refresh, "command failed")  # type: ignore[attr-defined]
+            await loop.run_in_executor(None, self.control._refresh, "command failed")
             await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.25)
 
