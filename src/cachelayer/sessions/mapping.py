@@ -107,6 +107,8 @@ class Session(MutableMapping[str, Any]):
         self.absolute_ms = snapshot.absolute_ms
         self.new = new
         self.accessed = False
+        #: Set by :meth:`clear`: adapters end an emptied session (logout).
+        self.cleared = False
         self._snapshot = snapshot
         self._raw = snapshot.raw
         if snapshot.plain:
@@ -119,6 +121,16 @@ class Session(MutableMapping[str, Any]):
         self._data: dict[str, Any] = data
         self._changed: set[str] = set()
         self._deleted: set[str] = set()
+
+    @classmethod
+    def blank(cls, decode: Callable[[bytes], Any]) -> Session:
+        """An empty session not stored yet (``id`` is ""): adapters create it on first use."""
+        return cls("", "", Snapshot(None, 0, 0, 0, 0, 0, 0, 0, {}, {}), decode, new=True)
+
+    @property
+    def stored(self) -> bool:
+        """Whether the session exists in the store (False for :meth:`blank` ones)."""
+        return bool(self.id)
 
     # ---- the mapping --------------------------------------------------------------
 
@@ -158,6 +170,7 @@ class Session(MutableMapping[str, Any]):
         self._deleted.update(k for k in self._data if k in self._raw)
         self._data.clear()
         self._changed.clear()
+        self.cleared = True
 
     def __repr__(self) -> str:
         return f"<Session {self.handle[:8]}… user={self.user_id!r} keys={len(self._data)}>"
@@ -195,6 +208,10 @@ class Session(MutableMapping[str, Any]):
                 if raw.get(key) != data:
                     sets[key] = data
         return sets, sorted(self._deleted)
+
+    def ended(self) -> bool:
+        """Whether an adapter should end this session: emptied, and cleared or anonymous."""
+        return not self._data and (self.cleared or self.user_id is None)
 
     def _committed(self, sets: dict[str, bytes], deletes: list[str], version: int) -> None:
         """After a save: what was written is now the stored state."""
