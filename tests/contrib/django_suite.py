@@ -17,7 +17,9 @@ from pathlib import Path
 import django
 from django.conf import settings
 
-CACHE_DIR = Path(os.environ.get("CACHELAYER_DJANGO_SDIST", Path.home() / ".cache/cachelayer-django"))
+CACHE_DIR = Path(
+    os.environ.get("CACHELAYER_DJANGO_SDIST", Path.home() / ".cache/cachelayer-django")
+)
 
 
 def sessions_tests_dir() -> Path:
@@ -31,15 +33,26 @@ def sessions_tests_dir() -> Path:
     sdist = CACHE_DIR / f"django-{version}.tar.gz"
     if not sdist.exists():
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps",
-             f"django=={version}", "-d", str(CACHE_DIR)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-binary",
+                ":all:",
+                "--no-deps",
+                f"django=={version}",
+                "-d",
+                str(CACHE_DIR),
+            ],
             check=True,
         )
     prefix = f"django-{version}/tests/sessions_tests/"
     with tarfile.open(sdist) as tar:
         for member in tar.getmembers():
             if member.name.startswith(prefix) and member.isfile():
-                target = package / member.name[len(prefix):]
+                target = package / member.name[len(prefix) :]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 extracted = tar.extractfile(member)
                 assert extracted is not None

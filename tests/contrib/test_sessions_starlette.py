@@ -106,7 +106,7 @@ def test_fastapi_dependency(store):
     api.add_middleware(CacheSessionMiddleware, store=store, secure=False)
 
     @api.get("/visit")
-    def visit(session: Session = Depends(current_session)):
+    def visit(session: Session = Depends(current_session)):  # noqa: B008
         session["visits"] = session.get("visits", 0) + 1
         return {"visits": session["visits"]}
 

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 from ..errors import ConnectionLost, InvalidArgument
 from .driver import CALL, STORE, Step, arun, run
@@ -175,7 +175,7 @@ class LearningLogic:
         decode = self._decoder(user, course)
         state = yield CALL, "eval_cached", (_LOAD, key), {"decode": decode}
         if state is not None:
-            return state
+            return cast(LearningState, state)
         seq, fields = yield STORE, self.durable.load, (user, course)
         if seq:
             flat: list[Any] = []

@@ -67,6 +67,8 @@ def _core_store() -> CoreStore:
 class SessionStore(SessionBase):
     """A Django session engine over :class:`cachelayer.sessions.SessionStore`."""
 
+    _session_key: Optional[str]
+
     def __init__(self, session_key: Optional[str] = None) -> None:
         super().__init__(session_key)
         self._stored: Optional[Session] = None
