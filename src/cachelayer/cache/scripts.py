@@ -52,7 +52,10 @@ def _reply_size(reply: Any) -> int:
     if isinstance(reply, (bytes, str)):
         return len(reply)
     if isinstance(reply, list):
-        return 16 * len(reply) + sum(_reply_size(item) for item in reply)
+        size = 16 * len(reply)
+        for item in reply:
+            size += len(item) if type(item) is bytes else _reply_size(item)
+        return size
     return 16
 
 
@@ -89,7 +92,7 @@ class Scripts(Loaders):
             return MISSING
         value, ttl = decoded
         self._counters.l2_hits += 1
-        if ttl > 0:
+        if ttl > 0 and self._l1 is not None and self._l1_trusted:
             size = _reply_size(reply)
             self._fill(key, value, size, (now_ms() + int(ttl * 1000), 0, (), 0), token)
         return value
