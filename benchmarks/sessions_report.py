@@ -1,4 +1,4 @@
-"""Sessions: cachelayer's store beside redis-py, Starlette cookies, Flask-Session, Django's cache engine.
+"""Sessions: this store beside redis-py, Starlette cookies, Flask-Session, Django's cache engine.
 
     python benchmarks/sessions_report.py [--seconds 2] [--rounds 1000]
 
@@ -64,9 +64,10 @@ def per_call_us(fn: Callable[[], Any], seconds: float) -> float:
 
 def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
     raw = redis.Redis.from_url(url)
-    with Cache.from_url(url, namespace="b1") as cache, Cache.from_url(
-        url, namespace="b2", l1_enabled=False
-    ) as cold:
+    with (
+        Cache.from_url(url, namespace="b1") as cache,
+        Cache.from_url(url, namespace="b2", l1_enabled=False) as cold,
+    ):
         store = SessionStore(cache)
         s = store.create(data=FIELDS)
         store.load(s.id)
@@ -75,9 +76,9 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
         cold_store = SessionStore(cold)
         c = cold_store.create(data=FIELDS)
         redis_load = per_call_us(lambda: cold_store.load(c.id), seconds)
-        blob = b"".join(
-            cold.codec.encode(v, None) for v in FIELDS.values()
-        ) + b"".join(k.encode() for k in FIELDS)
+        blob = b"".join(cold.codec.encode(v, None) for v in FIELDS.values()) + b"".join(
+            k.encode() for k in FIELDS
+        )
         raw.set("raw:blob", blob)
         raw_get = per_call_us(lambda: raw.get("raw:blob"), seconds)
         loaded = cold_store.load(c.id)
@@ -107,10 +108,18 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
 def asgi_rps(app: Any, cookie_header: bytes, path: str, seconds: float) -> float:
     async def one() -> None:
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-            "root_path": "", "headers": [(b"host", b"bench"), (b"cookie", cookie_header)],
-            "client": ("127.0.0.1", 1), "server": ("bench", 80),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"bench"), (b"cookie", cookie_header)],
+            "client": ("127.0.0.1", 1),
+            "server": ("bench", 80),
         }
 
         async def receive() -> dict[str, Any]:
@@ -182,10 +191,16 @@ def starlette_rows(url: str, seconds: float) -> list[tuple[str, float]]:
     rows = []
     with Cache.from_url(url, namespace="st") as cache:
         for name, add in (
-            ("Starlette + cachelayer", lambda a: a.add_middleware(
-                CacheSessionMiddleware, store=SessionStore(cache), secure=False)),
-            ("Starlette SessionMiddleware (signed cookie)", lambda a: a.add_middleware(
-                SessionMiddleware, secret_key="k" * 32)),
+            (
+                "Starlette + cachelayer",
+                lambda a: a.add_middleware(
+                    CacheSessionMiddleware, store=SessionStore(cache), secure=False
+                ),
+            ),
+            (
+                "Starlette SessionMiddleware (signed cookie)",
+                lambda a: a.add_middleware(SessionMiddleware, secret_key="k" * 32),
+            ),
         ):
             app = Starlette(routes=[Route("/count", count)])
             add(app)
@@ -291,7 +306,9 @@ def django_rows(url: str, seconds: float) -> list[tuple[str, float]]:
         app = WSGIHandler()
         client = Client()
         client.get("/count")
-        cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        cookie = (
+            f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        )
         rows.append((name, wsgi_rps(app, cookie, "/count", seconds)))
     return rows
 
@@ -383,8 +400,10 @@ def lost_updates(url: str, rounds: int) -> list[tuple[str, int, int]]:
             key = first_cookie(r.headers["Set-Cookie"]).split("=", 1)[1]
             # Flask-Session signs its cookie by default in old versions only; 0.8 sends the id
         ctx = multiprocessing.get_context("spawn")
-        ps = [ctx.Process(target=_worker, args=(kind, url, key, p, threads, rounds))
-              for p in range(procs)]
+        ps = [
+            ctx.Process(target=_worker, args=(kind, url, key, p, threads, rounds))
+            for p in range(procs)
+        ]
         for p in ps:
             p.start()
         for p in ps:
@@ -408,7 +427,9 @@ def lost_updates(url: str, rounds: int) -> list[tuple[str, int, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement (default 2)")
-    parser.add_argument("--rounds", type=int, default=1000, help="requests per thread (default 1000)")
+    parser.add_argument(
+        "--rounds", type=int, default=1000, help="requests per thread (default 1000)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     with RedisServer(name="bench-sessions") as server:
@@ -417,9 +438,16 @@ def main() -> None:
         for name, us in primitives(url, args.seconds):
             print(f"  {name:<44} {us:8.2f}")
         print("\n## 2. one session-touching endpoint, in-process (requests/s)")
-        for name, rps in starlette_rows(url, args.seconds) + flask_rows(url, args.seconds) + django_rows(url, args.seconds):
+        for name, rps in (
+            starlette_rows(url, args.seconds)
+            + flask_rows(url, args.seconds)
+            + django_rows(url, args.seconds)
+        ):
             print(f"  {name:<44} {rps:8.0f}")
-        print(f"\n## 3. lost updates: 8 threads x 2 processes x {args.rounds} requests, own field each")
+        print(
+            f"\n## 3. lost updates: 8 threads x 2 processes x {args.rounds} requests,"
+            " own field each"
+        )
         for name, expected, lost in lost_updates(url, args.rounds):
             print(f"  {name:<44} {lost:6d} lost of {expected}")
 
