@@ -32,11 +32,16 @@ __all__ = [
     "InvalidWeight",
     "OutOfMemory",
     "PermissionDenied",
+    "ProgressStoreError",
     "ReadOnly",
     "ReplyTimeout",
     "RestoreConflict",
     "ServerError",
     "ServerUnavailable",
+    "SessionConflict",
+    "SessionError",
+    "SessionExpired",
+    "SessionTooLarge",
     "SignatureError",
     "StorageError",
     "UnknownDictionary",
@@ -267,3 +272,27 @@ class RestoreConflict(BackupError):
 
 class StorageError(BackupError, OSError):
     """The backup storage could not be read or written (the URL's host or path is named)."""
+
+
+class SessionError(CacheError):
+    """A session operation failed; the message names the session by its handle, never its id."""
+
+
+class SessionTooLarge(SessionError, ValueTooLarge):
+    """Saving would make a session larger than ``max_session_bytes`` (both sizes named)."""
+
+
+class SessionConflict(SessionError, ConcurrentModification):
+    """``save(expect_version=...)`` found the session at another version (``version`` holds it)."""
+
+    def __init__(self, message: str, *, version: int = -1) -> None:
+        super().__init__(message)
+        self.version = version
+
+
+class SessionExpired(SessionError):
+    """The session no longer exists: it expired, was revoked, rotated away or deleted."""
+
+
+class ProgressStoreError(CacheError):
+    """The durable progress store could not be read or written (the path is named)."""

@@ -28,8 +28,8 @@ from .._impl import core
 from ..config import CacheConfig
 from .client import make_tier
 from .helpers import MISSING, decorated, key_builder, merge_many, plan_many
-from .loaders import Loaders
 from .protocol import CALL, JOIN, LOAD, PAUSE, Op
+from .scripts import Decoder, Scripts
 from .stampede import AsyncFlight, SingleFlight
 
 __all__ = ["AsyncCache"]
@@ -42,7 +42,7 @@ else:
     _AsyncFront = core.AsyncCacheFront
 
 
-class AsyncCache(Loaders, _AsyncFront):
+class AsyncCache(Scripts, _AsyncFront):
     """The two-tier cache for asyncio: every operation of :class:`~cachelayer.Cache` as a coroutine.
 
     ``AsyncCache(config=None, **options)`` or ``AsyncCache.from_url(url, **options)``
@@ -200,6 +200,26 @@ class AsyncCache(Loaders, _AsyncFront):
         await self._arun(self._invalidate_tags(tags))
 
     # ---- loaders -------------------------------------------------------------------
+
+    async def eval(self, script: Union[str, bytes], key: str, *args: Any) -> Any:
+        """Run a Lua script on *key* (see :meth:`cachelayer.Cache.eval`)."""
+        return await self._arun(self._eval(script, key, args))
+
+    async def eval_cached(
+        self,
+        script: Union[str, bytes],
+        key: str,
+        *args: Any,
+        decode: Decoder,
+        default: Any = None,
+    ) -> Any:
+        """A read script's decoded reply via the L1 (see :meth:`cachelayer.Cache.eval_cached`)."""
+        value = self._l1_lookup(key)
+        if value is MISSING:
+            value = await self._arun(self._eval_read(script, key, args, decode))
+            if value is MISSING:
+                return default
+        return value
 
     async def get_or_set(
         self,

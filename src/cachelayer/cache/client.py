@@ -17,8 +17,8 @@ from typing import Any, Callable, Optional, TypeVar, Union, cast
 from ..config import CacheConfig
 from ..l2.base import Tier
 from .helpers import MISSING, decorated, key_builder, merge_many, plan_many
-from .loaders import Loaders
 from .protocol import CALL, JOIN, LOAD, PAUSE, Op
+from .scripts import Decoder, Scripts
 from .stampede import SingleFlight
 
 __all__ = ["Cache", "make_tier"]
@@ -27,7 +27,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
-class Cache(Loaders):
+class Cache(Scripts):
     """A two-tier cache: in-process L1 (C) in front of Redis.
 
     ``Cache(config=None, **options)`` or ``Cache.from_url(url, **options)``;
@@ -195,6 +195,41 @@ class Cache(Loaders):
         invalidation would leave other processes serving the old values.
         """
         self._run(self._invalidate_tags(tags))
+
+    # ---- scripts -------------------------------------------------------------------
+
+    def eval(self, script: Union[str, bytes], key: str, *args: Any) -> Any:
+        """Run the Lua *script* with ``KEYS[1]`` = the namespaced *key*; Redis's reply.
+
+        ``ARGV`` are *args*.  The script may change *key* (any type: hashes,
+        sets, HyperLogLogs): the L1 copy of *key* is dropped here and in every
+        process.  Raises ConnectionLost while Redis is unreachable and the
+        typed error of an error reply (see :mod:`cachelayer.cache.scripts`).
+        """
+        return self._run(self._eval(script, key, args))
+
+    def eval_cached(
+        self,
+        script: Union[str, bytes],
+        key: str,
+        *args: Any,
+        decode: Decoder,
+        default: Any = None,
+    ) -> Any:
+        """A read-only script's decoded reply for *key*, through the L1.
+
+        An L1 hit returns the value kept there without running anything.
+        Otherwise ``decode(reply)`` gives ``(value, ttl_seconds)`` (the value
+        is kept in the L1 that long at most, ``l1_max_ttl`` at most) or None
+        when the reply means "absent" (then *default* is returned).  The L1
+        entry is dropped whenever *key* changes in Redis.
+        """
+        value = self._l1_lookup(key)
+        if value is MISSING:
+            value = self._run(self._eval_read(script, key, args, decode))
+            if value is MISSING:
+                return default
+        return value
 
     # ---- loaders -------------------------------------------------------------------
 

@@ -1,0 +1,98 @@
+"""Server-side scripts on one key: structured values beside plain ones (core operations).
+
+Domain modules (sessions, learning state, analytics) keep hashes, sorted
+sets and HyperLogLogs in Redis and change them atomically with short Lua
+scripts.  Two operations give them that on the public API, for both drivers:
+
+``eval(script, key, *args)``
+    Runs *script* with ``KEYS[1]`` = the namespaced *key*; the reply as Redis
+    sent it.  The script may write: this process's L1 copy of *key* is
+    dropped first, and every other process's through coherence.
+``eval_cached(script, key, *args, decode=...)``
+    A read through the L1: an L1 hit returns the decoded value kept there;
+    otherwise the script runs, ``decode(reply)`` turns the reply into
+    ``(value, ttl_seconds)`` (or None: absent), and the value fills the L1 for
+    at most ``min(ttl_seconds, l1_max_ttl)`` unless an invalidation raced with
+    the read.  Values kept in the L1 are shared by every caller: decode into
+    immutable values (or copy them on use).
+
+Scripts address only ``KEYS[1]`` (a cluster routes by it).  Unlike ``get`` and
+``set``, both raise ConnectionLost while Redis is unreachable (strict or not):
+what a script computes cannot be answered from the L1 alone.  An error reply
+raises the typed error of :func:`~cachelayer.l2.standalone.server_error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from ..l2.standalone import server_error
+from .helpers import MISSING, now_ms
+from .loaders import Loaders
+from .protocol import CALL, Op
+
+__all__ = ["Decoder", "Scripts"]
+
+#: ``decode(reply) -> (value, ttl_seconds)`` or None when the reply means "absent".
+Decoder = Callable[[Any], Optional[tuple[Any, float]]]
+
+
+def _script_bytes(script: Any) -> bytes:
+    if isinstance(script, bytes):
+        return script
+    if isinstance(script, str):
+        return script.encode()
+    from ..errors import InvalidArgument
+
+    raise InvalidArgument(f"a script is str or bytes, not {type(script).__name__}")
+
+
+def _reply_size(reply: Any) -> int:
+    """Bytes held by a reply (its L1 weight), nested lists included."""
+    if isinstance(reply, (bytes, str)):
+        return len(reply)
+    if isinstance(reply, list):
+        size = 16 * len(reply)
+        for item in reply:
+            size += len(item) if type(item) is bytes else _reply_size(item)
+        return size
+    return 16
+
+
+class Scripts(Loaders):
+    """eval / eval_cached (a layer of the core)."""
+
+    def _eval(self, script: Any, key: str, args: tuple[Any, ...]) -> Op[Any]:
+        source = _script_bytes(script)
+        rkey = self._rkey(key)
+        self._forget(key)
+        reply = yield CALL, self._tier.eval, (source, rkey, *args)
+        if isinstance(reply, Exception):
+            raise server_error(reply, key, "EVAL")
+        return reply
+
+    def _l1_lookup(self, key: str) -> Any:
+        """The L1's value for *key* while it is trusted, else MISSING."""
+        l1 = self._l1
+        if l1 is not None and self._l1_trusted and type(key) is str:
+            return l1.get(key, MISSING)
+        return MISSING
+
+    def _eval_read(self, script: Any, key: str, args: tuple[Any, ...], decode: Decoder) -> Op[Any]:
+        """The decoded reply of a read script (MISSING when absent), filling the L1."""
+        source = _script_bytes(script)
+        rkey = self._rkey(key)
+        token = self._epochs.snapshot(key)
+        reply = yield CALL, self._tier.eval, (source, rkey, *args)
+        if isinstance(reply, Exception):
+            raise server_error(reply, key, "EVAL")
+        decoded = decode(reply)
+        if decoded is None:
+            self._counters.misses += 1
+            return MISSING
+        value, ttl = decoded
+        self._counters.l2_hits += 1
+        if ttl > 0 and self._l1 is not None and self._l1_trusted:
+            size = _reply_size(reply)
+            self._fill(key, value, size, (now_ms() + int(ttl * 1000), 0, (), 0), token)
+        return value

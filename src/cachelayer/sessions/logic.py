@@ -1,0 +1,444 @@
+"""Every session operation, written once as a generator (see :mod:`.driver`).
+
+:class:`SessionLogic` decides; the stores in :mod:`.store` only run its
+operations on a sync or an asyncio cache.  The rules:
+
+* a save writes only the changed fields (and deletions) in one script, so
+  concurrent requests changing different fields all keep their changes; for
+  the same field the last save wins, unless ``expect_version`` is given (then
+  :class:`~cachelayer.errors.SessionConflict`);
+* reads go through the L1 (:meth:`Cache.eval_cached`); a read that finds the
+  last-seen time older than ``touch_interval`` extends the idle timeout;
+* user indexes are sorted sets of handles, so ``sessions_of`` and
+  ``revoke_all`` cost O(sessions of the user), never a SCAN;
+* ids never leave this module except to the caller: keys, messages and the
+  analytics use handles (:func:`~cachelayer.sessions.ids.handle_of`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ..errors import (
+    DecodeError,
+    InvalidArgument,
+    SessionConflict,
+    SessionExpired,
+    SessionTooLarge,
+)
+from . import analytics, scripts
+from .config import SessionConfig
+from .driver import CALL, Step
+from .ids import handle_of, new_id, valid_id
+from .mapping import Session, Snapshot, check_key
+
+__all__ = ["KEEP", "SessionInfo", "SessionLogic"]
+
+log = logging.getLogger("cachelayer.sessions")
+
+#: ``rotate(session, user_id=KEEP)``: keep the session's user.
+KEEP: Any = object()
+_PENDING_LIMIT = 65536  # sessions whose request counts wait for their next write
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of a user's sessions, as :meth:`SessionStore.sessions_of` lists them."""
+
+    handle: str
+    created: float
+    last_seen: float
+    expires: float
+    requests: int
+
+
+class SessionLogic:
+    """The decisions of a session store over a cache (no I/O of its own)."""
+
+    def __init__(self, config: SessionConfig, codec: Any) -> None:
+        self.config = config
+        self._codec = codec
+        self._prefix = config.prefix + ":"
+        self._user_prefix = config.prefix + ":u:"
+        self._analytics = config.prefix + ":a:{" + config.prefix + "}"
+        self._auth_tag = config.prefix + ":auth:"
+        self._pending: dict[str, int] = {}  # handle -> requests not yet written
+        self._touch_ms = config.touch_ms
+
+    # ---- keys, encoding ----------------------------------------------------------------
+
+    def key_of(self, handle: str) -> str:
+        """The cache key of the session with *handle*."""
+        return self._prefix + handle
+
+    def user_key(self, user_id: str) -> str:
+        """The cache key of *user_id*'s index of sessions."""
+        return self._user_prefix + user_id
+
+    def auth_tag(self, user_id: str) -> str:
+        """The tag of *user_id*'s cached authentication data."""
+        return self._auth_tag + user_id
+
+    @staticmethod
+    def check_user(user_id: Any) -> Optional[str]:
+        """*user_id* as a str (None stays None); InvalidArgument if unusable."""
+        if user_id is None:
+            return None
+        if isinstance(user_id, bool) or not isinstance(user_id, (str, int)):
+            raise InvalidArgument(f"user_id must be a str or int, not {type(user_id).__name__}")
+        text = str(user_id)
+        if not text or len(text) > 256:
+            raise InvalidArgument(f"user_id must be 1 to 256 characters, got {len(text)}")
+        return text
+
+    def encode(self, key: str, value: Any) -> bytes:
+        """The stored form of one session value (the cache's codec, uncompressed)."""
+        data: bytes = self._codec.encode(value, None, key=key)
+        return data
+
+    def decode_value(self, data: bytes) -> Any:
+        """A session value from its stored form."""
+        return self._codec.decode(data)
+
+    def decode(self, reply: Any) -> Optional[tuple[Snapshot, float]]:
+        """An HGETALL reply as ``(Snapshot, seconds it may stay in the L1)``, None if absent."""
+        if not reply:
+            return None
+        meta: dict[bytes, bytes] = {}
+        data: dict[str, Any] = {}
+        raw: dict[str, bytes] = {}
+        decode = self._codec.decode
+        try:
+            for i in range(0, len(reply), 2):
+                name = reply[i]
+                if name[:1] == b"d":
+                    key = name[1:].decode()
+                    raw[key] = reply[i + 1]
+                    data[key] = decode(reply[i + 1])
+                else:
+                    meta[name] = reply[i + 1]
+            snap = Snapshot(
+                user_id=meta[b"~u"].decode() or None,
+                created_ms=int(meta[b"~c"]),
+                absolute_ms=int(meta[b"~a"]),
+                idle_ms=int(meta[b"~i"]),
+                version=int(meta[b"~v"]),
+                seen_ms=int(meta[b"~s"]),
+                size=int(meta[b"~z"]),
+                requests=int(meta.get(b"~r", 0)),
+                data=data,
+                raw=raw,
+            )
+        except (KeyError, ValueError, DecodeError):
+            log.warning("an unreadable session was treated as absent", exc_info=True)
+            return None
+        ttl = (snap.expires_ms() - _now_ms()) / 1000.0
+        if ttl <= 0:
+            return None
+        return snap, ttl
+
+    def _count_request(self, handle: str) -> None:
+        # no lock: a lost increment under a thread race only blurs a statistic
+        pending = self._pending
+        if len(pending) >= _PENDING_LIMIT and handle not in pending:
+            pending.clear()  # bounded: some request counts are lost, none is invented
+        pending[handle] = pending.get(handle, 0) + 1
+
+    def _take_requests(self, handle: str) -> int:
+        return self._pending.pop(handle, 0)
+
+    def _too_large(self, handle: str, size: int) -> SessionTooLarge:
+        return SessionTooLarge(
+            f"session {handle[:12]} would hold {size} bytes, over max_session_bytes "
+            f"({self.config.max_session_bytes})"
+        )
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def create(self, user_id: Any = None, data: Any = None) -> Step[Session]:
+        """A new session for *user_id* holding *data*, stored at once."""
+        user = self.check_user(user_id)
+        fields = {check_key(k): self.encode(k, v) for k, v in dict(data or {}).items()}
+        now = _now_ms()
+        cfg = self.config
+        absolute = now + cfg.absolute_ms
+        session_id = new_id()
+        handle = handle_of(session_id)
+        yield from self._store_new(handle, user, now, absolute, fields)
+        snap = Snapshot(user, now, absolute, cfg.idle_ms, 1, now, 0, 0, {}, fields)
+        session = Session(session_id, handle, snap, self.decode_value, new=True)
+        session._data = {k: self.decode_value(v) for k, v in fields.items()}
+        if cfg.analytics:
+            yield from analytics.record(
+                self._analytics, "start", now, user, handle, snap.expires_ms()
+            )
+        return session
+
+    def _store_new(
+        self,
+        handle: str,
+        user: Optional[str],
+        created: int,
+        absolute: int,
+        fields: dict[str, bytes],
+    ) -> Step[None]:
+        size = sum(len(k.encode()) + 1 + len(v) for k, v in fields.items())
+        if size > self.config.max_session_bytes:
+            raise self._too_large(handle, size)
+        now = _now_ms()
+        if user is not None:  # index first: a crash leaves a dangling handle, never a lost one
+            yield CALL, "eval", (scripts.USER_ADD, self.user_key(user), now, handle, absolute), {}
+        flat: list[Any] = []
+        for k, v in fields.items():
+            flat += (b"d" + k.encode(), v)
+        status = yield (
+            CALL,
+            "eval",
+            (
+                scripts.CREATE,
+                self.key_of(handle),
+                now,
+                created,
+                absolute,
+                self.config.idle_ms,
+                user or "",
+                size,
+                *flat,
+            ),
+            {},
+        )
+        if status != 1:  # 2**-256: a collision means the random source is broken
+            raise SessionConflict(f"session {handle[:12]} exists already")
+
+    def load_key(self, session_id: Any) -> Optional[tuple[str, str]]:
+        """``(handle, cache key)`` for a well-formed *session_id*, else None."""
+        if type(session_id) is not str or not valid_id(session_id):
+            return None
+        handle = handle_of(session_id)
+        return handle, self._prefix + handle
+
+    def loaded(
+        self, session_id: str, handle: str, snap: Optional[Snapshot]
+    ) -> tuple[Optional[Session], bool]:
+        """The session for what the read found, and whether its idle timeout needs a touch."""
+        if snap is None:
+            return None, False
+        now = _now_ms()
+        if now >= snap.absolute_ms or now >= snap.seen_ms + snap.idle_ms:
+            return None, False
+        self._count_request(handle)
+        return Session(session_id, handle, snap, self.decode_value), (
+            now - snap.seen_ms >= self._touch_ms
+        )
+
+    def load(self, session_id: Any) -> Step[Optional[Session]]:
+        """The session with *session_id*, or None (unknown, expired, revoked, malformed)."""
+        found = self.load_key(session_id)
+        if found is None:
+            return None
+        handle, key = found
+        snap = yield CALL, "eval_cached", (scripts.LOAD, key), {"decode": self.decode}
+        session, stale = self.loaded(session_id, handle, snap)
+        if stale:
+            return (yield from self.refresh(session))  # type: ignore[arg-type]
+        return session
+
+    def refresh(self, session: Session) -> Step[Optional[Session]]:
+        """A loaded *session* whose idle timeout is due for extension: touched, or None."""
+        ok = yield from self._touch(session.handle, session.user_id, _now_ms(), session.absolute_ms)
+        return session if ok else None
+
+    def _touch(self, handle: str, user: Optional[str], now: int, absolute: int) -> Step[bool]:
+        requests = self._take_requests(handle)
+        status = yield CALL, "eval", (scripts.TOUCH, self._prefix + handle, now, requests), {}
+        if status != 1:
+            return False
+        if self.config.analytics:
+            expires = min(now + self.config.idle_ms, absolute)
+            yield from analytics.record(self._analytics, "seen", now, user, handle, expires)
+        return True
+
+    def touch(self, session: Session) -> Step[bool]:
+        """Extend *session*'s idle timeout now; False if it no longer exists."""
+        return (
+            yield from self._touch(session.handle, session.user_id, _now_ms(), session.absolute_ms)
+        )
+
+    def save(self, session: Session, expect_version: Optional[int] = None) -> Step[int]:
+        """Write *session*'s changes; its new version.
+
+        Raises SessionExpired (gone), SessionConflict (``expect_version``
+        given and the stored version differs) or SessionTooLarge (nothing is
+        written).
+        """
+        sets, deletes = session.changes(self.encode)
+        if not sets and not deletes and expect_version is None:
+            return session.version
+        handle = session.handle
+        flat: list[Any] = []
+        size = 0
+        for k, v in sets.items():
+            flat += (b"d" + k.encode(), v)
+            size += len(v)
+        if size > self.config.max_session_bytes:
+            raise self._too_large(handle, size)
+        dels = [b"d" + k.encode() for k in deletes]
+        requests = self._take_requests(handle)
+        expect = -1 if expect_version is None else int(expect_version)
+        reply = yield (
+            CALL,
+            "eval",
+            (
+                scripts.SAVE,
+                self._prefix + handle,
+                _now_ms(),
+                expect,
+                self.config.max_session_bytes,
+                len(sets),
+                requests,
+                *flat,
+                *dels,
+            ),
+            {},
+        )
+        status, version, size = int(reply[0]), int(reply[1]), int(reply[2])
+        if status == -3:
+            raise SessionConflict(
+                f"session {handle[:12]} is at version {version}, not {expect}", version=version
+            )
+        if status == -4:
+            raise self._too_large(handle, size)
+        if status != 1:
+            raise SessionExpired(f"session {handle[:12]} no longer exists")
+        session._committed(sets, deletes, version)
+        return version
+
+    def rotate(self, session: Session, user_id: Any = KEEP) -> Step[Session]:
+        """Move *session*'s data to a new id and end the old one; *session* is updated.
+
+        Pending changes are saved first.  *user_id* (default: keep) sets the
+        session's user, e.g. on login.  Call it on login and on every change
+        of privileges (session-fixation defence).
+        """
+        new_user = session.user_id if user_id is KEEP else self.check_user(user_id)
+        if session.modified:
+            yield from self.save(session)
+        old = session.handle
+        reply = yield CALL, "eval", (scripts.LOAD, self._prefix + old), {}
+        decoded = self.decode(reply)
+        if decoded is None:
+            raise SessionExpired(f"session {old[:12]} no longer exists")
+        snap = decoded[0]
+        session_id = new_id()
+        handle = handle_of(session_id)
+        yield from self._store_new(handle, new_user, snap.created_ms, snap.absolute_ms, snap.raw)
+        yield from self._end(old, "", count=False)
+        now = _now_ms()
+        if self.config.analytics:
+            yield from analytics.record(
+                self._analytics,
+                "rotate",
+                now,
+                new_user,
+                handle,
+                min(now + self.config.idle_ms, snap.absolute_ms),
+                login=new_user is not None and new_user != snap.user_id,
+                old_handle=old,
+            )
+        session.id = session_id
+        session.handle = handle
+        session.user_id = new_user
+        session.new = False
+        session._raw = dict(snap.raw)
+        session._data = {k: self.decode_value(v) for k, v in snap.raw.items()}
+        session._changed.clear()
+        session._deleted.clear()
+        session.version = 1
+        return session
+
+    def _end(self, handle: str, kind: str, count: bool = True) -> Step[bool]:
+        """Remove the session *handle* (and its index entry); False if it did not exist."""
+        meta = yield CALL, "eval", (scripts.END, self._prefix + handle), {}
+        if not meta:
+            return False
+        user = meta[0].decode() if meta[0] else ""
+        if user:
+            yield CALL, "eval", (scripts.USER_REMOVE, self.user_key(user), handle), {}
+        if count and self.config.analytics:
+            now = _now_ms()
+            length = (now - int(meta[1])) / 1000.0
+            requests = int(meta[2] or 0) + self._take_requests(handle)
+            yield from analytics.record(
+                self._analytics, kind, now, None, handle, length_s=length, requests=requests
+            )
+        else:
+            self._take_requests(handle)
+        return True
+
+    def delete(self, session: Session) -> Step[bool]:
+        """End *session* (logout); False if it was already gone."""
+        return (yield from self._end(session.handle, "end"))
+
+    def revoke(self, session_id: str) -> Step[bool]:
+        """End the session with *session_id* wherever it is used; False if unknown."""
+        if not valid_id(session_id):
+            return False
+        return (yield from self._end(handle_of(session_id), "revoke"))
+
+    def revoke_handle(self, handle: str) -> Step[bool]:
+        """End the session with *handle* (as listed by ``sessions_of``)."""
+        if not isinstance(handle, str) or len(handle) != 32:
+            return False
+        return (yield from self._end(handle, "revoke"))
+
+    def sessions_of(self, user_id: Any) -> Step[list[SessionInfo]]:
+        """*user_id*'s live sessions (O(its sessions)); dead index entries are pruned."""
+        user = self.check_user(user_id)
+        assert user is not None
+        ukey = self.user_key(user)
+        handles = yield CALL, "eval", (scripts.USER_LIST, ukey, _now_ms()), {}
+        out: list[SessionInfo] = []
+        dead: list[bytes] = []
+        for raw in handles:
+            handle = raw.decode()
+            meta = yield CALL, "eval", (scripts.META, self._prefix + handle), {}
+            if meta[1] is None or (meta[0] or b"").decode() != user:
+                dead.append(raw)
+                continue
+            seen = int(meta[3])
+            out.append(
+                SessionInfo(
+                    handle=handle,
+                    created=int(meta[1]) / 1000.0,
+                    last_seen=seen / 1000.0,
+                    expires=min(seen + self.config.idle_ms, int(meta[2])) / 1000.0,
+                    requests=int(meta[4] or 0),
+                )
+            )
+        if dead:
+            yield CALL, "eval", (scripts.USER_REMOVE, ukey, *dead), {}
+        return out
+
+    def revoke_all(self, user_id: Any) -> Step[int]:
+        """End every session of *user_id* and drop its cached auth data; how many ended."""
+        user = self.check_user(user_id)
+        assert user is not None
+        ukey = self.user_key(user)
+        handles = yield CALL, "eval", (scripts.USER_LIST, ukey, _now_ms()), {}
+        ended = 0
+        for raw in handles:
+            if (yield from self._end(raw.decode(), "revoke")):
+                ended += 1
+        yield CALL, "invalidate_tags", (self.auth_tag(user),), {}
+        return ended
+
+    def stats(self) -> Step[analytics.SessionStats]:
+        """The store's analytics (see :mod:`.analytics`)."""
+        return (yield from analytics.read_stats(self._analytics, _now_ms()))
