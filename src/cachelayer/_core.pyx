@@ -9,4 +9,5 @@ identical behaviour; ``cachelayer._impl`` picks one of the two.
 include "_local.pxi"
 include "_resp.pxi"
 include "_front.pxi"
+include "_mp_decode.pxi"
 include "_codec.pxi"

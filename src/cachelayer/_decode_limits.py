@@ -1,0 +1,284 @@
+"""Object bound on decoding: the pure-Python twin of the C msgpack decoder's budget.
+
+A serialized value is bounded in bytes (``max_value_size``); this module
+bounds it in objects too (``max_decoded_objects``), because a few hundred
+compressed bytes can otherwise expand into millions of empty containers.
+
+MessagePack.  Every item of the document is one object: each scalar, each
+container, each map key and each map value; an extension item is one object
+and the document inside a nested extension (tuple, set, frozenset,
+timedelta, complex) adds its own.  Decoding fails with
+:class:`~cachelayer.errors.TooManyObjects` as soon as the count would pass
+the limit, and a container whose header announces more elements than the
+objects left is refused before anything is allocated for it.  The outcome is
+defined by a structural walk (:func:`scan`, mirrored in C by ``cx_mp_walk``):
+
+* the value decodes iff the walk meets no fault, at most ``limit`` objects,
+  and every string, key and extension is acceptable to Python;
+* otherwise, if the walk crosses the limit before any structural fault
+  (truncation, reserved byte 0xc1, nesting, trailing bytes),
+  ``TooManyObjects``; else a ``ValueError``-type failure (CorruptValue in
+  the codec).
+
+So a content error (invalid UTF-8, a rejected extension) yields to a fault
+or a crossed limit anywhere in the value: the C decoder notices the limit on
+the spot and this twin only when a container completes, and both report the
+same.  Extension documents nest at most :data:`MAX_EXT_NESTING` deep; each
+document nests at most 1024 containers deep (as msgpack).
+
+JSON.  ``json_objects`` counts ``1 +`` the structural characters ``[ { , :``
+outside strings (every element, key and value is preceded by one of them, so
+this is an upper bound: an empty container counts twice).  It only runs for
+payloads of at least ``limit`` bytes, since a shorter one cannot exceed it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Union
+
+from .errors import TooManyObjects
+
+__all__ = [
+    "DEFAULT_MAX_DECODED_OBJECTS",
+    "LIMIT",
+    "MALFORMED",
+    "MAX_EXT_NESTING",
+    "OK",
+    "check_json",
+    "json_objects",
+    "scan",
+    "unpack",
+]
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+#: Default bound on the objects one value decodes to.  A value of fewer bytes
+#: can never reach it (every object takes at least one byte), so only values
+#: over 4 MB are affected; it caps what one decode can build at about
+#: 4M x 72 bytes (an empty dict plus its slot) = ~290 MB, where the 64 MiB
+#: byte bound alone allows ~4.6 GB.
+DEFAULT_MAX_DECODED_OBJECTS = 4_000_000
+#: Largest accepted bound (2**62: the C decoder counts in a signed size).
+MAX_DECODED_OBJECTS_LIMIT = 2**62
+#: Extension documents (a tuple inside a tuple inside ...) nest at most this deep.
+MAX_EXT_NESTING = 32
+#: Containers nest at most this deep inside one document (as msgpack).
+MAX_DEPTH = 1024
+
+#: Outcomes of :func:`scan`.
+OK = 0
+MALFORMED = 1
+LIMIT = 2
+
+ExtScalar = Callable[[int, bytes], Any]
+ExtFinish = Callable[[int, list[Any]], Any]
+
+
+def _limit_error(limit: int) -> TooManyObjects:
+    return TooManyObjects(f"msgpack: more than {limit} objects", limit=limit)
+
+
+# ---- the structural walk ---------------------------------------------------------
+
+
+def scan(data: Buffer, limit: int, nest_mask: int) -> int:
+    """Walk one MessagePack document without building it: OK, MALFORMED or LIMIT.
+
+    *nest_mask* has bit ``c`` set for the extension codes ``c`` (0..31)
+    whose payload is itself a document (walked and counted too).
+    """
+    buf = bytes(data)
+    budget = [limit]
+    return _scan(buf, 0, len(buf), budget, nest_mask, 0)
+
+
+def _scan(buf: bytes, pos: int, end: int, budget: list[int], nest_mask: int, level: int) -> int:
+    """The walk of ``buf[pos:end]``; *budget* holds the objects left (updated)."""
+    stack: list[int] = []  # items still to read in each open container
+    left = budget[0]
+    while True:
+        if pos >= end:
+            return MALFORMED
+        b = buf[pos]
+        pos += 1
+        if left <= 0:
+            return LIMIT
+        left -= 1
+        cnt = 0
+        kind = -1  # 0: array, 1: map
+        skip = -1  # bytes of a str / bin payload
+        ext = -1  # payload bytes of an extension
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+            pass
+        elif b <= 0x8F:
+            cnt, kind = b & 0x0F, 1
+        elif b <= 0x9F:
+            cnt, kind = b & 0x0F, 0
+        elif b <= 0xBF:
+            skip = b & 0x1F
+        elif b == 0xC1:
+            return MALFORMED
+        elif b <= 0xC9 or 0xD9 <= b <= 0xDF:
+            # bin 8/16/32, ext 8/16/32, str 8/16/32, array 16/32, map 16/32
+            k = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xC7: 1, 0xC8: 2, 0xC9: 4, 0xD9: 1, 0xDA: 2}.get(
+                b, 2 if b in (0xDC, 0xDE) else 4
+            )
+            if end - pos < k:
+                return MALFORMED
+            n = int.from_bytes(buf[pos : pos + k], "big")
+            pos += k
+            if b <= 0xC6 or 0xD9 <= b <= 0xDB:
+                skip = n
+            elif b <= 0xC9:
+                ext = n
+            else:
+                cnt, kind = n, 0 if b <= 0xDD else 1
+        elif b <= 0xD3:  # float 32/64, uint 8..64, int 8..64
+            k = 4 if b == 0xCA else 8 if b == 0xCB else 1 << ((b - 0xCC) & 3)
+            if end - pos < k:
+                return MALFORMED
+            pos += k
+        else:  # 0xD4..0xD8: fixext 1..16
+            ext = 1 << (b - 0xD4)
+        if skip >= 0:
+            if skip > end - pos:
+                return MALFORMED
+            pos += skip
+        elif ext >= 0:
+            if end - pos < 1:
+                return MALFORMED
+            code = buf[pos] - 256 if buf[pos] >= 128 else buf[pos]
+            pos += 1
+            if ext > end - pos:
+                return MALFORMED
+            if 0 <= code < 32 and (nest_mask >> code) & 1:
+                if level >= MAX_EXT_NESTING:
+                    return MALFORMED
+                budget[0] = left
+                st = _scan(buf, pos, pos + ext, budget, nest_mask, level + 1)
+                if st != OK:
+                    return st
+                left = budget[0]
+            pos += ext
+        elif kind >= 0:
+            if len(stack) >= MAX_DEPTH:
+                return MALFORMED
+            if cnt > ((end - pos) // 2 if kind else end - pos):
+                return MALFORMED
+            if cnt > (left // 2 if kind else left):
+                return LIMIT
+            if cnt:
+                stack.append(2 * cnt if kind else cnt)
+                continue
+        # one item placed: close every container it completes
+        while True:
+            if not stack:
+                if pos != end:
+                    return MALFORMED
+                budget[0] = left
+                return OK
+            stack[-1] -= 1
+            if stack[-1] > 0:
+                break
+            stack.pop()
+
+
+# ---- the budgeted build ------------------------------------------------------------
+
+
+def unpack(
+    data: Buffer, limit: int, ext_scalar: ExtScalar, ext_finish: ExtFinish, nest_mask: int
+) -> Any:
+    """Decode one MessagePack document building at most *limit* objects.
+
+    *ext_scalar(code, bytes)* decodes extensions whose code is not in
+    *nest_mask*; for the others the payload is decoded as a document (it
+    must be an array) and *ext_finish(code, list)* makes the value.  Raises
+    TooManyObjects, ValueError (malformed) or what a hook raised.
+    """
+    try:
+        return _build(data, [limit], ext_scalar, ext_finish, nest_mask, 0)
+    except Exception:
+        verdict = scan(data, limit, nest_mask)
+        if verdict == LIMIT:
+            raise _limit_error(limit) from None
+        if verdict == MALFORMED:
+            raise ValueError("msgpack: invalid document") from None
+        raise
+
+
+def _build(
+    data: Buffer,
+    budget: list[int],
+    ext_scalar: ExtScalar,
+    ext_finish: ExtFinish,
+    nest_mask: int,
+    level: int,
+) -> Any:
+    # msgpack builds; the hooks count each container's elements when it
+    # completes (every object but the root is an element of one container)
+    if budget[0] <= 0:
+        raise TooManyObjects("msgpack: object bound reached")
+    budget[0] -= 1
+
+    def list_hook(items: list[Any]) -> list[Any]:
+        budget[0] -= len(items)
+        if budget[0] < 0:
+            raise TooManyObjects("msgpack: object bound reached")
+        return items
+
+    def pairs_hook(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+        budget[0] -= 2 * len(pairs)
+        if budget[0] < 0:
+            raise TooManyObjects("msgpack: object bound reached")
+        return dict(pairs)
+
+    def ext_hook(code: int, payload: bytes) -> Any:
+        if 0 <= code < 32 and (nest_mask >> code) & 1:
+            if level >= MAX_EXT_NESTING:
+                raise ValueError(f"msgpack: extension values nested deeper than {MAX_EXT_NESTING}")
+            items = _build(payload, budget, ext_scalar, ext_finish, nest_mask, level + 1)
+            if type(items) is not list:
+                raise ValueError("extension payload is not an array")
+            return ext_finish(code, items)
+        return ext_scalar(code, payload)
+
+    import msgpack  # loaded here: cachelayer._core imports this module without it
+
+    n = len(data)
+    left = budget[0]
+    # a declared length is checked before msgpack allocates for it
+    return msgpack.unpackb(
+        data,
+        ext_hook=ext_hook,
+        raw=False,
+        strict_map_key=False,
+        list_hook=list_hook,
+        object_pairs_hook=pairs_hook,
+        max_array_len=min(n, left),
+        max_map_len=min(n // 2, left // 2),
+    )
+
+
+# ---- json --------------------------------------------------------------------------
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_STRUCTURAL = (b"[", b"{", b",", b":")
+
+
+def json_objects(data: Buffer) -> int:
+    """Upper bound on the objects JSON *data* decodes to (see the module docstring)."""
+    stripped = _JSON_STRING.sub(b'""', bytes(data))
+    return 1 + sum(stripped.count(c) for c in _STRUCTURAL)
+
+
+def check_json(data: Buffer, limit: int) -> None:
+    """Raise TooManyObjects if JSON *data* may decode to more than *limit* objects."""
+    if len(data) < limit:
+        return  # 1 + structural characters <= len(data) <= limit
+    buf = bytes(data)
+    if 1 + sum(buf.count(c) for c in _STRUCTURAL) <= limit:
+        return  # strings included, the count is still under the limit
+    if json_objects(buf) > limit:
+        raise TooManyObjects(f"json: more than {limit} objects", limit=limit)
