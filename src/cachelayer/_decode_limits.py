@@ -21,10 +21,12 @@ defined by a structural walk (:func:`scan`, mirrored in C by ``cx_mp_walk``):
   the codec).
 
 So a content error (invalid UTF-8, a rejected extension) yields to a fault
-or a crossed limit anywhere in the value: the C decoder notices the limit on
-the spot and this twin only when a container completes, and both report the
-same.  Extension documents nest at most :data:`MAX_EXT_NESTING` deep; each
-document nests at most 1024 containers deep (as msgpack).
+or a crossed limit anywhere in the value.  The C decoder counts as it
+builds and walks again only after a content error; this twin walks first
+(payloads longer than the limit only: a shorter one cannot cross it) and then
+lets msgpack build.  Both report the same, and neither builds more than
+``limit`` objects.  Extension documents nest at most :data:`MAX_EXT_NESTING`
+deep; each document nests at most 1024 containers deep (as msgpack).
 
 JSON.  ``json_objects`` counts ``1 +`` the structural characters ``[ { , :``
 outside strings (every element, key and value is preceded by one of them, so
@@ -45,10 +47,10 @@ __all__ = [
     "MALFORMED",
     "MAX_EXT_NESTING",
     "OK",
+    "Unpacker",
     "check_json",
     "json_objects",
     "scan",
-    "unpack",
 ]
 
 Buffer = Union[bytes, bytearray, memoryview]
@@ -184,81 +186,59 @@ def _scan(buf: bytes, pos: int, end: int, budget: list[int], nest_mask: int, lev
             stack.pop()
 
 
-# ---- the budgeted build ------------------------------------------------------------
+# ---- the bounded build -------------------------------------------------------------
 
 
-def unpack(
-    data: Buffer, limit: int, ext_scalar: ExtScalar, ext_finish: ExtFinish, nest_mask: int
-) -> Any:
-    """Decode one MessagePack document building at most *limit* objects.
+class Unpacker:
+    """Decodes MessagePack documents with a serializer's extension hooks, bounded.
 
     *ext_scalar(code, bytes)* decodes extensions whose code is not in
     *nest_mask*; for the others the payload is decoded as a document (it
-    must be an array) and *ext_finish(code, list)* makes the value.  Raises
-    TooManyObjects, ValueError (malformed) or what a hook raised.
+    must be an array) and *ext_finish(code, list)* makes the value.
     """
-    try:
-        return _build(data, [limit], ext_scalar, ext_finish, nest_mask, 0)
-    except Exception:
-        verdict = scan(data, limit, nest_mask)
-        if verdict == LIMIT:
-            raise _limit_error(limit) from None
-        if verdict == MALFORMED:
-            raise ValueError("msgpack: invalid document") from None
-        raise
 
+    def __init__(self, ext_scalar: ExtScalar, ext_finish: ExtFinish, nest_mask: int) -> None:
+        self.nest_mask = nest_mask
+        self._scalar = ext_scalar
+        self._finish = ext_finish
+        # one hook per extension nesting level, made once
+        self._hooks = [self._hook_at(level) for level in range(MAX_EXT_NESTING + 1)]
 
-def _build(
-    data: Buffer,
-    budget: list[int],
-    ext_scalar: ExtScalar,
-    ext_finish: ExtFinish,
-    nest_mask: int,
-    level: int,
-) -> Any:
-    # msgpack builds; the hooks count each container's elements when it
-    # completes (every object but the root is an element of one container)
-    if budget[0] <= 0:
-        raise TooManyObjects("msgpack: object bound reached")
-    budget[0] -= 1
+    def _hook_at(self, level: int) -> Callable[[int, bytes], Any]:
+        def hook(code: int, payload: bytes) -> Any:
+            if 0 <= code < 32 and (self.nest_mask >> code) & 1:
+                if level >= MAX_EXT_NESTING:
+                    raise ValueError(
+                        f"msgpack: extension values nested deeper than {MAX_EXT_NESTING}"
+                    )
+                items = self._build(payload, level + 1)
+                if type(items) is not list:
+                    raise ValueError("extension payload is not an array")
+                return self._finish(code, items)
+            return self._scalar(code, payload)
 
-    def list_hook(items: list[Any]) -> list[Any]:
-        budget[0] -= len(items)
-        if budget[0] < 0:
-            raise TooManyObjects("msgpack: object bound reached")
-        return items
+        return hook
 
-    def pairs_hook(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-        budget[0] -= 2 * len(pairs)
-        if budget[0] < 0:
-            raise TooManyObjects("msgpack: object bound reached")
-        return dict(pairs)
+    def _build(self, data: Buffer, level: int) -> Any:
+        import msgpack  # loaded here: cachelayer._core imports this module without it
 
-    def ext_hook(code: int, payload: bytes) -> Any:
-        if 0 <= code < 32 and (nest_mask >> code) & 1:
-            if level >= MAX_EXT_NESTING:
-                raise ValueError(f"msgpack: extension values nested deeper than {MAX_EXT_NESTING}")
-            items = _build(payload, budget, ext_scalar, ext_finish, nest_mask, level + 1)
-            if type(items) is not list:
-                raise ValueError("extension payload is not an array")
-            return ext_finish(code, items)
-        return ext_scalar(code, payload)
+        return msgpack.unpackb(data, ext_hook=self._hooks[level], raw=False, strict_map_key=False)
 
-    import msgpack  # loaded here: cachelayer._core imports this module without it
+    def unpack(self, data: Buffer, limit: int) -> Any:
+        """Decode one document building at most *limit* objects.
 
-    n = len(data)
-    left = budget[0]
-    # a declared length is checked before msgpack allocates for it
-    return msgpack.unpackb(
-        data,
-        ext_hook=ext_hook,
-        raw=False,
-        strict_map_key=False,
-        list_hook=list_hook,
-        object_pairs_hook=pairs_hook,
-        max_array_len=min(n, left),
-        max_map_len=min(n // 2, left // 2),
-    )
+        Raises TooManyObjects, ValueError (malformed) or what a hook raised.
+        A payload of at most *limit* bytes cannot hold more objects (each
+        takes a byte, nested documents included), so it is decoded at once;
+        a longer one is walked first (:func:`scan`), which allocates nothing.
+        """
+        if len(data) > limit:
+            verdict = scan(data, limit, self.nest_mask)
+            if verdict == LIMIT:
+                raise _limit_error(limit)
+            if verdict == MALFORMED:
+                raise ValueError("msgpack: invalid document")
+        return self._build(data, 0)
 
 
 # ---- json --------------------------------------------------------------------------

@@ -226,13 +226,16 @@ def msgpack_dumps(value: Any) -> bytes:
     return _packb(value)
 
 
+_UNPACKER = L.Unpacker(_ext_scalar, _ext_from_list, NESTED_EXT_MASK)
+
+
 def msgpack_loads(data: Buffer, max_objects: int = L.DEFAULT_MAX_DECODED_OBJECTS) -> Any:
     """Inverse of :func:`msgpack_dumps`; the whole buffer must be one document.
 
     Builds at most *max_objects* objects (TooManyObjects past them; see
     cachelayer._decode_limits for what counts).
     """
-    return L.unpack(data, max_objects, _ext_scalar, _ext_from_list, NESTED_EXT_MASK)
+    return _UNPACKER.unpack(data, max_objects)
 
 
 # ---- json --------------------------------------------------------------------------
