@@ -12,10 +12,11 @@
 #   frozenset, timedelta, complex) recurse, at most CX_MP_MAX_NEST deep.
 # - Python code runs only in the extension hooks, in dict insertion (key
 #   __hash__/__eq__) and in exception constructors.  While it runs, every
-#   object reachable from Python is consistent: a list is preallocated with
-#   NULL slots, so it is untracked by the garbage collector (gc.get_objects,
-#   gc.get_referrers cannot reach it) until its last slot is filled, and
-#   nothing else refers to it but the C stack.
+#   object reachable from Python is consistent: a list is allocated for its
+#   declared length but its size counts only the items placed so far (no
+#   NULL slot is ever visible, e.g. through gc.get_objects() in another
+#   thread), and before each item is placed the list is checked to be as
+#   the decoder left it (RuntimeError otherwise).
 # - One walk, two modes: build (objects) and dry (structure and counts
 #   only, no Python objects).  A value's outcome is what the dry walk says
 #   first: a content error of the build (bad UTF-8, a hook that raised)
@@ -330,8 +331,8 @@ cdef extern from *:
                 v = kind ? PyDict_New() : PyList_New(cnt);
                 if (v == NULL)
                     goto content;
-                if (cnt > 0 && !kind)
-                    PyObject_GC_UnTrack(v);
+                if (!kind)
+                    Py_SET_SIZE(v, 0); /* grows as it fills: never a NULL slot */
             }
             if (cnt == 0)
                 goto place;
@@ -374,7 +375,16 @@ cdef extern from *:
                 f = &stack[top - 1];
                 if (build) {
                     if (!f->map) {
+                        if (Py_SIZE(f->obj) != f->i ||
+                            ((PyListObject *)f->obj)->allocated < f->n) {
+                            /* changed by Python code through gc.get_objects() */
+                            Py_DECREF(v);
+                            v = NULL;
+                            PyErr_SetString(PyExc_RuntimeError, "list changed while decoding");
+                            goto content;
+                        }
                         PyList_SET_ITEM(f->obj, f->i, v);
+                        Py_SET_SIZE(f->obj, f->i + 1);
                     } else if ((f->i & 1) == 0) {
                         f->key = v;
                     } else {
@@ -393,8 +403,6 @@ cdef extern from *:
                 v = f->obj;
                 f->obj = NULL;
                 top--;
-                if (build && !f->map)
-                    PyObject_GC_Track(v);
             }
         }
 

@@ -141,3 +141,34 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, datetime.datetime):
         return a == b and a.utcoffset() == b.utcoffset()
     return bool(a == b)
+
+
+_NESTED_PARTS = {datetime.timedelta: 3, complex: 2}
+
+
+def count_objects(value: Any) -> int:
+    """Objects *value* decodes from as the object bound counts them (docs/format.md).
+
+    Every item is one object (map keys and values each); a tuple, set,
+    frozenset, timedelta or complex is an extension item plus the array
+    inside it.
+    """
+    t = type(value)
+    if t is list:
+        return 1 + sum(count_objects(x) for x in value)
+    if t is dict:
+        return 1 + sum(count_objects(k) + count_objects(v) for k, v in value.items())
+    if t in (tuple, set, frozenset):
+        return 2 + sum(count_objects(x) for x in value)
+    if t in _NESTED_PARTS:
+        return 2 + _NESTED_PARTS[t]
+    return 1
+
+
+def count_json(value: Any) -> int:
+    """Objects of a JSON value: every element, key and value."""
+    if isinstance(value, list):
+        return 1 + sum(count_json(x) for x in value)
+    if isinstance(value, dict):
+        return 1 + sum(1 + count_json(v) for v in value.values())
+    return 1
