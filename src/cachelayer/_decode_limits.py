@@ -7,26 +7,36 @@ compressed bytes can otherwise expand into millions of empty containers.
 MessagePack.  Every item of the document is one object: each scalar, each
 container, each map key and each map value; an extension item is one object
 and the document inside a nested extension (tuple, set, frozenset,
-timedelta, complex) adds its own.  Decoding fails with
-:class:`~cachelayer.errors.TooManyObjects` as soon as the count would pass
-the limit, and a container whose header announces more elements than the
-objects left is refused before anything is allocated for it.  The outcome is
-defined by a structural walk (:func:`scan`, mirrored in C by ``cx_mp_walk``):
+timedelta, complex) adds its own.  A container pays for all the elements it
+announces (two per map entry) when its header is read, before anything is
+allocated for it, and the root of each document pays for itself; a header
+announcing more than the objects left fails with
+:class:`~cachelayer.errors.TooManyObjects`.  So the lists preallocated for
+the containers open at once never hold more slots than the bound, however
+deep they nest; nor more slots than there are bytes left, since every
+element announced and not read yet needs a byte (a header announcing more is
+malformed).  The outcome is defined by a structural walk (:func:`scan`,
+mirrored in C by ``cx_mp_walk``):
 
-* the value decodes iff the walk meets no fault, at most ``limit`` objects,
-  and every string, key and extension is acceptable to Python;
+* the value decodes iff the walk meets no fault, pays at most ``limit``
+  objects, and every string, key and extension is acceptable to Python;
 * otherwise, if the walk crosses the limit before any structural fault
   (truncation, reserved byte 0xc1, nesting, trailing bytes),
   ``TooManyObjects``; else a ``ValueError``-type failure (CorruptValue in
   the codec).
 
 So a content error (invalid UTF-8, a rejected extension) yields to a fault
-or a crossed limit anywhere in the value.  The C decoder counts as it
-builds and walks again only after a content error; this twin walks first
-(payloads longer than the limit only: a shorter one cannot cross it) and then
-lets msgpack build.  Both report the same, and neither builds more than
-``limit`` objects.  Extension documents nest at most :data:`MAX_EXT_NESTING`
-deep; each document nests at most 1024 containers deep (as msgpack).
+or a crossed limit anywhere in the value.  The C decoder pays as it builds
+and walks again only after a content error.  This twin lets msgpack build a
+payload of at most ``limit`` bytes at once with arrays capped at
+:data:`FAST_ARRAY` elements (a valid document of so few bytes cannot cross
+the bound, and the cap bounds what msgpack preallocates for declared
+lengths to :data:`FAST_PREALLOC` bytes); anything else, or any failure of
+that attempt, is walked first and built only if the walk passes.  Both
+report the same.  Extension documents nest at most :data:`MAX_EXT_NESTING`
+deep; each document nests at most 1024 containers deep (as msgpack).  The
+twin copies a nested extension's payload once per nesting level (msgpack
+hands hooks bytes): memory linear in the payload, at most 32 times.
 
 JSON.  ``json_objects`` counts ``1 +`` the structural characters ``[ { , :``
 outside strings (every element, key and value is preceded by one of them, so
@@ -36,6 +46,7 @@ payloads of at least ``limit`` bytes, since a shorter one cannot exceed it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, Callable, Union
 
@@ -67,6 +78,11 @@ MAX_DECODED_OBJECTS_LIMIT = 2**62
 MAX_EXT_NESTING = 32
 #: Containers nest at most this deep inside one document (as msgpack).
 MAX_DEPTH = 1024
+#: Largest array msgpack may preallocate before the walk has checked the
+#: document (maps are not preallocated).
+FAST_ARRAY = 256
+#: What that lets msgpack preallocate at most: 1024 open arrays of 256 slots.
+FAST_PREALLOC = MAX_DEPTH * FAST_ARRAY * 8
 
 #: Outcomes of :func:`scan`.
 OK = 0
@@ -90,23 +106,27 @@ def scan(data: Buffer, limit: int, nest_mask: int) -> int:
     *nest_mask* has bit ``c`` set for the extension codes ``c`` (0..31)
     whose payload is itself a document (walked and counted too).
     """
-    buf = bytes(data)
+    buf: Buffer = data if type(data) is bytes else memoryview(data).cast("B")  # no copy
     budget = [limit]
     return _scan(buf, 0, len(buf), budget, nest_mask, 0)
 
 
-def _scan(buf: bytes, pos: int, end: int, budget: list[int], nest_mask: int, level: int) -> int:
+def _scan(buf: Buffer, pos: int, end: int, budget: list[int], nest_mask: int, level: int) -> int:
     """The walk of ``buf[pos:end]``; *budget* holds the objects left (updated)."""
     stack: list[int] = []  # items still to read in each open container
     left = budget[0]
+    need = 0  # items announced and not read yet: each needs a byte
     while True:
         if pos >= end:
             return MALFORMED
         b = buf[pos]
         pos += 1
-        if left <= 0:
-            return LIMIT
-        left -= 1
+        if not stack:  # the root; every other item was paid for by its container
+            if left <= 0:
+                return LIMIT
+            left -= 1
+        else:
+            need -= 1
         cnt = 0
         kind = -1  # 0: array, 1: map
         skip = -1  # bytes of a str / bin payload
@@ -157,6 +177,8 @@ def _scan(buf: bytes, pos: int, end: int, budget: list[int], nest_mask: int, lev
             if 0 <= code < 32 and (nest_mask >> code) & 1:
                 if level >= MAX_EXT_NESTING:
                     return MALFORMED
+                if need > end - pos - ext:
+                    return MALFORMED  # the items after it cannot fit
                 budget[0] = left
                 st = _scan(buf, pos, pos + ext, budget, nest_mask, level + 1)
                 if st != OK:
@@ -166,10 +188,13 @@ def _scan(buf: bytes, pos: int, end: int, budget: list[int], nest_mask: int, lev
         elif kind >= 0:
             if len(stack) >= MAX_DEPTH:
                 return MALFORMED
-            if cnt > ((end - pos) // 2 if kind else end - pos):
-                return MALFORMED
+            items = 2 * cnt if kind else cnt
+            if cnt > end - pos or items > end - pos - need:
+                return MALFORMED  # every item announced needs a byte
+            need += items
             if cnt > (left // 2 if kind else left):
                 return LIMIT
+            left -= items
             if cnt:
                 stack.append(2 * cnt if kind else cnt)
                 continue
@@ -201,17 +226,21 @@ class Unpacker:
         self.nest_mask = nest_mask
         self._scalar = ext_scalar
         self._finish = ext_finish
-        # one hook per extension nesting level, made once
-        self._hooks = [self._hook_at(level) for level in range(MAX_EXT_NESTING + 1)]
+        # one hook per extension nesting level and mode, made once
+        self._hooks = {
+            (level, fast): self._hook_at(level, fast)
+            for level in range(MAX_EXT_NESTING + 1)
+            for fast in (False, True)
+        }
 
-    def _hook_at(self, level: int) -> Callable[[int, bytes], Any]:
+    def _hook_at(self, level: int, fast: bool) -> Callable[[int, bytes], Any]:
         def hook(code: int, payload: bytes) -> Any:
             if 0 <= code < 32 and (self.nest_mask >> code) & 1:
                 if level >= MAX_EXT_NESTING:
                     raise ValueError(
                         f"msgpack: extension values nested deeper than {MAX_EXT_NESTING}"
                     )
-                items = self._build(payload, level + 1)
+                items = self._build(payload, level + 1, fast)
                 if type(items) is not list:
                     raise ValueError("extension payload is not an array")
                 return self._finish(code, items)
@@ -219,26 +248,33 @@ class Unpacker:
 
         return hook
 
-    def _build(self, data: Buffer, level: int) -> Any:
+    def _build(self, data: Buffer, level: int, fast: bool) -> Any:
         import msgpack  # loaded here: cachelayer._core imports this module without it
 
-        return msgpack.unpackb(data, ext_hook=self._hooks[level], raw=False, strict_map_key=False)
+        n = len(data)
+        return msgpack.unpackb(
+            data,
+            ext_hook=self._hooks[level, fast],
+            raw=False,
+            strict_map_key=False,
+            max_array_len=min(n, FAST_ARRAY) if fast else n,
+            max_map_len=n // 2,
+        )
 
     def unpack(self, data: Buffer, limit: int) -> Any:
         """Decode one document building at most *limit* objects.
 
         Raises TooManyObjects, ValueError (malformed) or what a hook raised.
-        A payload of at most *limit* bytes cannot hold more objects (each
-        takes a byte, nested documents included), so it is decoded at once;
-        a longer one is walked first (:func:`scan`), which allocates nothing.
         """
-        if len(data) > limit:
-            verdict = scan(data, limit, self.nest_mask)
-            if verdict == LIMIT:
-                raise _limit_error(limit)
-            if verdict == MALFORMED:
-                raise ValueError("msgpack: invalid document")
-        return self._build(data, 0)
+        if len(data) <= limit:
+            with contextlib.suppress(Exception):
+                return self._build(data, 0, True)
+        verdict = scan(data, limit, self.nest_mask)
+        if verdict == LIMIT:
+            raise _limit_error(limit)
+        if verdict == MALFORMED:
+            raise ValueError("msgpack: invalid document")
+        return self._build(data, 0, False)
 
 
 # ---- json --------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 # (before _codec.pxi, which calls cx_mp_unpack).
 #
 # Invariants:
-# - Bounded: every item read costs one unit of the object budget
-#   (max_decoded_objects) before anything is built for it, and a container
-#   whose header announces more elements than the bytes or the objects left
-#   is refused before it is allocated, so a declared length never allocates
-#   more than the input and the budget justify.
+# - Bounded: a container pays the object budget (max_decoded_objects) for
+#   all the elements it announces (two per map entry) when its header is
+#   read, before it is allocated; the root of each document pays for itself.
+#   Every element announced and not read yet needs at least one byte, so a
+#   header announcing more than the bytes left can hold, together with what
+#   the open containers still expect, is malformed; one announcing more than
+#   the objects left is over the bound.  Either is refused before anything
+#   is allocated: the slots preallocated for all the containers open at once
+#   never outnumber the bytes left nor the budget, however deep they nest.
 # - Iterative within a document (an explicit stack, at most CX_MP_MAX_DEPTH
 #   open containers); the documents inside nested extensions (tuple, set,
 #   frozenset, timedelta, complex) recurse, at most CX_MP_MAX_NEST deep.
@@ -126,6 +130,7 @@ cdef extern from *:
         cx_mp_frame inline_stack[CX_MP_INLINE];
         cx_mp_frame *stack = inline_stack, *f;
         Py_ssize_t cap = CX_MP_INLINE, top = 0, cnt = 0, k;
+        Py_ssize_t need = 0; /* items announced and not read yet: each needs a byte */
         const unsigned char *end = p + len;
         PyObject *v = NULL;
         const char *why = "msgpack: incomplete input";
@@ -138,9 +143,13 @@ cdef extern from *:
             if (p >= end)
                 goto incomplete;
             b = *p++;
-            if (c->left <= 0)
-                goto too_many;
-            c->left--;
+            if (top == 0) { /* the root: every other item was paid for by its container */
+                if (c->left <= 0)
+                    goto too_many;
+                c->left--;
+            } else {
+                need--;
+            }
             if (b <= 0x7F) {
                 if (build)
                     v = PyLong_FromLong((long)b);
@@ -290,6 +299,8 @@ cdef extern from *:
                     why = "msgpack: extension values nested deeper than 32";
                     goto malformed;
                 }
+                if (need > (end - p) - cnt)
+                    goto incomplete; /* the items after it cannot fit */
                 st = cx_mp_walk(c, p, cnt, level + 1, build, &inner);
                 p += cnt;
                 if (st != CX_MP_OK)
@@ -323,10 +334,13 @@ cdef extern from *:
                 why = "msgpack: nesting deeper than 1024";
                 goto malformed;
             }
-            if (cnt < 0 || cnt > (kind ? (end - p) / 2 : end - p))
+            /* every item announced needs a byte: nothing is allocated for more */
+            if (cnt < 0 || cnt > end - p || (kind ? 2 * cnt : cnt) > (end - p) - need)
                 goto incomplete;
+            need += kind ? 2 * cnt : cnt;
             if (cnt > (kind ? c->left / 2 : c->left))
                 goto too_many;
+            c->left -= kind ? 2 * cnt : cnt; /* paid before anything is allocated */
             if (build) {
                 v = kind ? PyDict_New() : PyList_New(cnt);
                 if (v == NULL)

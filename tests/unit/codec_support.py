@@ -151,18 +151,26 @@ def count_objects(value: Any) -> int:
 
     Every item is one object (map keys and values each); a tuple, set,
     frozenset, timedelta or complex is an extension item plus the array
-    inside it.
+    inside it.  Iterative: decoded values nest up to 1024 deep.
     """
-    t = type(value)
-    if t is list:
-        return 1 + sum(count_objects(x) for x in value)
-    if t is dict:
-        return 1 + sum(count_objects(k) + count_objects(v) for k, v in value.items())
-    if t in (tuple, set, frozenset):
-        return 2 + sum(count_objects(x) for x in value)
-    if t in _NESTED_PARTS:
-        return 2 + _NESTED_PARTS[t]
-    return 1
+    total = 0
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        t = type(v)
+        total += 1
+        if t is list:
+            todo.extend(v)
+        elif t is dict:
+            for k, x in v.items():
+                todo.append(k)
+                todo.append(x)
+        elif t in (tuple, set, frozenset):
+            total += 1
+            todo.extend(v)
+        elif t in _NESTED_PARTS:
+            total += 1 + _NESTED_PARTS[t]
+    return total
 
 
 def count_json(value: Any) -> int:
