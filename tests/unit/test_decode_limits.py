@@ -347,3 +347,15 @@ def test_python_code_run_mid_decode_sees_only_consistent_lists():
     finally:
         sys.setprofile(None)
     assert seen and value[20] == msgpack.Timestamp(1) and len(value) == 50
+
+
+def test_nested_lying_headers_preallocate_at_most_the_bytes(impl):
+    # 300 nested arrays each announcing 200 elements in 1.5 KB: the announced
+    # items cannot fit in the bytes left, which is found before allocating
+    from cachelayer._decode_limits import FAST_PREALLOC
+
+    blob = (b"\xdd" + (200).to_bytes(4, "big")) * 300
+    with pytest.raises(ValueError):
+        impl.msgpack_unpack(blob)
+    allowed = 64 << 10 if impl is _core else FAST_PREALLOC + (64 << 10)
+    assert peak_of(lambda: impl.msgpack_unpack(blob)) < allowed
