@@ -16,10 +16,11 @@ from ._front_py import (  # noqa: F401
 )
 from ._local_py import LocalCache
 from ._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
+from ._sizeof_py import estimate_size
 
 # The codec twin (Codec, Selector, kernels) needs msgpack, zstandard, lz4 and
 # brotli; without them cachelayer.codec reports what is missing when used.
 with contextlib.suppress(ImportError):
     from ._codec_py import *  # noqa: F403
 
-__all__ = ["CacheFront", "LocalCache"]
+__all__ = ["CacheFront", "LocalCache", "estimate_size"]
