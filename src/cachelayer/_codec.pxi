@@ -26,6 +26,9 @@ from cachelayer.codec import _kernels_py as _cx_K
 from cachelayer._stats import CodecStats as _cx_CodecStats
 from cachelayer._stats import EncodeTrace as _cx_EncodeTrace
 from cachelayer.errors import ConfigError as _cx_ConfigError
+from cachelayer.errors import TooManyObjects as _cx_TooManyObjects
+from cachelayer.codec._decode_limits import DEFAULT_MAX_DECODED_OBJECTS as _cx_DEFAULT_OBJECTS
+from cachelayer.codec._decode_limits import MAX_DECODED_OBJECTS_LIMIT as _cx_MAX_LIMIT
 
 cdef extern from "codec_frame.h":
     enum:
@@ -114,344 +117,6 @@ cdef extern from "codec_select.h":
                        size_t compressed, int learn)
 
 
-
-cdef extern from *:
-    """
-    /* MessagePack decoder for the msgpack serializer's hot path.
-     *
-     * Accepts exactly what msgpack.unpackb(data, raw=False,
-     * strict_map_key=False, ext_hook=hook) accepts and builds equal objects:
-     * the twin decodes with that call and the test suite compares the two on
-     * valid and random input.  Iterative (an explicit stack, no C recursion),
-     * at most CX_MP_MAX_DEPTH nested containers as msgpack (opening one more,
-     * even an empty one, fails), container counts checked against the bytes
-     * left before anything is allocated.  Map keys that are short ASCII
-     * strings come from a small cache of str objects (their hash computed
-     * once), which is most of the speed-up on dict-shaped values.  The cache
-     * and the decoder run under the GIL only.  Errors: ValueError, or what
-     * the ext hook or dict insertion raised; NULL is returned. */
-    #define CX_MP_MAX_DEPTH 1024
-    #define CX_MP_INLINE 32
-    #define CX_KEY_SLOTS 1024
-    #define CX_KEY_MAXLEN 64
-
-    typedef struct {
-        PyObject *obj;
-        PyObject *key;
-        Py_ssize_t n, i;
-        int map;
-    } cx_mp_frame;
-
-    static PyObject *cx_key_cache[CX_KEY_SLOTS];
-
-    static PyObject *cx_mp_str(const unsigned char *p, Py_ssize_t n)
-    {
-        Py_ssize_t i;
-        unsigned char acc = 0;
-        PyObject *s;
-        for (i = 0; i < n; i++)
-            acc |= p[i];
-        if (acc < 0x80) {
-            s = PyUnicode_New(n, 127);
-            if (s != NULL && n > 0)
-                memcpy(PyUnicode_1BYTE_DATA(s), p, (size_t)n);
-            return s;
-        }
-        return PyUnicode_DecodeUTF8((const char *)p, n, NULL);
-    }
-
-    static PyObject *cx_mp_key(const unsigned char *p, Py_ssize_t n)
-    {
-        uint32_t h = 2166136261u;
-        Py_ssize_t i;
-        PyObject *s, **slot;
-        if (n > CX_KEY_MAXLEN)
-            return cx_mp_str(p, n);
-        for (i = 0; i < n; i++)
-            h = (h ^ p[i]) * 16777619u;
-        slot = &cx_key_cache[h & (CX_KEY_SLOTS - 1)];
-        s = *slot;
-        if (s != NULL && PyUnicode_GET_LENGTH(s) == n &&
-            (n == 0 || memcmp(PyUnicode_1BYTE_DATA(s), p, (size_t)n) == 0)) {
-            Py_INCREF(s);
-            return s;
-        }
-        s = cx_mp_str(p, n);
-        if (s == NULL || !PyUnicode_IS_ASCII(s))
-            return s;
-        if (PyObject_Hash(s) == -1) {
-            Py_DECREF(s);
-            return NULL;
-        }
-        Py_INCREF(s);
-        Py_XSETREF(*slot, s);
-        return s;
-    }
-
-    static uint64_t cx_be(const unsigned char *p, int n)
-    {
-        uint64_t v = 0;
-        int i;
-        for (i = 0; i < n; i++)
-            v = (v << 8) | p[i];
-        return v;
-    }
-
-    static PyObject *cx_mp_error(const char *what)
-    {
-        PyErr_SetString(PyExc_ValueError, what);
-        return NULL;
-    }
-
-    static PyObject *cx_mp_unpack(const unsigned char *p, Py_ssize_t len, PyObject *ext_hook,
-                                  PyObject *timestamp_from_bytes)
-    {
-        cx_mp_frame inline_stack[CX_MP_INLINE];
-        cx_mp_frame *stack = inline_stack, *f;
-        Py_ssize_t cap = CX_MP_INLINE, top = 0, cnt, k;
-        const unsigned char *end = p + len;
-        PyObject *v = NULL;
-        unsigned int b;
-        int kind; /* 0 array, 1 map */
-        int8_t ext_type;
-
-        for (;;) {
-            if (p >= end)
-                goto incomplete;
-            b = *p++;
-            if (b <= 0x7F) {
-                v = PyLong_FromLong((long)b);
-            } else if (b >= 0xE0) {
-                v = PyLong_FromLong((long)(int8_t)b);
-            } else if (b <= 0x8F) {
-                cnt = b & 0x0F;
-                kind = 1;
-                goto container;
-            } else if (b <= 0x9F) {
-                cnt = b & 0x0F;
-                kind = 0;
-                goto container;
-            } else if (b <= 0xBF) {
-                cnt = b & 0x1F;
-                goto str;
-            } else {
-                switch (b) {
-                case 0xC0: v = Py_None; Py_INCREF(v); break;
-                case 0xC2: v = Py_False; Py_INCREF(v); break;
-                case 0xC3: v = Py_True; Py_INCREF(v); break;
-                case 0xC4: case 0xC5: case 0xC6:
-                    k = b == 0xC4 ? 1 : b == 0xC5 ? 2 : 4;
-                    if (end - p < k)
-                        goto incomplete;
-                    cnt = (Py_ssize_t)cx_be(p, (int)k);
-                    p += k;
-                    if (cnt < 0 || cnt > end - p)
-                        goto incomplete;
-                    v = PyBytes_FromStringAndSize((const char *)p, cnt);
-                    p += cnt;
-                    break;
-                case 0xC7: case 0xC8: case 0xC9:
-                    k = b == 0xC7 ? 1 : b == 0xC8 ? 2 : 4;
-                    if (end - p < k)
-                        goto incomplete;
-                    cnt = (Py_ssize_t)cx_be(p, (int)k);
-                    p += k;
-                    goto ext;
-                case 0xCA: {
-                    uint32_t bits;
-                    float fl;
-                    if (end - p < 4)
-                        goto incomplete;
-                    bits = (uint32_t)cx_be(p, 4);
-                    memcpy(&fl, &bits, 4);
-                    p += 4;
-                    v = PyFloat_FromDouble((double)fl);
-                    break;
-                }
-                case 0xCB: {
-                    uint64_t bits;
-                    double d;
-                    if (end - p < 8)
-                        goto incomplete;
-                    bits = cx_be(p, 8);
-                    memcpy(&d, &bits, 8);
-                    p += 8;
-                    v = PyFloat_FromDouble(d);
-                    break;
-                }
-                case 0xCC: case 0xCD: case 0xCE: case 0xCF:
-                    k = (Py_ssize_t)1 << (b - 0xCC);
-                    if (end - p < k)
-                        goto incomplete;
-                    v = PyLong_FromUnsignedLongLong((unsigned long long)cx_be(p, (int)k));
-                    p += k;
-                    break;
-                case 0xD0: case 0xD1: case 0xD2: case 0xD3: {
-                    uint64_t u;
-                    long long s;
-                    k = (Py_ssize_t)1 << (b - 0xD0);
-                    if (end - p < k)
-                        goto incomplete;
-                    u = cx_be(p, (int)k);
-                    p += k;
-                    if (k == 1) s = (int8_t)u;
-                    else if (k == 2) s = (int16_t)u;
-                    else if (k == 4) s = (int32_t)u;
-                    else s = (int64_t)u;
-                    v = PyLong_FromLongLong(s);
-                    break;
-                }
-                case 0xD4: case 0xD5: case 0xD6: case 0xD7: case 0xD8:
-                    cnt = (Py_ssize_t)1 << (b - 0xD4);
-                    goto ext;
-                case 0xD9: case 0xDA: case 0xDB:
-                    k = b == 0xD9 ? 1 : b == 0xDA ? 2 : 4;
-                    if (end - p < k)
-                        goto incomplete;
-                    cnt = (Py_ssize_t)cx_be(p, (int)k);
-                    p += k;
-                    goto str;
-                case 0xDC: case 0xDD:
-                    k = b == 0xDC ? 2 : 4;
-                    if (end - p < k)
-                        goto incomplete;
-                    cnt = (Py_ssize_t)cx_be(p, (int)k);
-                    p += k;
-                    kind = 0;
-                    goto container;
-                case 0xDE: case 0xDF:
-                    k = b == 0xDE ? 2 : 4;
-                    if (end - p < k)
-                        goto incomplete;
-                    cnt = (Py_ssize_t)cx_be(p, (int)k);
-                    p += k;
-                    kind = 1;
-                    goto container;
-                default: /* 0xC1 */
-                    cx_mp_error("msgpack: reserved byte 0xc1");
-                    goto fail;
-                }
-            }
-            goto place;
-
-        str:
-            if (cnt < 0 || cnt > end - p)
-                goto incomplete;
-            if (top > 0 && stack[top - 1].map && stack[top - 1].key == NULL)
-                v = cx_mp_key(p, cnt);
-            else
-                v = cx_mp_str(p, cnt);
-            p += cnt;
-            goto place;
-
-        ext:
-            if (end - p < 1)
-                goto incomplete;
-            ext_type = (int8_t)*p++;
-            if (cnt < 0 || cnt > end - p)
-                goto incomplete;
-            {
-                PyObject *data = PyBytes_FromStringAndSize((const char *)p, cnt);
-                p += cnt;
-                if (data == NULL)
-                    goto fail;
-                if (ext_type == -1)
-                    v = PyObject_CallOneArg(timestamp_from_bytes, data);
-                else
-                    v = PyObject_CallFunction(ext_hook, "iO", (int)ext_type, data);
-                Py_DECREF(data);
-            }
-            goto place;
-
-        container:
-            if (top >= CX_MP_MAX_DEPTH) {
-                cx_mp_error("msgpack: nesting deeper than 1024");
-                goto fail;
-            }
-            if (cnt < 0 || cnt > (kind ? (end - p) / 2 : end - p))
-                goto incomplete;
-            v = kind ? PyDict_New() : PyList_New(cnt);
-            if (v == NULL)
-                goto fail;
-            if (cnt == 0)
-                goto place;
-            if (top == cap) {
-                cx_mp_frame *grown;
-                Py_ssize_t ncap = cap * 4 > CX_MP_MAX_DEPTH ? CX_MP_MAX_DEPTH : cap * 4;
-                grown = (cx_mp_frame *)PyMem_Malloc((size_t)ncap * sizeof(cx_mp_frame));
-                if (grown == NULL) {
-                    Py_DECREF(v);
-                    v = NULL;
-                    PyErr_NoMemory();
-                    goto fail;
-                }
-                memcpy(grown, stack, (size_t)top * sizeof(cx_mp_frame));
-                if (stack != inline_stack)
-                    PyMem_Free(stack);
-                stack = grown;
-                cap = ncap;
-            }
-            f = &stack[top++];
-            f->obj = v;
-            f->key = NULL;
-            f->n = cnt;
-            f->i = 0;
-            f->map = kind;
-            v = NULL;
-            continue;
-
-        place:
-            if (v == NULL)
-                goto fail;
-            for (;;) {
-                if (top == 0) {
-                    if (stack != inline_stack)
-                        PyMem_Free(stack);
-                    if (p != end) {
-                        Py_DECREF(v);
-                        return cx_mp_error("msgpack: extra data after the value");
-                    }
-                    return v;
-                }
-                f = &stack[top - 1];
-                if (!f->map) {
-                    PyList_SET_ITEM(f->obj, f->i, v);
-                } else if (f->key == NULL) {
-                    f->key = v;
-                    v = NULL;
-                    break;
-                } else {
-                    int r = PyDict_SetItem(f->obj, f->key, v);
-                    Py_DECREF(v);
-                    Py_CLEAR(f->key);
-                    v = NULL;
-                    if (r < 0)
-                        goto fail;
-                }
-                v = NULL;
-                if (++f->i < f->n)
-                    break;
-                v = f->obj;
-                f->obj = NULL;
-                top--;
-            }
-        }
-
-    incomplete:
-        cx_mp_error("msgpack: incomplete input");
-    fail:
-        while (top > 0) {
-            f = &stack[--top];
-            Py_XDECREF(f->key);
-            Py_XDECREF(f->obj);
-        }
-        if (stack != inline_stack)
-            PyMem_Free(stack);
-        return NULL;
-    }
-    """
-    object cx_mp_unpack(const unsigned char *p, Py_ssize_t len, object ext_hook,
-                        object timestamp_from_bytes)
 
 cdef extern from *:
     """
@@ -782,6 +447,8 @@ cdef object _cx_decompress_brotli = None
 cdef object _cx_decompress_deflate = None
 cdef object _cx_make_compressor = None
 cdef object _cx_ext_hook = None
+cdef object _cx_ext_finish = None
+cdef uint32_t _cx_nest_mask = 0
 cdef object _cx_timestamp = None
 cdef object _cx_msgpack_default = None
 cdef object _cx_ExtType = None
@@ -793,7 +460,7 @@ cdef int _cx_load() except -1:
     global _cx_O, _cx_comp, _cx_dicts, _cx_ser, _cx_REGISTRY, _cx_msgpack_dumps
     global _cx_numpy_dumps, _cx_PayloadError, _cx_decompress_lz4, _cx_decompress_brotli
     global _cx_decompress_deflate, _cx_make_compressor, _cx_ext_hook, _cx_timestamp
-    global _cx_msgpack_default, _cx_ExtType, _cx_Timestamp
+    global _cx_msgpack_default, _cx_ExtType, _cx_Timestamp, _cx_ext_finish, _cx_nest_mask
     import msgpack
     from cachelayer.codec import options as _codec_options
     from cachelayer.codec import compressors as _compressors
@@ -806,7 +473,9 @@ cdef int _cx_load() except -1:
     _cx_REGISTRY = serializers.REGISTRY
     _cx_msgpack_dumps = serializers.msgpack_dumps
     _cx_numpy_dumps = serializers.numpy_dumps
-    _cx_ext_hook = serializers._ext_hook
+    _cx_ext_hook = serializers._ext_scalar
+    _cx_ext_finish = serializers._ext_from_list
+    _cx_nest_mask = serializers.NESTED_EXT_MASK
     _cx_msgpack_default = serializers._msgpack_default
     _cx_PayloadError = _compressors.PayloadError
     _cx_decompress_lz4 = _compressors.decompress_lz4
@@ -855,16 +524,25 @@ cdef object _cx_tail(bytes data, Py_ssize_t start):
     return memoryview(data)[start:]
 
 
-cdef object _cx_unpack(object raw):
+cdef object _cx_unpack(object raw, Py_ssize_t limit):
     cdef const unsigned char[::1] view
     _cx_require()
     if type(raw) is bytes:
         return cx_mp_unpack(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw),
-                            _cx_ext_hook, _cx_timestamp)
+                            _cx_ext_hook, _cx_ext_finish, _cx_timestamp, _cx_TooManyObjects,
+                            _cx_nest_mask, limit)
     view = raw
     if view.shape[0] == 0:
-        return cx_mp_unpack(<const unsigned char *>b"", 0, _cx_ext_hook, _cx_timestamp)
-    return cx_mp_unpack(&view[0], view.shape[0], _cx_ext_hook, _cx_timestamp)
+        return cx_mp_unpack(<const unsigned char *>b"", 0, _cx_ext_hook, _cx_ext_finish,
+                            _cx_timestamp, _cx_TooManyObjects, _cx_nest_mask, limit)
+    return cx_mp_unpack(&view[0], view.shape[0], _cx_ext_hook, _cx_ext_finish, _cx_timestamp,
+                        _cx_TooManyObjects, _cx_nest_mask, limit)
+
+
+cdef Py_ssize_t _cx_limit(object max_objects) except -1:
+    if isinstance(max_objects, bool) or not isinstance(max_objects, int) or max_objects < 1:
+        raise _cx_ConfigError(f"max_objects must be an int >= 1, got {max_objects!r}")
+    return max_objects if max_objects < _cx_MAX_LIMIT else _cx_MAX_LIMIT
 
 
 def msgpack_pack(value):
@@ -873,9 +551,12 @@ def msgpack_pack(value):
     return cx_mp_packb(value, _cx_msgpack_default, _cx_ExtType, _cx_Timestamp)
 
 
-def msgpack_unpack(data):
-    """Decode one MessagePack document as the msgpack serializer does (C decoder)."""
-    return _cx_unpack(data)
+def msgpack_unpack(data, max_objects=_cx_DEFAULT_OBJECTS):
+    """Decode one MessagePack document as the msgpack serializer does (C decoder).
+
+    Builds at most *max_objects* objects (TooManyObjects past them).
+    """
+    return _cx_unpack(data, _cx_limit(max_objects))
 
 
 # ---- kernels (the same functions as cachelayer.codec._kernels_py) ------------------
@@ -1061,8 +742,8 @@ cdef class Codec:
     """Serialize, choose a compressor, compress and frame values (and back).
 
     ``Codec(serializer="msgpack", compression="auto", profile="balanced",
-    max_value_size=64 MiB, *, namespace="default", min_size=None,
-    min_saving=None, dict_max_size=None, levels=None, checksum=False,
+    max_value_size=64 MiB, *, max_decoded_objects=4_000_000, namespace="default",
+    min_size=None, min_saving=None, dict_max_size=None, levels=None, checksum=False,
     signing_key=None, sign_all=False, allow_pickle=False, learn=True)``
 
     One codec serves one namespace: it holds that namespace's dictionaries
@@ -1088,6 +769,7 @@ cdef class Codec:
     cdef int _codec0
     cdef int _level0
     cdef uint64_t _max
+    cdef Py_ssize_t _max_objects
     cdef uint32_t _flags0
     cdef bint _allow_pickle
     cdef bint _sign_all
@@ -1121,6 +803,7 @@ cdef class Codec:
         self._codec0 = cfg.compression[0]
         self._level0 = cfg.compression[1]
         self._max = cfg.max_value_size
+        self._max_objects = cfg.max_decoded_objects
         self._flags0 = CL_FLAG_CRC32 if cfg.checksum else 0
         self._allow_pickle = cfg.allow_pickle
         self._sign_all = cfg.sign_all
@@ -1150,6 +833,11 @@ cdef class Codec:
     def max_value_size(self):
         """Largest serialized value encoded or decoded, in bytes."""
         return self._cfg.max_value_size
+
+    @property
+    def max_decoded_objects(self):
+        """Most objects one value may decode to (msgpack and json)."""
+        return self._cfg.max_decoded_objects
 
     @property
     def namespace(self):
@@ -1534,9 +1222,16 @@ cdef class Codec:
                 return str(raw, "utf-8", "surrogatepass")
             if sid == CL_SER_MSGPACK:
                 try:
-                    return _cx_unpack(raw)
+                    return _cx_unpack(raw, self._max_objects)
+                except _cx_TooManyObjects:
+                    raise _cx_E.too_many_objects(self._max_objects, key) from None
                 except Exception:
                     raise _cx_E.deserialize_error("msgpack", None, key) from None
+            if sid == CL_SER_JSON:
+                try:
+                    return _cx_ser.json_loads(raw, self._max_objects)
+                except _cx_TooManyObjects:
+                    raise _cx_E.too_many_objects(self._max_objects, key) from None
             return ser.loads(raw)
         except _cx_DecodeError:
             raise

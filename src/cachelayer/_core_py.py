@@ -18,10 +18,11 @@ from .cache._front_py import (  # noqa: F401
 from .cache._latency_py import LATENCY_BUCKETS, LatencyHistogram, monotonic_ns  # noqa: F401
 from .l2._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 from .local._local_py import LocalCache
+from .local._sizeof_py import estimate_size
 
 # The codec twin (Codec, Selector, kernels) needs msgpack, zstandard, lz4 and
 # brotli; without them cachelayer.codec reports what is missing when used.
 with contextlib.suppress(ImportError):
     from .codec._codec_py import *  # noqa: F403
 
-__all__ = ["CacheFront", "LocalCache"]
+__all__ = ["CacheFront", "LocalCache", "estimate_size"]

@@ -86,11 +86,16 @@ class CacheConfig:
     dictionary_samples: int = 2000
     #: Largest encoded value accepted, in bytes (also the decode bound).
     max_value_size: int = 64 * 1024 * 1024
+    #: Most objects one value may decode to (every element, key, value and
+    #: container counts); more raise TooManyObjects.  Never reached by a value
+    #: of fewer bytes; bounds what a small compressed value can expand into.
+    max_decoded_objects: int = 4_000_000
     #: Keep an in-process L1 in front of Redis.
     l1_enabled: bool = True
     #: Bound on the number of L1 entries.
     l1_max_entries: int = 10_000
-    #: Bound on the L1's encoded bytes.
+    #: Bound on the L1's size: the memory its decoded values hold (an estimate,
+    #: docs/architecture.md "How the L1 weighs values"), not their stored size.
     l1_max_bytes: int = 64 * 1024 * 1024
     #: L1 entries live at most this long (and never beyond their Redis TTL).
     l1_max_ttl: float = 60.0
@@ -310,6 +315,7 @@ def _check(cfg: CacheConfig) -> None:
     )
     _number(cfg, "default_ttl", 0.001, 100 * 365.25 * 86400, integer=False)
     _number(cfg, "max_value_size", 1024, 512 * 1024 * 1024, integer=True)
+    _number(cfg, "max_decoded_objects", 1, 2**62, integer=True)
     _number(cfg, "dictionary_samples", 0, 1_000_000, integer=True)
     _number(cfg, "l1_max_entries", 1, 0x7FFFFFF0, integer=True)
     _number(cfg, "l1_max_bytes", 1024, 2**62, integer=True)

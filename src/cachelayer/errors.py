@@ -44,6 +44,7 @@ __all__ = [
     "SessionTooLarge",
     "SignatureError",
     "StorageError",
+    "TooManyObjects",
     "UnknownDictionary",
     "UnknownSerializer",
     "UnsupportedFormat",
@@ -231,6 +232,19 @@ class FrameTooLarge(DecodeError):
 
     It is rejected before anything is allocated for it.
     """
+
+
+class TooManyObjects(DecodeError):
+    """The value decodes to more objects than the codec's ``max_decoded_objects``.
+
+    Every element, key, value and container counts (docs/format.md, "Object
+    bound").  Decoding stops when the bound is crossed, so a small compressed
+    value cannot expand into millions of objects.  ``limit`` is the bound.
+    """
+
+    def __init__(self, message: str, *, limit: int = 0, key: object = None) -> None:
+        super().__init__(message, key=key)
+        self.limit = limit
 
 
 class SignatureError(DecodeError):

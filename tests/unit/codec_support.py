@@ -141,3 +141,42 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, datetime.datetime):
         return a == b and a.utcoffset() == b.utcoffset()
     return bool(a == b)
+
+
+_NESTED_PARTS = {datetime.timedelta: 3, complex: 2}
+
+
+def count_objects(value: Any) -> int:
+    """Objects *value* decodes from as the object bound counts them (docs/format.md).
+
+    Every item is one object (map keys and values each); a tuple, set,
+    frozenset, timedelta or complex is an extension item plus the array
+    inside it.  Iterative: decoded values nest up to 1024 deep.
+    """
+    total = 0
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        t = type(v)
+        total += 1
+        if t is list:
+            todo.extend(v)
+        elif t is dict:
+            for k, x in v.items():
+                todo.append(k)
+                todo.append(x)
+        elif t in (tuple, set, frozenset):
+            total += 1
+            todo.extend(v)
+        elif t in _NESTED_PARTS:
+            total += 1 + _NESTED_PARTS[t]
+    return total
+
+
+def count_json(value: Any) -> int:
+    """Objects of a JSON value: every element, key and value."""
+    if isinstance(value, list):
+        return 1 + sum(count_json(x) for x in value)
+    if isinstance(value, dict):
+        return 1 + sum(1 + count_json(v) for v in value.values())
+    return 1

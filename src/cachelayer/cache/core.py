@@ -116,6 +116,7 @@ class CacheCore(_CacheFront):
             serializer=cfg.serializer,
             compression=cfg.compression_algorithm if cfg.compression_enabled else None,
             max_value_size=cfg.max_value_size,
+            max_decoded_objects=cfg.max_decoded_objects,
             namespace=cfg.namespace,
             **codec_options,
         )

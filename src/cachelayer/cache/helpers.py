@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Callable, Optional, Union
 
+from .._impl import core
 from ..errors import CorruptValue, InvalidKey, describe_key
 from .keys import call_key, function_name
 
@@ -33,6 +34,8 @@ __all__ = [
     "tag_version",
     "weigh",
 ]
+
+_estimate_size: Callable[[Any, int], int] = core.estimate_size
 
 #: Marks an absent value (None is a value).
 MISSING: Any = object()
@@ -63,12 +66,18 @@ def px(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
+#: Objects :func:`weigh` visits at most (the rest of a container is extrapolated).
+WEIGH_LIMIT = 256
+
+
 def weigh(value: Any, encoded_size: int) -> int:
-    """L1 weight of *value*: the memory it holds, not its (compressed) stored size."""
-    t = type(value)
-    if t is bytes or t is str:
-        return max(encoded_size, len(value))
-    return max(encoded_size, 64)
+    """L1 weight of *value*: the memory it holds, not its (compressed) stored size.
+
+    The larger of the decoded object's estimated size (``estimate_size``, C,
+    at most :data:`WEIGH_LIMIT` objects visited) and the stored size
+    (docs/architecture.md, "How the L1 weighs values").
+    """
+    return max(_estimate_size(value, WEIGH_LIMIT), encoded_size)
 
 
 def key_list(keys: Iterable[Any], operation: str) -> list[Any]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Callable, Optional, Union
 
 from .._stats import CodecStats, DictionaryReport, EncodeTrace
-from ..errors import ConfigError, DecodeError
+from ..errors import ConfigError, DecodeError, TooManyObjects
 from . import _errors as E
 from . import _kernels_py as K
 from . import dictionaries as _dictionaries
@@ -80,9 +80,19 @@ __all__ = [
 ENTROPY_TABLE = K.ENTROPY_TABLE
 #: Encode a value as the msgpack serializer does.
 msgpack_pack = serializers.msgpack_dumps
-#: Decode one MessagePack document as the msgpack serializer does.
-msgpack_unpack = serializers.msgpack_loads
+
 Buffer = Union[bytes, bytearray, memoryview]
+
+
+def msgpack_unpack(data: Buffer, max_objects: int = O.DEFAULT_MAX_DECODED_OBJECTS) -> Any:
+    """Decode one MessagePack document as the msgpack serializer does.
+
+    Builds at most *max_objects* objects (TooManyObjects past them).
+    """
+    if isinstance(max_objects, bool) or not isinstance(max_objects, int) or max_objects < 1:
+        raise ConfigError(f"max_objects must be an int >= 1, got {max_objects!r}")
+    return serializers.msgpack_loads(data, min(max_objects, O._MAX_DECODED_OBJECTS_LIMIT))
+
 
 _DEFAULT: Any = object()
 _INT64_MIN = -(2**63)
@@ -102,8 +112,8 @@ class Codec:
     """Serialize, choose a compressor, compress and frame values (and back).
 
     ``Codec(serializer="msgpack", compression="auto", profile="balanced",
-    max_value_size=64 MiB, *, namespace="default", min_size=None,
-    min_saving=None, dict_max_size=None, levels=None, checksum=False,
+    max_value_size=64 MiB, *, max_decoded_objects=4_000_000, namespace="default",
+    min_size=None, min_saving=None, dict_max_size=None, levels=None, checksum=False,
     signing_key=None, sign_all=False, allow_pickle=False, learn=True)``
 
     One codec serves one namespace: it holds that namespace's dictionaries
@@ -147,6 +157,11 @@ class Codec:
     def profile(self) -> str:
         """The selector profile: latency, balanced or memory."""
         return self._cfg.profile
+
+    @property
+    def max_decoded_objects(self) -> int:
+        """Most objects one value may decode to (msgpack and json)."""
+        return self._cfg.max_decoded_objects
 
     @property
     def max_value_size(self) -> int:
@@ -385,7 +400,7 @@ class Codec:
             raw = self._decompress(codec, payload, n, f.dict_id, key)
         if f.flags & K.FLAG_CRC32 and zlib.crc32(raw) != f.crc32:
             raise E.checksum_error(key)
-        value = self._deserialize(sid, ser, raw, key)
+        value = self._deserialize(sid, ser, raw, key, self._cfg.max_decoded_objects)
         self._count_decode()
         return value
 
@@ -430,7 +445,9 @@ class Codec:
             raise E.decompress_error(codec, str(exc), key) from None
 
     @staticmethod
-    def _deserialize(sid: int, ser: serializers.Serializer, raw: Buffer, key: object) -> Any:
+    def _deserialize(
+        sid: int, ser: serializers.Serializer, raw: Buffer, key: object, max_objects: int
+    ) -> Any:
         if sid == K.SER_BYTES:
             return raw if type(raw) is bytes else bytes(raw)
         try:
@@ -438,9 +455,16 @@ class Codec:
                 return str(raw, "utf-8", "surrogatepass")
             if sid == K.SER_MSGPACK:
                 try:
-                    return serializers.msgpack_loads(raw)
+                    return serializers.msgpack_loads(raw, max_objects)
+                except TooManyObjects:
+                    raise E.too_many_objects(max_objects, key) from None
                 except Exception:
                     raise E.deserialize_error("msgpack", None, key) from None
+            if sid == K.SER_JSON:
+                try:
+                    return serializers.json_loads(raw, max_objects)
+                except TooManyObjects:
+                    raise E.too_many_objects(max_objects, key) from None
             return ser.loads(raw)
         except DecodeError:
             raise

@@ -14,6 +14,7 @@ from ..errors import (
     FrameTooLarge,
     InvalidValue,
     SignatureError,
+    TooManyObjects,
     UnknownDictionary,
     UnknownSerializer,
     UnsupportedFormat,
@@ -33,6 +34,7 @@ __all__ = [
     "signature_error",
     "subject",
     "too_large",
+    "too_many_objects",
     "unknown_dictionary",
     "unknown_serializer",
 ]
@@ -179,6 +181,15 @@ def deserialize_error(name: str, exc: BaseException | None, key: object) -> Corr
     """Build the error for a payload the serializer rejected (msgpack: no detail)."""
     detail = "" if exc is None else f" ({type(exc).__name__}: {exc})"
     return CorruptValue(f"cannot decode {subject(key)}: invalid {name} payload{detail}", key=key)
+
+
+def too_many_objects(limit: int, key: object) -> TooManyObjects:
+    """Build the error for a payload that decodes to more than *limit* objects."""
+    return TooManyObjects(
+        f"cannot decode {subject(key)}: it holds more than {limit} objects (max_decoded_objects)",
+        limit=limit,
+        key=key,
+    )
 
 
 def serialize_error(name: str, exc: BaseException, key: object) -> InvalidValue:

@@ -11,14 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Optional, Union
 
 from ..errors import ConfigError
+from . import _decode_limits, serializers
 from . import _kernels_py as K
-from . import serializers
 
 __all__ = [
     "AUTO",
     "CODEC_IDS",
     "CODEC_NAMES",
     "DEFAULT_LEVELS",
+    "DEFAULT_MAX_DECODED_OBJECTS",
     "DEFAULT_MAX_VALUE_SIZE",
     "LEVEL_RANGES",
     "PROFILES",
@@ -61,6 +62,9 @@ LEVEL_RANGES: dict[int, tuple[int, int]] = {
 
 #: Largest serialized value a codec accepts by default (64 MiB).
 DEFAULT_MAX_VALUE_SIZE = 64 * 1024 * 1024
+#: Most objects one value decodes to by default (see cachelayer._decode_limits).
+DEFAULT_MAX_DECODED_OBJECTS = _decode_limits.DEFAULT_MAX_DECODED_OBJECTS
+_MAX_DECODED_OBJECTS_LIMIT = _decode_limits.MAX_DECODED_OBJECTS_LIMIT
 #: Redis refuses strings over 512 MiB.
 _MAX_VALUE_SIZE_LIMIT = 512 * 1024 * 1024
 _MAX = 2**64 - 1
@@ -128,6 +132,7 @@ class CodecConfig(NamedTuple):
     profile: str
     selector: K.SelectorConfig
     max_value_size: int
+    max_decoded_objects: int
     namespace: str
     checksum: bool
     signing_keys: tuple[bytes, ...]
@@ -234,6 +239,7 @@ def check_codec_config(
     profile: object = "balanced",
     max_value_size: object = DEFAULT_MAX_VALUE_SIZE,
     *,
+    max_decoded_objects: object = DEFAULT_MAX_DECODED_OBJECTS,
     namespace: object = "default",
     min_size: Optional[int] = None,
     min_saving: Optional[int] = None,
@@ -259,6 +265,7 @@ def check_codec_config(
         learn=bool(learn),
     )
     size = _int_option("max_value_size", max_value_size, 1, _MAX_VALUE_SIZE_LIMIT)
+    objects = _int_option("max_decoded_objects", max_decoded_objects, 1, _MAX_DECODED_OBJECTS_LIMIT)
     if not isinstance(namespace, str):
         raise ConfigError(f"namespace must be a string, not {type(namespace).__name__}")
     level_map: dict[int, int] = {}
@@ -283,6 +290,7 @@ def check_codec_config(
         profile=profile,
         selector=selector,
         max_value_size=size,
+        max_decoded_objects=objects,
         namespace=namespace,
         checksum=bool(checksum),
         signing_keys=keys,
@@ -301,5 +309,6 @@ def describe_config(config: CodecConfig) -> dict[str, Any]:
         "compression": "auto" if codec == AUTO else f"{CODEC_NAMES[codec]}:{level}",
         "profile": config.profile,
         "max_value_size": config.max_value_size,
+        "max_decoded_objects": config.max_decoded_objects,
         "namespace": config.namespace,
     }

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import pickle
 import threading
 import uuid
@@ -35,6 +36,7 @@ from typing import Any, Callable, NamedTuple, Union
 import msgpack
 
 from ..errors import ConfigError, InvalidValue
+from . import _decode_limits as L
 from . import _kernels_py as K
 
 __all__ = [
@@ -98,11 +100,21 @@ _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
 
 
+#: Extension codes whose payload is itself a MessagePack array (a document).
+NESTED_EXT_CODES = (EXT_TIMEDELTA, EXT_SET, EXT_FROZENSET, EXT_TUPLE, EXT_COMPLEX)
+NESTED_EXT_MASK = sum(1 << code for code in NESTED_EXT_CODES)
+
+
 def _msgpack_default(obj: Any) -> Any:
     """Encode what MessagePack has no native type for (strict_types is on)."""
+    return _default_at(0, obj)
+
+
+def _default_at(depth: int, obj: Any) -> Any:
+    """:func:`_msgpack_default` inside *depth* nested extension documents."""
     t = type(obj)
     if t is tuple or isinstance(obj, tuple):
-        return msgpack.ExtType(EXT_TUPLE, _packb(list(obj)))
+        return msgpack.ExtType(EXT_TUPLE, _nested_packb(list(obj), depth))
     if t is datetime.datetime:
         return msgpack.ExtType(EXT_DATETIME, obj.isoformat().encode())
     if t is datetime.date:
@@ -112,15 +124,17 @@ def _msgpack_default(obj: Any) -> Any:
     if t is decimal.Decimal:
         return msgpack.ExtType(EXT_DECIMAL, str(obj).encode())
     if t is set:
-        return msgpack.ExtType(EXT_SET, _packb(list(obj)))
+        return msgpack.ExtType(EXT_SET, _nested_packb(list(obj), depth))
     if t is frozenset:
-        return msgpack.ExtType(EXT_FROZENSET, _packb(list(obj)))
+        return msgpack.ExtType(EXT_FROZENSET, _nested_packb(list(obj), depth))
     if t is datetime.time:
         return msgpack.ExtType(EXT_TIME, obj.isoformat().encode())
     if t is datetime.timedelta:
-        return msgpack.ExtType(EXT_TIMEDELTA, _packb([obj.days, obj.seconds, obj.microseconds]))
+        return msgpack.ExtType(
+            EXT_TIMEDELTA, _nested_packb([obj.days, obj.seconds, obj.microseconds], depth)
+        )
     if t is complex:
-        return msgpack.ExtType(EXT_COMPLEX, _packb([obj.real, obj.imag]))
+        return msgpack.ExtType(EXT_COMPLEX, _nested_packb([obj.real, obj.imag], depth))
     if t is int:  # outside the 64-bit range msgpack handles natively
         size = (obj.bit_length() + 8) // 8
         return msgpack.ExtType(EXT_BIGINT, obj.to_bytes(size, "big", signed=True))
@@ -143,7 +157,7 @@ def _msgpack_default(obj: Any) -> Any:
         return msgpack.ExtType(EXT_DATE, obj.isoformat().encode())
     if isinstance(obj, (set, frozenset)):
         code = EXT_FROZENSET if isinstance(obj, frozenset) else EXT_SET
-        return msgpack.ExtType(code, _packb(list(obj)))
+        return msgpack.ExtType(code, _nested_packb(list(obj), depth))
     raise TypeError(f"msgpack cannot serialize {type(obj).__name__}")
 
 
@@ -153,8 +167,24 @@ def _packb(obj: Any) -> bytes:
     )
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
-    """Decode our extension types; unknown codes come back as msgpack.ExtType."""
+def _nested_packb(items: list[Any], depth: int) -> bytes:
+    """The payload of an extension whose value is a document (*depth* ones around it)."""
+    if depth >= L.MAX_EXT_NESTING:
+        raise ValueError(
+            "tuples, sets, frozensets, timedeltas and complex numbers nest at most "
+            f"{L.MAX_EXT_NESTING} deep"
+        )
+    return msgpack.packb(  # type: ignore[no-any-return]
+        items,
+        default=functools.partial(_default_at, depth + 1),
+        strict_types=True,
+        use_bin_type=True,
+        datetime=False,
+    )
+
+
+def _ext_scalar(code: int, data: bytes) -> Any:
+    """Decode an extension whose payload is not a document; unknown codes: msgpack.ExtType."""
     if code == EXT_DATETIME:
         return datetime.datetime.fromisoformat(data.decode("ascii"))
     if code == EXT_DATE:
@@ -163,32 +193,32 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return uuid.UUID(bytes=data)
     if code == EXT_DECIMAL:
         return decimal.Decimal(data.decode("ascii"))
-    if code == EXT_TUPLE:
-        return tuple(_nested_list(data))
-    if code == EXT_SET:
-        return set(_nested_list(data))
-    if code == EXT_FROZENSET:
-        return frozenset(_nested_list(data))
     if code == EXT_TIME:
         return datetime.time.fromisoformat(data.decode("ascii"))
-    if code == EXT_TIMEDELTA:
-        days, seconds, micros = _nested_list(data)
-        return datetime.timedelta(days=days, seconds=seconds, microseconds=micros)
-    if code == EXT_COMPLEX:
-        real, imag = _nested_list(data)
-        return complex(real, imag)
     if code == EXT_BIGINT:
         if not data:
             raise ValueError("empty big integer")
         return int.from_bytes(data, "big", signed=True)
+    if code in NESTED_EXT_CODES:  # pragma: no cover - the decoders decode these as documents
+        raise ValueError(f"extension {code} holds a document")
     return msgpack.ExtType(code, data)
 
 
-def _nested_list(data: bytes) -> list[Any]:
-    value = msgpack_loads(data)
-    if type(value) is not list:
-        raise ValueError("extension payload is not an array")
-    return value
+def _ext_from_list(code: int, items: list[Any]) -> Any:
+    """The value of a nested extension (NESTED_EXT_CODES) from its decoded array."""
+    if code == EXT_TUPLE:
+        return tuple(items)
+    if code == EXT_SET:
+        return set(items)
+    if code == EXT_FROZENSET:
+        return frozenset(items)
+    if code == EXT_TIMEDELTA:
+        days, seconds, micros = items
+        return datetime.timedelta(days=days, seconds=seconds, microseconds=micros)
+    if code == EXT_COMPLEX:
+        real, imag = items
+        return complex(real, imag)
+    raise ValueError(f"extension {code} does not hold a document")
 
 
 def msgpack_dumps(value: Any) -> bytes:
@@ -196,9 +226,16 @@ def msgpack_dumps(value: Any) -> bytes:
     return _packb(value)
 
 
-def msgpack_loads(data: Buffer) -> Any:
-    """Inverse of :func:`msgpack_dumps`; the whole buffer must be one document."""
-    return msgpack.unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False)
+_UNPACKER = L.Unpacker(_ext_scalar, _ext_from_list, NESTED_EXT_MASK)
+
+
+def msgpack_loads(data: Buffer, max_objects: int = L.DEFAULT_MAX_DECODED_OBJECTS) -> Any:
+    """Inverse of :func:`msgpack_dumps`; the whole buffer must be one document.
+
+    Builds at most *max_objects* objects (TooManyObjects past them; see
+    cachelayer._decode_limits for what counts).
+    """
+    return _UNPACKER.unpack(data, max_objects)
 
 
 # ---- json --------------------------------------------------------------------------
@@ -233,8 +270,9 @@ def json_dumps(value: Any) -> bytes:
     return out
 
 
-def json_loads(data: Buffer) -> Any:
-    """Parse JSON via orjson."""
+def json_loads(data: Buffer, max_objects: int = L.DEFAULT_MAX_DECODED_OBJECTS) -> Any:
+    """Parse JSON via orjson, refusing payloads that may hold more than *max_objects* objects."""
+    L.check_json(data, max_objects)
     return _orjson().loads(data)
 
 
