@@ -1,0 +1,1 @@
+"""Framework adapters: cache backends, sessions and HTTP caching on top of cachelayer."""

@@ -1,0 +1,1 @@
+"""Django integration (cache backend: :mod:`cachelayer.contrib.django.cache`)."""
