@@ -56,7 +56,7 @@ def test_timeout_zero_means_never_expires(redis_url):
 
 
 def test_unknown_option_is_a_config_error(redis_url):
-    with pytest.raises(errors.ConfigError, match="CACHE_OPTIONS.*threshold"):
+    with pytest.raises(errors.ConfigError, match=r"CACHE_OPTIONS.*threshold"):
         CachelayerCache(url=redis_url, threshold=500)
 
 
