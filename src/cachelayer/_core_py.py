@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 
 from .cache._front_py import (  # noqa: F401
+    AsyncCacheFront,
     CacheFront,
     namespaced_keys,
     pack_envelope,

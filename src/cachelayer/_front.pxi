@@ -48,24 +48,40 @@ cdef class CacheFront:
         if self._front_trusted and PyUnicode_CheckExact(key):
             self._front_tick -= 1
             if self._front_tick == 0:
-                return self._front_timed_get(key, default)
-            value = self._front_l1._lookup(key)
+                value = self._front_timed_lookup(key)
+            else:
+                value = self._front_l1._lookup(key)
             if value != NULL:
                 return <object>value
         return self._get_slow(key, default)
 
-    cdef object _front_timed_get(self, object key, object default):
-        """get() for a sampled call: the L1 lookup is timed into the histogram."""
+    cdef PyObject *_front_timed_lookup(self, object key):
+        """The L1 lookup of a sampled call, timed into the histogram (borrowed or NULL)."""
         cdef PyObject *value
         cdef uint64_t start
         self._front_tick = self._front_every
         start = cl_clock_ns()
         value = self._front_l1._lookup(key)
-        if value != NULL:
-            if self._front_hist is not None:
-                cl_latency_record(&self._front_hist._h, cl_clock_ns() - start)
-            return <object>value
-        return self._get_slow(key, default)
+        if value != NULL and self._front_hist is not None:
+            cl_latency_record(&self._front_hist._h, cl_clock_ns() - start)
+        return value
+
+
+cdef class AsyncCacheFront(CacheFront):
+    """The part of :class:`cachelayer.AsyncCache` that runs in C: ``await get`` on an L1 hit."""
+
+    async def get(self, key, default=None):
+        """Return the value for *key*, or *default* if it is absent."""
+        cdef PyObject *value
+        if self._front_trusted and PyUnicode_CheckExact(key):
+            self._front_tick -= 1
+            if self._front_tick == 0:
+                value = self._front_timed_lookup(key)
+            else:
+                value = self._front_l1._lookup(key)
+            if value != NULL:
+                return <object>value
+        return await self._aget_slow(key, default)
 
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE

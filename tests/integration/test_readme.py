@@ -54,9 +54,9 @@ def _run_snippet(code: str, tmp_path: Path) -> str:
 
 
 def test_readme_has_the_expected_blocks():
-    assert len(PYTHON) == 3
+    assert len(PYTHON) == 4
     assert sorted(SHELL) == sorted(SHELL_COMMANDS)
-    assert sum(README_REDIS in code for code in PYTHON) == 1
+    assert sum(README_REDIS in code for code in PYTHON) == 2
     assert sum(README_SENTINELS in code for code in PYTHON) == 1
 
 
@@ -66,12 +66,18 @@ def test_local_cache_snippet_runs(tmp_path):
 
 
 def test_two_tier_snippet_runs_against_redis(redis_url, tmp_path):
-    (code,) = [c for c in PYTHON if README_REDIS in c]
+    (code,) = [c for c in PYTHON if README_REDIS in c and "AsyncCache" not in c]
     assert redis_url.endswith("/0")
     out = _run_snippet(code.replace(README_REDIS, redis_url), tmp_path)
     assert out.split() == ["1"]
     # pasted twice, it still runs: nothing in it depends on an empty Redis
     assert _run_snippet(code.replace(README_REDIS, redis_url), tmp_path).split() == ["2"]
+
+
+def test_async_snippet_runs_against_redis(redis_url, tmp_path):
+    (code,) = [c for c in PYTHON if README_REDIS in c and "AsyncCache" in c]
+    _run_snippet(code.replace(README_REDIS, redis_url), tmp_path)
+    _run_snippet(code.replace(README_REDIS, redis_url), tmp_path)  # twice: still fine
 
 
 def test_sentinel_snippet_runs_against_sentinels(sentinel_topology, tmp_path):

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from ..config import CacheConfig
 from ..l2.base import Tier
-from .helpers import MISSING, key_builder, merge_many, plan_many
+from .helpers import MISSING, decorated, key_builder, merge_many, plan_many
 from .loaders import Loaders
 from .protocol import CALL, JOIN, LOAD, PAUSE, Op
 from .stampede import SingleFlight
@@ -239,10 +239,7 @@ class Cache(Loaders):
                 t = tags(*args, **kwargs) if callable(tags) else tags
                 return self.get_or_set(k, lambda: fn(*args, **kwargs), ttl=ttl, tags=t)
 
-            wrapper.key = lambda *a, **kw: build(a, kw)  # type: ignore[attr-defined]
-            wrapper.invalidate = lambda *a, **kw: self.delete(build(a, kw))  # type: ignore[attr-defined]
-            wrapper.cache = self  # type: ignore[attr-defined]
-            return cast(F, wrapper)
+            return cast(F, decorated(wrapper, build, self))
 
         return decorate
 

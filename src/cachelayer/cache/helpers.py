@@ -22,6 +22,7 @@ __all__ = [
     "TOUCH_SCRIPT",
     "batch_subject",
     "check_tags",
+    "decorated",
     "glob_escape",
     "key_builder",
     "key_list",
@@ -143,6 +144,14 @@ def key_builder(
         return key.format(**bound.arguments)
 
     return from_template
+
+
+def decorated(wrapper: Any, build: Callable[..., str], cache: Any) -> Any:
+    """Give an ``@cached`` wrapper its ``.key``, ``.invalidate`` and ``.cache``."""
+    wrapper.key = lambda *a, **kw: build(a, kw)
+    wrapper.invalidate = lambda *a, **kw: cache.delete(build(a, kw))
+    wrapper.cache = cache
+    return wrapper
 
 
 def plan_many(ids: Iterable[Any], to_key: Callable[[Any], str]) -> tuple[list[Any], dict[Any, str]]:
