@@ -3,6 +3,7 @@ timeouts, degraded mode, request cycles, django-redis conveniences."""
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import warnings
 
@@ -170,3 +171,39 @@ def test_degraded_mode_while_redis_is_down(redis_server_factory):
         strict.set("x", 1)
     with pytest.raises(errors.ConnectionLost):
         backend.incr("k")
+
+
+def test_async_methods_run_on_the_async_cache(make_backend):
+    backend = make_backend(TIMEOUT=100)
+
+    async def scenario():
+        assert backend.acachelayer is not None
+        await backend.aset("a", {"v": 1})
+        assert await backend.aget("a") == {"v": 1}
+        assert await backend.aadd("a", 2) is False and await backend.aadd("b", 2) is True
+        assert await backend.aadd("z", 1, 0) is True and await backend.ahas_key("z") is False
+        assert await backend.aget_many(["a", "b", "c"]) == {"a": {"v": 1}, "b": 2}
+        assert await backend.aset_many({"c": 3, "d": 4}, None) == []
+        assert await backend.attl("c") is None and 90 < await backend.attl("a") <= 100
+        with pytest.raises(ValueError):
+            await backend.aincr("missing")
+        assert await backend.aincr("b", 5) == 7 and await backend.adecr("b") == 6
+        assert await backend.atouch("c", 0) is True and await backend.ahas_key("c") is False
+        assert await backend.adelete("d") is True
+        await backend.adelete_many(["a", "b"])
+        assert await backend.aget_many(["a", "b", "d"]) == {}
+        await backend.aset("x", 1)
+        await backend.aclear()
+        await backend.aclose()
+        await backend.acachelayer.aclose()
+
+    asyncio.run(scenario())
+    # written through the AsyncCache, read through the sync Cache: one wire format
+    backend.set("s", [1, 2])
+
+    async def read():
+        value = await backend.aget("s")
+        await backend.acachelayer.aclose()
+        return value
+
+    assert asyncio.run(read()) == [1, 2]

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from .._validate import MAX_TTL
-from ..cache import Cache
+from ..cache import AsyncCache, Cache
 from ..config import CacheConfig
 from ..errors import ConfigError
 
@@ -27,6 +27,7 @@ __all__ = [
     "cache_options",
     "close_shared_caches",
     "remaining_seconds",
+    "shared_async_cache",
     "shared_cache",
 ]
 
@@ -38,7 +39,9 @@ _FOREVER_THRESHOLD = MAX_TTL - 366 * 86400.0
 _FIELDS = frozenset(f.name for f in dataclasses.fields(CacheConfig)) - {"url"}
 
 _lock = threading.Lock()
-_caches: dict[tuple[str, tuple[tuple[str, str], ...]], Cache] = {}
+_Ident = tuple[str, tuple[tuple[str, str], ...]]
+_caches: dict[_Ident, Cache] = {}
+_async_caches: dict[_Ident, AsyncCache] = {}
 
 
 def _reset_lock() -> None:
@@ -63,9 +66,13 @@ def cache_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def _ident(url: str, options: Mapping[str, Any]) -> _Ident:
+    return (url, tuple(sorted((k, repr(v)) for k, v in options.items())))
+
+
 def shared_cache(url: str, options: Mapping[str, Any]) -> Cache:
     """The process's :class:`~cachelayer.Cache` for *url* and *options* (created once)."""
-    ident = (url, tuple(sorted((k, repr(v)) for k, v in options.items())))
+    ident = _ident(url, options)
     cache = _caches.get(ident)
     if cache is not None:
         return cache
@@ -77,13 +84,39 @@ def shared_cache(url: str, options: Mapping[str, Any]) -> Cache:
         return cache
 
 
+def shared_async_cache(url: str, options: Mapping[str, Any]) -> AsyncCache:
+    """The process's :class:`~cachelayer.AsyncCache` for *url* and *options* (created once).
+
+    It has its own L1, kept coherent with the sync cache's by the
+    invalidation listener (as between two processes).
+    """
+    ident = _ident(url, options)
+    cache = _async_caches.get(ident)
+    if cache is not None:
+        return cache
+    with _lock:
+        cache = _async_caches.get(ident)
+        if cache is None:
+            cache = AsyncCache(CacheConfig.from_url(url, **options))
+            _async_caches[ident] = cache
+        return cache
+
+
 def close_shared_caches() -> None:
-    """Close every shared cache (at interpreter exit or in tests); later use reopens."""
+    """Close every shared cache (at interpreter exit or in tests); later use reopens.
+
+    Async caches are closed without waiting (their connections close on
+    their own event loop, or with it).
+    """
     with _lock:
         caches = list(_caches.values())
+        async_caches = list(_async_caches.values())
         _caches.clear()
+        _async_caches.clear()
     for cache in caches:
         cache.close()
+    for acache in async_caches:
+        acache.close()
 
 
 def remaining_seconds(ttl: Optional[float]) -> Optional[float]:
