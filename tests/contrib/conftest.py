@@ -1,20 +1,14 @@
-"""Framework settings for the backend tests; every shared cache closed after each test."""
+"""Every cache shared by the framework backends is closed after each test.
+
+Django's settings are left alone here (the backend tests need none): the
+session tests configure them.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from cachelayer.contrib._backend import close_shared_caches
-
-
-def _configure_django() -> None:
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(SECRET_KEY="cachelayer-contrib-tests-secret-key", USE_TZ=True)
-
-
-_configure_django()
 
 
 @pytest.fixture(autouse=True)

@@ -1,1 +1,1 @@
-"""Framework adapters: cache backends, sessions and HTTP caching on top of cachelayer."""
+"""Framework adapters: Starlette/FastAPI, Flask and Django (nothing else imports them)."""

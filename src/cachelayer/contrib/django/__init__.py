@@ -1,1 +1,1 @@
-"""Django integration (cache backend: :mod:`cachelayer.contrib.django.cache`)."""
+"""Django adapters."""

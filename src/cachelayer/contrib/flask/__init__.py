@@ -1,1 +1,1 @@
-"""Flask integration (Flask-Caching backend: :mod:`cachelayer.contrib.flask.caching`)."""
+"""Flask adapters."""
