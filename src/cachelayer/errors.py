@@ -30,6 +30,7 @@ __all__ = [
     "InvalidTTL",
     "InvalidValue",
     "InvalidWeight",
+    "KeyNotFound",
     "OutOfMemory",
     "PermissionDenied",
     "ProgressStoreError",
@@ -96,6 +97,10 @@ class ValueTooLarge(CacheError, ValueError):
 
 class InvalidArgument(CacheError, ValueError):
     """An argument is out of its domain in a way no more specific class describes."""
+
+
+class KeyNotFound(CacheError, LookupError):
+    """An operation that needs an existing key found none (``incr(..., create=False)``)."""
 
 
 class ConnectionLost(CacheError, ConnectionError):

@@ -183,13 +183,13 @@ class AsyncCache(Scripts, _AsyncFront):
         """Give *key* a new time-to-live; False if it does not exist."""
         return await self._arun(self._touch(key, ttl))
 
-    async def incr(self, key: str, delta: int = 1) -> int:
+    async def incr(self, key: str, delta: int = 1, create: bool = True) -> int:
         """Add *delta* atomically in Redis (see :meth:`cachelayer.Cache.incr`)."""
-        return await self._arun(self._incr(key, delta))
+        return await self._arun(self._incr(key, delta, create))
 
-    async def decr(self, key: str, delta: int = 1) -> int:
+    async def decr(self, key: str, delta: int = 1, create: bool = True) -> int:
         """Subtract *delta* (see :meth:`incr`)."""
-        return await self.incr(key, -delta)
+        return await self.incr(key, -delta, create)
 
     async def clear(self) -> int:
         """Remove every key of this namespace (SCAN + UNLINK, never FLUSHDB); how many."""

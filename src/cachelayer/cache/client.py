@@ -170,18 +170,20 @@ class Cache(Scripts):
         """Give *key* a new time-to-live; False if it does not exist."""
         return self._run(self._touch(key, ttl))
 
-    def incr(self, key: str, delta: int = 1) -> int:
+    def incr(self, key: str, delta: int = 1, create: bool = True) -> int:
         """Add *delta* to the integer under *key* atomically in Redis; the new value.
 
-        A missing key counts from 0.  Counters cannot be served from the L1,
-        so this raises ConnectionLost while Redis is unreachable, and the
-        typed refusal (e.g. OutOfMemory) when Redis refuses it.
+        A missing key counts from 0, or raises KeyNotFound with
+        ``create=False`` (checked and incremented in one atomic step).
+        Counters cannot be served from the L1, so this raises ConnectionLost
+        while Redis is unreachable, and the typed refusal (e.g. OutOfMemory)
+        when Redis refuses it; InvalidValue if the value is not an integer.
         """
-        return self._run(self._incr(key, delta))
+        return self._run(self._incr(key, delta, create))
 
-    def decr(self, key: str, delta: int = 1) -> int:
+    def decr(self, key: str, delta: int = 1, create: bool = True) -> int:
         """Subtract *delta* (see :meth:`incr`)."""
-        return self.incr(key, -delta)
+        return self.incr(key, -delta, create)
 
     def clear(self) -> int:
         """Remove every key of this namespace (SCAN + UNLINK, never FLUSHDB); how many."""

@@ -20,6 +20,7 @@ from ..errors import (
     CorruptValue,
     DurabilityError,
     InvalidArgument,
+    KeyNotFound,
     ServerError,
     describe_key,
 )
@@ -31,6 +32,12 @@ from .reads import Reads
 __all__ = ["Writes"]
 
 log = logging.getLogger("cachelayer.cache")
+
+#: INCRBY only if the key exists (nil otherwise), in one atomic step.
+INCR_EXISTING_SCRIPT = (
+    b"if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+    b"return redis.call('INCRBY', KEYS[1], ARGV[1])"
+)
 
 
 class Writes(Reads):
@@ -251,14 +258,21 @@ class Writes(Reads):
             return False
         return bool(reply)
 
-    def _incr(self, key: str, delta: int) -> Op[int]:
+    def _incr(self, key: str, delta: int, create: bool = True) -> Op[int]:
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise InvalidArgument(
                 f"delta for key {describe_key(key)} must be an int, not {type(delta).__name__}"
             )
         rkey = self._rkey(key)
         self._forget(key)
-        return int((yield CALL, self._tier.incrby, (rkey, delta)))
+        if create:
+            return int((yield CALL, self._tier.incrby, (rkey, delta)))
+        reply = yield CALL, self._tier.eval, (INCR_EXISTING_SCRIPT, rkey, delta)
+        if isinstance(reply, Exception):
+            raise server_error(reply, key, "incr (EVAL)")
+        if reply is None:
+            raise KeyNotFound(f"incr of key {describe_key(key)}: the key does not exist")
+        return int(reply)
 
     def _clear(self) -> Op[int]:
         if self._l1 is not None:
