@@ -14,11 +14,12 @@ from .config import CacheConfig
 from .local import LocalCache
 
 if TYPE_CHECKING:
-    from .cache import Cache
+    from .cache import AsyncCache, Cache
     from .codec import Codec
     from .codec.serializers import register_serializer
 
 __all__ = [
+    "AsyncCache",
     "Cache",
     "CacheConfig",
     "CacheStats",
@@ -38,7 +39,7 @@ __version__ = "0.1.0"
 
 
 def __dir__() -> list[str]:
-    """The public names, including those imported on first use (``Cache``, ``Codec``)."""
+    """The public names, including those imported on first use (``Cache``, ``Codec``...)."""
     return sorted(__all__)
 
 
@@ -49,6 +50,10 @@ def __getattr__(name: str) -> Any:
         from .cache import Cache
 
         return Cache
+    if name == "AsyncCache":
+        from .cache import AsyncCache
+
+        return AsyncCache
     if name == "Codec":
         from .codec import Codec
 

@@ -134,6 +134,9 @@ class CacheConfig:
     #: Sentinel: serve ``get``/``get_many`` from a replica (may lag the master
     #: by the replication delay; see docs/reliability.md).
     read_from_replicas: bool = False
+    #: AsyncCache: GETs issued by concurrent tasks in the same event-loop tick
+    #: go to Redis as one MGET, and every command of a tick as one write.
+    auto_pipelining: bool = True
 
     def __post_init__(self) -> None:
         _check(self)
@@ -332,5 +335,12 @@ def _check(cfg: CacheConfig) -> None:
         cfg.coherence in ("bcast", "tracking", "off"),
         f"coherence must be bcast, tracking or off; got {cfg.coherence!r}",
     )
-    for name in ("enabled", "compression_enabled", "l1_enabled", "strict", "read_from_replicas"):
+    for name in (
+        "enabled",
+        "compression_enabled",
+        "l1_enabled",
+        "strict",
+        "read_from_replicas",
+        "auto_pipelining",
+    ):
         _require(isinstance(getattr(cfg, name), bool), f"{name} must be a bool")

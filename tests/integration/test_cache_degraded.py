@@ -9,6 +9,9 @@ import pytest
 
 from cachelayer import Cache, errors
 
+#: Every test runs once per driver: the sync Cache and AsyncCache (see conftest.py).
+pytestmark = pytest.mark.usefixtures("driver")
+
 
 @pytest.fixture
 def fast_cache(redis_server_factory):

@@ -23,6 +23,9 @@ import redis
 
 from cachelayer import Cache, errors
 
+#: Every test runs once per driver: the sync Cache and AsyncCache (see conftest.py).
+pytestmark = pytest.mark.usefixtures("driver")
+
 
 def eventually(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
     deadline = time.monotonic() + timeout
@@ -225,7 +228,7 @@ def test_forked_child_runs_its_own_watchers(kind, request):
             writer.set("k", "changed")
             seen = eventually(lambda: cache.get("k") == "changed", timeout=5)
             writer.close()
-            watcher = cache._tier._watcher
+            watcher = getattr(cache._tier, "control", cache._tier)._watcher
             return seen, watcher.is_alive(), cache.stats().coherent
 
         assert _run_in_child(child, timeout=20) == (True, True, True)

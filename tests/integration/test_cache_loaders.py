@@ -11,6 +11,9 @@ import redis
 
 from cachelayer import Cache, errors
 
+#: Every test runs once per driver: the sync Cache and AsyncCache (see conftest.py).
+pytestmark = pytest.mark.usefixtures("driver")
+
 
 @pytest.fixture
 def cache(redis_url):

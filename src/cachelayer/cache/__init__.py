@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Cache"]
+__all__ = ["AsyncCache", "Cache"]
 
 if TYPE_CHECKING:
+    from .aio import AsyncCache
     from .client import Cache
 
 
@@ -21,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from .client import Cache
 
         return Cache
+    if name == "AsyncCache":
+        from .aio import AsyncCache
+
+        return AsyncCache
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

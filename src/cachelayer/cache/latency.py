@@ -51,22 +51,38 @@ class OperationLatency:
 
     def call(self, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
         """``fn(*args)``, timed into the histogram named after *fn*; errors counted by type."""
-        name = getattr(fn, "__name__", "call")
         start = _clock()
         try:
             return fn(*args)
         except Exception as exc:
-            kind = type(exc).__name__
-            errors = self._errors
-            if kind in errors or len(errors) < MAX_NAMES:
-                errors[kind] = errors.get(kind, 0) + 1
+            self._count_error(exc)
             raise
         finally:
-            elapsed = _clock() - start
-            hist = self._l2.get(name)
-            if hist is None:
-                hist = self._histogram(name)
-            hist.record(elapsed if elapsed > 0 else 0)
+            self._record(fn, _clock() - start)
+
+    async def acall(self, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+        """``await fn(*args)``, timed and counted like :meth:`call`."""
+        start = _clock()
+        try:
+            return await fn(*args)
+        except Exception as exc:
+            self._count_error(exc)
+            raise
+        finally:
+            self._record(fn, _clock() - start)
+
+    def _count_error(self, exc: Exception) -> None:
+        kind = type(exc).__name__
+        errors = self._errors
+        if kind in errors or len(errors) < MAX_NAMES:
+            errors[kind] = errors.get(kind, 0) + 1
+
+    def _record(self, fn: Callable[..., Any], elapsed: int) -> None:
+        name = getattr(fn, "__name__", "call")
+        hist = self._l2.get(name)
+        if hist is None:
+            hist = self._histogram(name)
+        hist.record(elapsed if elapsed > 0 else 0)
 
     def _histogram(self, name: str) -> Any:
         if len(self._l2) >= MAX_NAMES:

@@ -16,12 +16,13 @@ Three layers, used by :meth:`Cache.get_or_set` and ``@cache.cached``:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import threading
 from typing import Any, Callable, Generic, Optional, TypeVar
 
-__all__ = ["Flight", "SingleFlight", "should_refresh_early"]
+__all__ = ["AsyncFlight", "Flight", "SingleFlight", "should_refresh_early"]
 
 T = TypeVar("T")
 
@@ -56,12 +57,38 @@ class Flight(Generic[T]):
         return True, self._value
 
 
-class SingleFlight(Generic[T]):
-    """Per-key deduplication of concurrent loads within a process (thread-safe)."""
+class AsyncFlight(Flight[T]):
+    """One in-progress load of an asyncio cache; followers ``await`` it."""
+
+    __slots__ = ()
 
     def __init__(self) -> None:
+        super().__init__()
+        self._done = asyncio.Event()  # type: ignore[assignment]
+
+    async def wait(self, timeout: Optional[float]) -> tuple[bool, Optional[T]]:  # type: ignore[override]
+        """Wait for the leader: ``(True, value)``, or ``(False, None)`` on timeout."""
+        try:
+            done: asyncio.Event = self._done  # type: ignore[assignment]
+            await asyncio.wait_for(done.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False, None
+        if self._error is not None:
+            raise self._error
+        return True, self._value
+
+
+class SingleFlight(Generic[T]):
+    """Per-key deduplication of concurrent loads within a process (thread-safe).
+
+    *flight*: the kind of flight followers wait on (:class:`AsyncFlight` for
+    an asyncio cache).
+    """
+
+    def __init__(self, flight: type[Flight[T]] = Flight) -> None:
         self._lock = threading.Lock()
         self._flights: dict[Any, Flight[T]] = {}
+        self._flight = flight
 
     def begin(self, key: Any) -> tuple[bool, Flight[T]]:
         """``(True, flight)`` if the caller leads the load, else ``(False, flight)`` to wait on."""
@@ -70,7 +97,7 @@ class SingleFlight(Generic[T]):
             if flight is not None:
                 flight.waiters += 1
                 return False, flight
-            flight = self._flights[key] = Flight()
+            flight = self._flights[key] = self._flight()
             return True, flight
 
     def end(

@@ -65,7 +65,9 @@ USE_SOCKET_TIMEOUT: Any = object()
 Timeout = Union[float, int, None, Any]
 PushHandler = Optional[Callable[[list[Any]], None]]
 
-_NOT_ENOUGH_DATA = object()
+#: What a hiredis reader from :func:`new_reader` returns while a reply is incomplete.
+NOT_ENOUGH_DATA = object()
+_NOT_ENOUGH_DATA = NOT_ENOUGH_DATA
 _OKS = b"+OK\r\n" * 13107  # as many OK replies as fit the read buffer
 _READ_SIZE = 65536
 
@@ -87,7 +89,8 @@ def _read_buffer() -> bytearray:
     return buf
 
 
-def _new_reader() -> hiredis.Reader:
+def new_reader() -> hiredis.Reader:
+    """A hiredis reader returning error replies as redis-py exceptions (not raised)."""
     return hiredis.Reader(replyError=_parse_error, notEnoughData=_NOT_ENOUGH_DATA)
 
 
@@ -147,7 +150,7 @@ def execute(
         sock = connection._sock
     except (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError, OSError) as exc:
         raise _lost(connection, exc) from exc
-    reader = _new_reader()
+    reader = new_reader()
     replies: list[Any] = []
     append = replies.append
     try:

@@ -60,12 +60,12 @@ from ..config import CacheConfig, redact_url
 from ..errors import ConfigError, ConnectionLost, DurabilityError, InvalidArgument, ServerError
 from .base import Durability, TopologyListener
 from .standalone import (
-    _RELEASE_LOCK,
+    RELEASE_LOCK,
     RedisTier,
-    _check,
-    _wait_command,
+    check,
     check_durable,
     summarize_info,
+    wait_command,
 )
 
 __all__ = ["SLOTS", "ClusterTier", "key_slot", "parse_cluster_url"]
@@ -488,7 +488,7 @@ class ClusterTier:
             parts.append(unit.payload)
         count = len(parts)
         if durable is not None:
-            parts.append(_wait_command(durable))
+            parts.append(wait_command(durable))
             count += 1
         try:
             replies = self._node(address).execute(b"".join(parts), count)
@@ -581,7 +581,7 @@ class ClusterTier:
 
     def get(self, key: bytes) -> Optional[bytes]:
         """GET on the key's primary."""
-        return _check(self._command(key, b"GET", key), key, "GET")  # type: ignore[no-any-return]
+        return check(self._command(key, b"GET", key), key, "GET")  # type: ignore[no-any-return]
 
     def mget(self, keys: Sequence[bytes]) -> list[Optional[bytes]]:
         """Values in request order (None where absent): one MGET per slot, one write per node."""
@@ -590,7 +590,7 @@ class ClusterTier:
         values: list[Optional[bytes]] = [None] * len(keys)
         units = _slot_units(keys, _encode_mget)
         for unit in self._run(units, "MGET", split=_encode_mget):
-            for index, value in zip(unit.indices, _check(unit.reply, None, "MGET")):
+            for index, value in zip(unit.indices, check(unit.reply, None, "MGET")):
                 values[index] = value
         return values
 
@@ -609,7 +609,7 @@ class ClusterTier:
         """
         payload = core.encode_set_many([key], [value], px_ms, nx, None)
         reply = self._single(key, payload, "SET", idempotent=not nx, durable=durable)
-        return _check(reply, key, "SET") is not None
+        return check(reply, key, "SET") is not None
 
     def set_many(
         self,
@@ -648,16 +648,16 @@ class ClusterTier:
 
     def _unlink(self, units: list[_Unit]) -> int:
         finished = self._run(units, "UNLINK", split=_encode_unlink)
-        return sum(int(_check(unit.reply, None, "UNLINK")) for unit in finished)
+        return sum(int(check(unit.reply, None, "UNLINK")) for unit in finished)
 
     def exists(self, key: bytes) -> bool:
         """EXISTS."""
-        return bool(_check(self._command(key, b"EXISTS", key), key, "EXISTS"))
+        return bool(check(self._command(key, b"EXISTS", key), key, "EXISTS"))
 
     def incrby(self, key: bytes, delta: int) -> int:
         """INCRBY (not resent after a connection failure once written)."""
         reply = self._command(key, b"INCRBY", key, delta, idempotent=False)
-        return _check(reply, key, "INCRBY")  # type: ignore[no-any-return]
+        return check(reply, key, "INCRBY")  # type: ignore[no-any-return]
 
     def incr_many(self, keys: Sequence[bytes]) -> list[int]:
         """INCR each key, one write per node; new values in request order."""
@@ -669,12 +669,12 @@ class ClusterTier:
         ]
         results = [0] * len(keys)
         for unit in self._run(units, "INCR", idempotent=False):
-            results[unit.indices[0]] = _check(unit.reply, unit.keys[0], "INCR")
+            results[unit.indices[0]] = check(unit.reply, unit.keys[0], "INCR")
         return results
 
     def pttl(self, key: bytes) -> int:
         """PTTL: milliseconds left, -1 without expiry, -2 if absent."""
-        return _check(self._command(key, b"PTTL", key), key, "PTTL")  # type: ignore[no-any-return]
+        return check(self._command(key, b"PTTL", key), key, "PTTL")  # type: ignore[no-any-return]
 
     def eval(self, script: bytes, key: bytes, *args: Any) -> Any:
         """EVAL *script* with one key, on that key's primary; error replies as objects."""
@@ -682,7 +682,7 @@ class ClusterTier:
 
     def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only if it still holds *token* (atomic, server-side script)."""
-        return bool(_check(self.eval(_RELEASE_LOCK, key, token), key, "EVAL"))
+        return bool(check(self.eval(RELEASE_LOCK, key, token), key, "EVAL"))
 
     def scan_unlink(self, match: bytes, batch_size: int = 1000) -> int:
         """UNLINK every key matching *match* on every primary; how many were removed."""
@@ -696,7 +696,7 @@ class ClusterTier:
         cursor: Any = b"0"
         removed = 0
         while True:
-            reply = _check(
+            reply = check(
                 node.command(b"SCAN", cursor, b"MATCH", match, b"COUNT", batch_size), None, "SCAN"
             )
             cursor, keys = reply[0], reply[1]
@@ -708,7 +708,7 @@ class ClusterTier:
     def ping(self) -> bool:
         """PING every primary; True if all answer PONG."""
         replies = [
-            _check(self._node(address).command(b"PING"), None, "PING")
+            check(self._node(address).command(b"PING"), None, "PING")
             for address in self._current_primaries()
         ]
         return all(reply in (b"PONG", "PONG") for reply in replies)
@@ -717,7 +717,7 @@ class ClusterTier:
         """INFO summary of every primary (see :func:`~cachelayer.l2.standalone.summarize_info`)."""
         return {
             _format_address(address): summarize_info(
-                _check(self._node(address).command(b"INFO", b"everything"), None, "INFO")
+                check(self._node(address).command(b"INFO", b"everything"), None, "INFO")
             )
             for address in self._current_primaries()
         }
@@ -762,5 +762,5 @@ def _give_up(state: _Round, command: str) -> NoReturn:
     error = state.error
     if isinstance(error, ConnectionLost):
         raise error
-    _check(error, state.error_key, command)  # raises for error replies
+    check(error, state.error_key, command)  # raises for error replies
     raise ServerError(f"Redis refused {command}: {error}")

@@ -59,9 +59,9 @@ from ..config import CacheConfig, redact_url
 from ..errors import ConfigError, ConnectionLost
 from . import batch
 from .pool import LeanPool
-from .standalone import RedisTier, _check
+from .standalone import RedisTier, check
 
-__all__ = ["SentinelTier", "parse_sentinel_url"]
+__all__ = ["SentinelTier", "failover_reply", "parse_sentinel_url"]
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +378,7 @@ class SentinelTier(RedisTier):
         finally:
             self._active.discard(conn)
             self.pool.release(conn)
-        refused = _failover_reply(replies)
+        refused = failover_reply(replies)
         if refused is None:
             return None, False, replies
         error = ConnectionLost(
@@ -395,7 +395,7 @@ class SentinelTier(RedisTier):
         """INCR each key; not retried after a lost connection (it may have run)."""
         payload = core.encode_batch([(b"INCR", k) for k in keys])
         replies = self.execute(payload, len(keys), idempotent=False)
-        return [_check(r, k, "INCR") for r, k in zip(replies, keys)]
+        return [check(r, k, "INCR") for r, k in zip(replies, keys)]
 
     def _read(self, payload: bytes, count: int) -> list[Any]:
         pool = self._replica_pool
@@ -412,13 +412,13 @@ class SentinelTier(RedisTier):
 
     def get(self, key: bytes) -> Optional[bytes]:
         """GET (from a replica with ``read_from_replicas``)."""
-        return _check(self._read(core.encode_command(b"GET", key), 1)[0], key, "GET")  # type: ignore[no-any-return]
+        return check(self._read(core.encode_command(b"GET", key), 1)[0], key, "GET")  # type: ignore[no-any-return]
 
     def mget(self, keys: Sequence[bytes]) -> list[Optional[bytes]]:
         """MGET (from a replica with ``read_from_replicas``)."""
         if not keys:
             return []
-        return _check(self._read(core.encode_mget(keys), 1)[0], None, "MGET")  # type: ignore[no-any-return]
+        return check(self._read(core.encode_mget(keys), 1)[0], None, "MGET")  # type: ignore[no-any-return]
 
     # ---- the watcher thread ---------------------------------------------------------
 
@@ -562,7 +562,7 @@ def _abort(conn: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _failover_reply(replies: Sequence[Any]) -> Optional[Exception]:
+def failover_reply(replies: Sequence[Any]) -> Optional[Exception]:
     """The first reply saying the command did not run because of a failover, if any."""
     for reply in replies:
         if isinstance(reply, _FAILOVER_REPLIES):

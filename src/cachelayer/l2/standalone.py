@@ -36,10 +36,18 @@ from . import batch
 from .base import Durability, TopologyListener
 from .pool import LeanPool
 
-__all__ = ["RedisTier"]
+__all__ = [
+    "RELEASE_LOCK",
+    "RedisTier",
+    "check",
+    "check_durable",
+    "server_error",
+    "summarize_info",
+    "wait_command",
+]
 
-# Deletes the key only while it still holds the caller's token.
-_RELEASE_LOCK = (
+#: Deletes the key only while it still holds the caller's token.
+RELEASE_LOCK = (
     b"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
 
@@ -61,7 +69,8 @@ def connection_kwargs(config: CacheConfig) -> dict[str, Any]:
     return kwargs
 
 
-def _check(reply: Any, key: object = None, command: str = "") -> Any:
+def check(reply: Any, key: object = None, command: str = "") -> Any:
+    """*reply*, or the typed exception for it raised if it is an error reply."""
     if isinstance(reply, ResponseError):
         raise server_error(reply, key, command)
     return reply
@@ -119,7 +128,8 @@ def server_error(reply: BaseException, key: object = None, command: str = "") ->
     return ServerError(message)
 
 
-def _wait_command(durable: tuple[int, int]) -> bytes:
+def wait_command(durable: tuple[int, int]) -> bytes:
+    """``WAIT replicas timeout_ms`` encoded, for a durable write."""
     return core.encode_command(b"WAIT", durable[0], durable[1])  # type: ignore[no-any-return]
 
 
@@ -173,6 +183,7 @@ class RedisTier:
 
     def __init__(self, config: CacheConfig) -> None:
         kwargs = connection_kwargs(config)
+        self._config = config
         connection_class: type[AbstractConnection] = kwargs.pop("connection_class", Connection)
         self._kwargs = kwargs
         self._connection_class = connection_class
@@ -244,14 +255,14 @@ class RedisTier:
 
     def get(self, key: bytes) -> Optional[bytes]:
         """GET."""
-        return _check(self.command(b"GET", key), key, "GET")  # type: ignore[no-any-return]
+        return check(self.command(b"GET", key), key, "GET")  # type: ignore[no-any-return]
 
     def mget(self, keys: Sequence[bytes]) -> list[Optional[bytes]]:
         """MGET, values in order (None where absent)."""
         if not keys:
             return []
         reply = self.execute(core.encode_mget(keys), 1)[0]
-        return _check(reply, None, "MGET")  # type: ignore[no-any-return]
+        return check(reply, None, "MGET")  # type: ignore[no-any-return]
 
     def set(
         self,
@@ -268,10 +279,10 @@ class RedisTier:
         """
         payload = core.encode_set_many([key], [value], px_ms, nx, None)
         if durable is None:
-            reply = _check(self.execute(payload, 1)[0], key, "SET")
+            reply = check(self.execute(payload, 1)[0], key, "SET")
             return reply is not None
-        replies = self.execute(payload + _wait_command(durable), 2)
-        reply = _check(replies[0], key, "SET")
+        replies = self.execute(payload + wait_command(durable), 2)
+        reply = check(replies[0], key, "SET")
         check_durable(replies[1], durable, [key])
         return reply is not None
 
@@ -294,7 +305,7 @@ class RedisTier:
         if durable is None:
             replies = self.execute(payload, len(keys), expect_ok=not nx)
         else:
-            replies = self.execute(payload + _wait_command(durable), len(keys) + 1)
+            replies = self.execute(payload + wait_command(durable), len(keys) + 1)
             check_durable(replies.pop(), durable, keys)
         return [r if isinstance(r, Exception) else r is not None for r in replies]
 
@@ -302,32 +313,32 @@ class RedisTier:
         """UNLINK; how many existed."""
         if not keys:
             return 0
-        return _check(self.execute(core.encode_del(keys, True), 1)[0], None, "UNLINK")  # type: ignore[no-any-return]
+        return check(self.execute(core.encode_del(keys, True), 1)[0], None, "UNLINK")  # type: ignore[no-any-return]
 
     def exists(self, key: bytes) -> bool:
         """EXISTS."""
-        return bool(_check(self.command(b"EXISTS", key), key, "EXISTS"))
+        return bool(check(self.command(b"EXISTS", key), key, "EXISTS"))
 
     def incrby(self, key: bytes, delta: int) -> int:
         """INCRBY (atomic in Redis)."""
-        return _check(self.command(b"INCRBY", key, delta), key, "INCRBY")  # type: ignore[no-any-return]
+        return check(self.command(b"INCRBY", key, delta), key, "INCRBY")  # type: ignore[no-any-return]
 
     def pexpire(self, key: bytes, px_ms: int) -> bool:
         """PEXPIRE; False if the key does not exist."""
-        return bool(_check(self.command(b"PEXPIRE", key, px_ms), key, "PEXPIRE"))
+        return bool(check(self.command(b"PEXPIRE", key, px_ms), key, "PEXPIRE"))
 
     def persist(self, key: bytes) -> bool:
         """PERSIST (remove the expiry)."""
-        return bool(_check(self.command(b"PERSIST", key), key, "PERSIST"))
+        return bool(check(self.command(b"PERSIST", key), key, "PERSIST"))
 
     def pttl(self, key: bytes) -> int:
         """PTTL: milliseconds left, -1 without expiry, -2 if absent."""
-        return _check(self.command(b"PTTL", key), key, "PTTL")  # type: ignore[no-any-return]
+        return check(self.command(b"PTTL", key), key, "PTTL")  # type: ignore[no-any-return]
 
     def incr_many(self, keys: Sequence[bytes]) -> list[int]:
         """INCR each key, in one write."""
         payload = core.encode_batch([(b"INCR", k) for k in keys])
-        return [_check(r, k, "INCR") for r, k in zip(self.execute(payload, len(keys)), keys)]
+        return [check(r, k, "INCR") for r, k in zip(self.execute(payload, len(keys)), keys)]
 
     def eval(self, script: bytes, key: bytes, *args: Any) -> Any:
         """EVAL *script* with one key; an error reply is returned as an object."""
@@ -335,14 +346,14 @@ class RedisTier:
 
     def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only if it still holds *token* (atomic, server-side script)."""
-        return bool(_check(self.eval(_RELEASE_LOCK, key, token), key, "EVAL"))
+        return bool(check(self.eval(RELEASE_LOCK, key, token), key, "EVAL"))
 
     def scan_unlink(self, match: bytes, batch_size: int = 1000) -> int:
         """UNLINK every key matching *match*, SCAN by SCAN; how many were removed."""
         cursor = b"0"
         removed = 0
         while True:
-            reply = _check(
+            reply = check(
                 self.command(b"SCAN", cursor, b"MATCH", match, b"COUNT", batch_size), None, "SCAN"
             )
             cursor, keys = reply[0], reply[1]
@@ -353,11 +364,11 @@ class RedisTier:
 
     def ping(self) -> bool:
         """PING."""
-        return _check(self.command(b"PING"), None, "PING") in (b"PONG", "PONG")
+        return check(self.command(b"PING"), None, "PING") in (b"PONG", "PONG")
 
     def info(self, section: bytes = b"server") -> bytes:
         """INFO <section>, raw."""
-        return _check(self.command(b"INFO", section), None, "INFO")  # type: ignore[no-any-return]
+        return check(self.command(b"INFO", section), None, "INFO")  # type: ignore[no-any-return]
 
     def server_stats(self) -> dict[str, dict[str, Any]]:
         """``{"host:port": {field: value}}`` of the server (see :func:`summarize_info`)."""
