@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from cachelayer.content import ContentCache, Dimensions
+from cachelayer.content import Dimensions
 from cachelayer.errors import InvalidArgument, InvalidKey, InvalidValue, ValueTooLarge
 
-from .conftest import eventually
+from .conftest import DIMS, content_for, eventually
 
 
 def test_variant_key_is_canonical(content):
@@ -96,7 +96,7 @@ def test_concurrent_misses_share_one_loader_call(content):
 
 
 def test_invalidate_item_retires_every_variant_in_every_process(content, other):
-    remote = ContentCache(other, dimensions=content.dimensions)
+    remote = content_for(other, dimensions=DIMS)
     content.set("l5", "en", variant={"locale": "en"})
     content.set("l5", "fr", variant={"locale": "fr"})
     content.set("l6", "untouched")
@@ -109,7 +109,7 @@ def test_invalidate_item_retires_every_variant_in_every_process(content, other):
 
 
 def test_invalidate_by_tag(content, other):
-    remote = ContentCache(other, dimensions=content.dimensions)
+    remote = content_for(other, dimensions=DIMS)
     content.set("a", 1, tags=("course:1", "author:ann"))
     content.set("b", 2, tags=("course:1",))
     content.set("c", 3, tags=("course:2", "author:ann"))
@@ -144,7 +144,7 @@ def test_generation_bump_retires_old_version_in_o1(content, cache, redis_url):
 
 
 def test_dependency_invalidation_is_transitive(content, other):
-    remote = ContentCache(other, dimensions=content.dimensions)
+    remote = content_for(other, dimensions=DIMS)
     content.set("term:x", "definition")
     content.set("glossary:x", "entry", depends_on=["term:x"])
     content.set("lesson:1", "lesson embedding glossary", depends_on=("glossary:x",))

@@ -1,0 +1,1 @@
+"""Framework adapters: Starlette/FastAPI, Flask and Django (nothing else imports contrib)."""

@@ -1,0 +1,1 @@
+"""Django adapters of cachelayer."""

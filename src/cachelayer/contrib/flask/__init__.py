@@ -1,0 +1,1 @@
+"""Flask adapters of cachelayer."""
