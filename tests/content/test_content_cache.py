@@ -34,7 +34,7 @@ def test_variants_are_stored_apart_and_defaults_do_not_duplicate(content, cache)
 def test_undeclared_dimension_is_a_typed_error(content):
     with pytest.raises(InvalidKey, match="'colour' is not declared"):
         content.get("l1", {"colour": "red"})
-    with pytest.raises(InvalidKey, match="dimension 'locale'.*over the limit of 128"):
+    with pytest.raises(InvalidKey, match=r"dimension 'locale'.*over the limit of 128"):
         content.key("l1", {"locale": "x" * 200})
     with pytest.raises(InvalidKey, match="str, int or bool"):
         content.key("l1", {"locale": 1.5})
@@ -187,7 +187,7 @@ def test_overlay_shares_the_base(content):
 
 
 def test_overlay_is_bounded(content):
-    with pytest.raises(ValueTooLarge, match="item 'l8' for user 'u1'.*over the limit of 4096"):
+    with pytest.raises(ValueTooLarge, match=r"item 'l8' for user 'u1'.*over the limit of 4096"):
         content.set_overlay("l8", "u1", {"blob": "x" * 5000})
     content.set("l8", "text")
     content.set_overlay("l8", "u1", {"n": 1})
