@@ -83,6 +83,8 @@ class ContentCore:
             raise InvalidArgument(f"max_overlay_bytes must be positive, got {max_overlay_bytes}")
         self.max_overlay_bytes = max_overlay_bytes
         self.observer: Optional[Observer] = None
+        #: Counts every key read (``.add(key)``), e.g. a :class:`cachelayer.warming.HotKeys`.
+        self.hot_keys: Optional[Any] = None
         self._invalidations = 0
 
     # ---- naming --------------------------------------------------------------------
@@ -148,6 +150,9 @@ class ContentCore:
         canon = self.dimensions.canonical(variant)
         vkey = self.dimensions.key(canon)
         key = self.names.item(iid, vkey)
+        hot = self.hot_keys
+        if hot is not None:
+            hot.add(key)
         raw = yield CALL, "get", (key,), {}
         parsed = parse_record(raw)
         timing: list[float] = []
