@@ -39,7 +39,7 @@ class CountMinSketch:
 
     def _slots(self, key: str) -> list[int]:
         h1 = hash(key) & _MASK
-        h2 = (h1 * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & _MASK | 1
+        h2 = (((h1 * 0x9E3779B97F4A7C15) & _MASK) >> 29) | 1  # high bits: all of h1 counts
         w = self.width
         return [((h1 + i * h2) & _MASK) % w for i in range(self.depth)]
 

@@ -72,8 +72,8 @@ class SnapshotsCore:
     def _publish(self) -> Op[int]:
         if self.slot is None:
             self.slot = int((yield CALL, "incr", (f"{self.ns}:slots",), {})) % self.slots
-        keys = self.source(self.top)
-        snapshot = [[k, int(s)] for k, s in keys]
+        own = self.ns + ":"
+        snapshot = [[k, int(s)] for k, s in self.source(self.top) if not k.startswith(own)]
         ttl = self.interval * 3
         yield CALL, "set", (self._slot_key(self.slot), snapshot), {"ttl": ttl}
         self.published += 1
@@ -155,7 +155,7 @@ class AsyncSnapshots(SnapshotsCore):
         """See :meth:`Snapshots.preload`."""
         return await arun(self.cache, self._preload(limit))
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Publish every ``interval`` seconds in a task of the running loop until :meth:`stop`."""
         self._stopped = False
         _spawn_task(self.cache, self._loop(), "cachelayer-snapshots")
