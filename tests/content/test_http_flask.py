@@ -10,6 +10,7 @@ import pytest
 
 from cachelayer import Cache
 from cachelayer.contrib.flask.http_cache import cache_response
+from cachelayer.contrib.flask.wsgi import CacheMiddleware
 
 from .http_matrix import IDS, ROWS
 
@@ -21,12 +22,10 @@ def sync_cache(redis_url):
     c.close()
 
 
-def make_app(cache, behaviour, **route):
+def make_app(cache, behaviour, wsgi=False, **route):
     app = flask.Flask("t")
     calls = []
 
-    @app.route("/page", methods=["GET", "HEAD", "POST"])
-    @cache_response(cache, **route)
     def page():
         calls.append(flask.request.method)
         fail = behaviour.get("fail")
@@ -38,13 +37,22 @@ def make_app(cache, behaviour, **route):
             resp.headers.add(k, v)
         return resp
 
+    if wsgi:
+        app.add_url_rule("/page", "page", page, methods=["GET", "HEAD", "POST"])
+        app.wsgi_app = CacheMiddleware(app.wsgi_app, cache=cache, **route)
+    else:
+        app.add_url_rule(
+            "/page", "page", cache_response(cache, **route)(page), methods=["GET", "HEAD", "POST"]
+        )
     app.calls = calls
     return app
 
 
+@pytest.mark.parametrize("wsgi", [False, True], ids=["decorator", "wsgi"])
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_header_matrix(sync_cache, row):
-    app = make_app(sync_cache, {"status": row.status, "headers": row.headers}, **row.route)
+def test_header_matrix(sync_cache, row, wsgi):
+    behaviour = {"status": row.status, "headers": row.headers}
+    app = make_app(sync_cache, behaviour, wsgi=wsgi, **row.route)
     client = app.test_client(use_cookies=False)  # Cookie headers as the row gives them
     q1 = "/page" + ("?" + row.first_query if row.first_query else "")
     q2 = "/page" + ("?" + row.second_query if row.second_query else "")
@@ -223,3 +231,31 @@ def test_invalidate_by_path_and_tag(sync_cache):
     http.invalidate_tags("pages")
     assert client.get("/page", headers={"accept-language": "en"}).headers["x-cache"] == "MISS"
     assert client.get("/page", headers={"accept-language": "en"}).headers["x-cache"] == "HIT"
+
+
+@pytest.mark.parametrize("wsgi", [False, True], ids=["decorator", "wsgi"])
+def test_wsgi_middleware_hit_head_304_and_swr(sync_cache, wsgi):
+    from cachelayer.content.http_cache import HttpCache
+
+    clock = Clock()
+    http = HttpCache(sync_cache, clock=clock)
+    behaviour = {
+        "headers": [("cache-control", "max-age=10, stale-while-revalidate=30")],
+        "body": "abc",
+    }
+    app = make_app(http, behaviour, wsgi=wsgi)
+    client = app.test_client()
+    first = client.get("/page")
+    hit = client.get("/page")
+    assert hit.headers["x-cache"] == "HIT" and hit.data == b"abc"
+    assert hit.headers["content-type"].startswith("text/html")
+    assert client.get("/page", headers={"if-none-match": first.headers["etag"]}).status_code == 304
+    head = client.head("/page")
+    assert head.data == b"" and head.headers["content-length"] == "3"
+    clock.now += 15
+    behaviour["body"] = "new"
+    assert client.get("/page").headers["x-cache"] == "STALE"
+    deadline = time.monotonic() + 5
+    while http.counters["refreshed"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert client.get("/page").data == b"new"

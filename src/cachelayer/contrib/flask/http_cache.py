@@ -20,6 +20,7 @@ streamed responses are never stored.
 from __future__ import annotations
 
 import functools
+import io
 from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 import flask
@@ -71,6 +72,12 @@ def to_flask_response(resp: HttpResponse) -> flask.Response:
     return out
 
 
+def _fresh(environ: dict[str, Any]) -> dict[str, Any]:
+    env = dict(environ)
+    env["wsgi.input"] = io.BytesIO(b"")
+    return env
+
+
 def cache_response(
     cache: Union[Any, HttpCache], policy: Optional[HttpPolicy] = None, **options: Any
 ) -> Callable[[F], F]:
@@ -88,14 +95,17 @@ def cache_response(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             app = flask.current_app._get_current_object()  # type: ignore[attr-defined]
 
+            environ = flask.request.environ
+
             def call() -> HttpResponse:
                 return _from_flask_response(app.make_response(view(*args, **kwargs)))
 
-            copied = flask.copy_current_request_context(call)
-
             def handler(_: HttpRequest) -> HttpResponse:
-                # the background refresh runs outside the request: push a copy of it
-                return call() if flask.has_request_context() else copied()
+                if flask.has_request_context():
+                    return call()
+                # a background refresh, after the request: a request context of its own
+                with app.request_context(_fresh(environ)):
+                    return call()
 
             return to_flask_response(http.serve(from_flask_request(flask.request), handler))
 
