@@ -36,7 +36,9 @@ from cachelayer.testing.servers import RedisServer
 PAYLOAD = {
     "lesson": 42,
     "title": "Fractions and decimals",
-    "sections": [{"n": i, "text": "Each concept is reviewed twice before moving on. " * 3} for i in range(10)],
+    "sections": [
+        {"n": i, "text": "Each concept is reviewed twice before moving on. " * 3} for i in range(10)
+    ],
 }
 BODY = json.dumps(PAYLOAD).encode()
 
@@ -86,7 +88,7 @@ async def asgi_call(app: Any, scope: dict[str, Any]) -> tuple[int, bytes]:
 
 
 async def time_asgi(app: Any, scope: dict[str, Any], n: int, rounds: int) -> list[float]:
-    status, body = await asgi_call(app, scope)
+    status, _ = await asgi_call(app, scope)
     assert status in (200, 304), status
     best: list[float] = []
     for _ in range(rounds):
@@ -133,7 +135,7 @@ async def http_fastapi(url: str, n: int, rounds: int) -> dict[str, list[float]]:
         "FastAPI + fastapi-cache2 (Redis)": await time_asgi(apps["peer"], scope, n, rounds),
         "FastAPI + cachelayer CacheMiddleware": await time_asgi(ours, scope, n, rounds),
     }
-    status, _ = await asgi_call(ours, scope)
+    await asgi_call(ours, scope)
     etag = None
 
     async def grab(message: dict[str, Any]) -> None:
@@ -239,8 +241,10 @@ def print_http(title: str, rows: dict[str, list[float]], peer: str, ours: str) -
         print(f"  {name:40} {per_request_us(samples)}   {ratio:5.2f}x")
     speedup = ref / statistics.median(rows[ours])
     print(f"  cached response vs peer ({ours}): {speedup:.1f}x faster (target >= 3x)")
-    print(f"  Redis commands for 1000 revalidations (304) with the entry in the L1: "
-          f"{int(rows['_304_commands'][0])}")
+    print(
+        f"  Redis commands for 1000 revalidations (304) with the entry in the L1: "
+        f"{int(rows['_304_commands'][0])}"
+    )
 
 
 # ---- 3. overlays ---------------------------------------------------------------------
@@ -297,11 +301,17 @@ def overlay_bytes(url: str, users: int, copy_users: int, lessons: int) -> None:
     merged = content.get_for_user("lesson3", "7")
     assert merged["progress"] == (7 * 3) % 100 / 100 and merged["title"] == "Lesson 3"
     scaled = copies * users / copy_users
-    print(f"\nPersonalised content: {users:,} users x {lessons} lessons, bytes in Redis (used_memory)")
-    print(f"  {'per-user copies':40} {scaled / 1e6:10.1f} MB"
-          f"   (measured {copies / 1e6:.1f} MB for {copy_users:,} users, x{users // copy_users})")
-    print(f"  {'shared base + per-user overlay':40} {with_overlays / 1e6:10.1f} MB"
-          f"   (base {shared / 1e3:.0f} KB, overlays measured at full size)")
+    print(
+        f"\nPersonalised content: {users:,} users x {lessons} lessons, bytes in Redis (used_memory)"
+    )
+    print(
+        f"  {'per-user copies':40} {scaled / 1e6:10.1f} MB"
+        f"   (measured {copies / 1e6:.1f} MB for {copy_users:,} users, x{users // copy_users})"
+    )
+    print(
+        f"  {'shared base + per-user overlay':40} {with_overlays / 1e6:10.1f} MB"
+        f"   (base {shared / 1e3:.0f} KB, overlays measured at full size)"
+    )
     print(f"  saving: {scaled / with_overlays:.1f}x less memory")
     cache.close()
     r.flushall()
@@ -327,7 +337,9 @@ def learning_trace(count: int, lessons: int, learners: int, seed: int) -> list[t
     for _ in range(count):
         learner = f"u{rng.randrange(learners)}"
         here = position.get(learner)
-        nxt = here + 1 if here is not None and rng.random() < 0.75 and here + 1 < lessons else start()
+        nxt = (
+            here + 1 if here is not None and rng.random() < 0.75 and here + 1 < lessons else start()
+        )
         position[learner] = nxt
         out.append((learner, nxt))
     return out
@@ -398,7 +410,9 @@ def warming(url: str, lessons: int, l1: int, rate: int, seconds: float) -> None:
         f"{rate:,} req/s for {seconds:g} s (learning paths, Zipf 0.9 entry points)"
     )
     print(f"  steady-state L1 hit ratio of a warm member: {steady:.3f}")
-    print(f"  {'mode':28} {'hit 1st s':>10} {'% steady':>9} {'hit 10 s':>9} {'p50':>10} {'p99':>10}")
+    print(
+        f"  {'mode':28} {'hit 1st s':>10} {'% steady':>9} {'hit 10 s':>9} {'p50':>10} {'p99':>10}"
+    )
     for mode, first, total, p99, p50 in rows:
         print(
             f"  {mode:28} {first:10.3f} {first / steady * 100:8.0f}% {total:9.3f} "
@@ -420,11 +434,19 @@ def main() -> None:
     try:
         print(f"content_report (python {sys.version.split()[0]}, payload {len(BODY)} bytes JSON)")
         rows = asyncio.run(http_fastapi(server.url, n, rounds))
-        print_http("Cached HTTP response, FastAPI (ASGI, in-process)", rows,
-                   "FastAPI + fastapi-cache2 (Redis)", "FastAPI + cachelayer CacheMiddleware")
+        print_http(
+            "Cached HTTP response, FastAPI (ASGI, in-process)",
+            rows,
+            "FastAPI + fastapi-cache2 (Redis)",
+            "FastAPI + cachelayer CacheMiddleware",
+        )
         rows = http_flask(server.url, n, rounds)
-        print_http("Cached HTTP response, Flask (WSGI, in-process)", rows,
-                   "Flask + Flask-Caching (RedisCache)", "Flask + cachelayer CacheMiddleware (WSGI)")
+        print_http(
+            "Cached HTTP response, Flask (WSGI, in-process)",
+            rows,
+            "Flask + Flask-Caching (RedisCache)",
+            "Flask + cachelayer CacheMiddleware (WSGI)",
+        )
         overlay_bytes(server.url, users, copy_users, 100)
         warming(server.url, lessons=5000, l1=1000, rate=1000, seconds=3.0 if args.quick else 10.0)
     finally:
