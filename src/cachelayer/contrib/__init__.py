@@ -1,1 +1,1 @@
-"""Framework adapters: Starlette/FastAPI, Flask and Django (nothing else imports contrib)."""
+"""Framework adapters: Starlette/FastAPI, Flask and Django (nothing else imports them)."""

@@ -1,1 +1,1 @@
-"""Django adapters of cachelayer."""
+"""Django adapters."""

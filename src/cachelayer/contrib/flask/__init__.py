@@ -1,1 +1,1 @@
-"""Flask adapters of cachelayer."""
+"""Flask adapters."""

@@ -1,1 +1,1 @@
-"""Starlette and FastAPI adapters of cachelayer."""
+"""Starlette and FastAPI adapters."""
