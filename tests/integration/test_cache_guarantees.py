@@ -437,6 +437,14 @@ def test_l1_weighs_decoded_values_not_compressed_bytes(make_cache):
     held = sum(len(v) for v in l1.values())
     assert held <= 1024 * 1024
     assert l1.stats().weight <= 1024 * 1024
+    # containers too: each of these lists holds ~600 KB of objects, stored in ~100 bytes
+    rows = [["same row"] * 8 for _ in range(2000)]
+    for i in range(10):
+        cache.set(f"rows{i}", rows)
+        cache.get(f"rows{i}")
+    kept = [k for k in l1.keys() if str(k).startswith("rows")]
+    assert len(kept) <= 2
+    assert l1.stats().weight <= 1024 * 1024
 
 
 # ---- input checks and secrets --------------------------------------------------------------
