@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import django
 import pytest
-from django.conf import settings
 
-if not settings.configured:
-    settings.configure(
-        DEBUG=False,
-        SECRET_KEY="tests-only",
-        ALLOWED_HOSTS=["*"],
-        ROOT_URLCONF=__name__,
-        MIDDLEWARE=[],
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-    )
-    django.setup()
+from tests.contrib import django_suite
 
-from django.http import HttpResponse as DjangoResponse
-from django.test import Client, override_settings
-from django.urls import path
+# one Django configuration per test process, shared with the session and
+# backend tests; this module's URLs and middleware come by override_settings
+django_suite.configure()
 
-from cachelayer import Cache
-from cachelayer.contrib.django.http_cache import cache_response
+from django.http import HttpResponse as DjangoResponse  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
+from django.urls import path  # noqa: E402
 
-from .http_matrix import IDS, ROWS
+from cachelayer import Cache  # noqa: E402
+from cachelayer.contrib.django.http_cache import cache_response  # noqa: E402
+
+from .http_matrix import IDS, ROWS  # noqa: E402
 
 STATE: dict = {}
 

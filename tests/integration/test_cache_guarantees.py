@@ -442,7 +442,7 @@ def test_l1_weighs_decoded_values_not_compressed_bytes(make_cache):
     for i in range(10):
         cache.set(f"rows{i}", rows)
         cache.get(f"rows{i}")
-    kept = [k for k in l1.keys() if str(k).startswith("rows")]
+    kept = [k for k in l1.keys() if str(k).startswith("rows")]  # noqa: SIM118
     assert len(kept) <= 2
     assert l1.stats().weight <= 1024 * 1024
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Callable, Optional, TypeVar, Union
 
+from ..drive.drivers import arun, run
+from ..drive.protocol import Op
 from .core import ContentCore
-from .drivers import arun, run
-from .protocol import Op
 from .records import ContentItem
 from .variants import VariantLike
 

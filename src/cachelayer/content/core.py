@@ -1,4 +1,4 @@
-"""The content operations, written once for both drivers (see :mod:`.protocol`).
+"""The content operations, written once for both drivers (see :mod:`cachelayer.drive.protocol`).
 
 :class:`ContentCore` holds a content cache's state (naming, dimensions,
 delivery counters) and its operations as generators over the public cache
@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
 
+from ..drive.protocol import CALL, SPAWN, Op
 from ..errors import InvalidArgument
 from .delivery import DeliveryStats, ItemStats, TopItem
 from .invalidation import Names, check_id, check_tag_list, dependency_closure
-from .protocol import CALL, SPAWN, Op
 from .records import ContentItem, merge_overlay, overlay_size, parse_record, record_for
 from .variants import Dimensions, VariantLike
 

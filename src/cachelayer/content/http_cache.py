@@ -1,4 +1,4 @@
-"""HTTP response caching, written once for both drivers (sans-I/O, see :mod:`.protocol`).
+"""HTTP response caching, written once for both drivers (see :mod:`cachelayer.drive`).
 
 ``serve(request, handler)`` answers a request from the cache or by calling
 the handler, following :mod:`.http_policy`:
@@ -26,8 +26,9 @@ import time
 from collections.abc import Iterable
 from typing import Any, Callable, Optional, TypeVar
 
+from ..drive.drivers import arun, run
+from ..drive.protocol import CALL, LOAD, SLEEP, SPAWN, Op
 from ..errors import CacheError
-from .drivers import arun, run
 from .http_entry import (
     Entry,
     VaryMarker,
@@ -40,7 +41,6 @@ from .http_entry import (
 from .http_keys import HttpKeys
 from .http_policy import HttpPolicy, request_verdict, response_lifetimes, vary_names
 from .http_types import HttpRequest, HttpResponse
-from .protocol import CALL, LOAD, SLEEP, SPAWN, Op
 
 __all__ = ["OUTCOMES", "AsyncHttpCache", "HttpCache", "HttpCacheCore"]
 

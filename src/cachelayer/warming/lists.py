@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, NamedTuple, Optional, TextIO, Union
 
 from ..content.core import ContentCore
-from ..content.drivers import arun, run
-from ..content.protocol import CALL, LOAD, Op
+from ..drive.drivers import arun, run
+from ..drive.protocol import CALL, LOAD, Op
 from ..errors import InvalidArgument
 from .progress import Progress
 

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Optional
 
 from ..content.core import ContentCore
-from ..content.protocol import CALL, Op
+from ..drive.protocol import CALL, Op
 from ..errors import InvalidArgument
 
 __all__ = ["Prefetcher", "Transitions"]

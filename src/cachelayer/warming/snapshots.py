@@ -9,7 +9,7 @@ fetches the top ``limit`` keys with ``get_many``, which fills its L1, before
 it takes traffic.  Two processes sharing a slot overwrite each other: a
 snapshot is a hint, and the fleet's hottest keys are in every snapshot.
 
-The operations are written once (see :mod:`cachelayer.content.protocol`);
+The operations are written once (see :mod:`cachelayer.drive.protocol`);
 :class:`Snapshots` runs them on a :class:`~cachelayer.Cache`,
 :class:`AsyncSnapshots` on an :class:`~cachelayer.AsyncCache`.
 """
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from ..content.drivers import _spawn_task, _spawn_thread, arun, run
-from ..content.protocol import CALL, SLEEP, Op
+from ..drive.drivers import _spawn_task, _spawn_thread, arun, run
+from ..drive.protocol import CALL, SLEEP, Op
 from ..errors import InvalidArgument
 from .hotkeys import HotKeys, l1_keys
 

@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Optional, TypeVar, Union
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from ...cache import AsyncCache, Cache
+from ...drive import CALL, Op, arun, run
 from ...errors import ConfigError, KeyNotFound
 from .._backend import (
     FOREVER,
@@ -59,8 +60,6 @@ __all__ = ["CachelayerCache"]
 
 Timeout = Union[float, int, None, object]
 T = TypeVar("T")
-#: An operation: yields ``(method, args)`` calls on the cache, receives their results.
-Op = Generator[tuple[str, tuple[Any, ...]], Any, T]
 
 #: Salt of the signing key derived from SECRET_KEY for ``serializer="pickle"``.
 _SIGNING_SALT = b"cachelayer.contrib.django.cache.signing_key:"
@@ -95,7 +94,7 @@ class CachelayerCache(BaseCache):
     """Django's cache API on a two-tier :class:`~cachelayer.Cache` (see the module docstring).
 
     Each operation with logic beyond one call is a generator (``_op_*``) that
-    yields ``(method, args)`` calls on the cache; :meth:`_run` performs them
+    yields ``(CALL, method, args)`` requests (:mod:`cachelayer.drive`); :meth:`_run` performs them
     on the :class:`~cachelayer.Cache`, :meth:`_arun` awaits them on the
     :class:`~cachelayer.AsyncCache`: one implementation, both drivers.
     """
@@ -129,32 +128,10 @@ class CachelayerCache(BaseCache):
         return acache
 
     def _run(self, op: Op[T]) -> T:
-        cache = self.cachelayer
-        try:
-            name, args = next(op)
-            while True:
-                try:
-                    result = getattr(cache, name)(*args)
-                except Exception as exc:
-                    name, args = op.throw(exc)
-                else:
-                    name, args = op.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        return run(self.cachelayer, op)
 
     async def _arun(self, op: Op[T]) -> T:
-        acache = self.acachelayer
-        try:
-            name, args = next(op)
-            while True:
-                try:
-                    result = await getattr(acache, name)(*args)
-                except Exception as exc:
-                    name, args = op.throw(exc)
-                else:
-                    name, args = op.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        return await arun(self.acachelayer, op)
 
     def get_backend_timeout(self, timeout: Timeout = DEFAULT_TIMEOUT) -> Optional[float]:
         """Seconds to keep a value: None for forever, 0 for "expire at once"."""
@@ -175,37 +152,37 @@ class CachelayerCache(BaseCache):
         k = self.make_and_validate_key(key, version=version)
         ttl = self._ttl(timeout)
         if ttl != 0:
-            return bool((yield "add", (k, value, ttl)))
+            return bool((yield CALL, "add", (k, value, ttl)))
         # timeout 0: "would it have been added?", then gone at once
-        stored = bool((yield "add", (k, value, 0.001)))
+        stored = bool((yield CALL, "add", (k, value, 0.001)))
         if stored:
-            yield "delete", (k,)
+            yield CALL, "delete", (k,)
         return stored
 
     def _op_set(self, key: Any, value: Any, timeout: Timeout, version: Any) -> Op[None]:
         k = self.make_and_validate_key(key, version=version)
         ttl = self._ttl(timeout)
         if ttl == 0:
-            yield "delete", (k,)
+            yield CALL, "delete", (k,)
         else:
-            yield "set", (k, value, ttl)
+            yield CALL, "set", (k, value, ttl)
 
     def _op_touch(self, key: Any, timeout: Timeout, version: Any) -> Op[bool]:
         k = self.make_and_validate_key(key, version=version)
         ttl = self._ttl(timeout)
         if ttl == 0:
-            return bool((yield "delete", (k,)))
-        return bool((yield "touch", (k, ttl)))
+            return bool((yield CALL, "delete", (k,)))
+        return bool((yield CALL, "touch", (k, ttl)))
 
     def _op_get_many(self, keys: Iterable[Any], version: Any) -> Op[dict[Any, Any]]:
         made = {self.make_and_validate_key(key, version=version): key for key in keys}
-        found = yield "get_many", (list(made),)
+        found = yield CALL, "get_many", (list(made),)
         return {made[k]: v for k, v in found.items()}
 
     def _op_incr(self, key: Any, delta: int, version: Any) -> Op[int]:
         k = self.make_and_validate_key(key, version=version)
         try:
-            return int((yield "incr", (k, delta, False)))
+            return int((yield CALL, "incr", (k, delta, False)))
         except KeyNotFound:
             raise ValueError(f"Key {key!r} not found") from None
 
@@ -217,18 +194,20 @@ class CachelayerCache(BaseCache):
             return []
         ttl = self._ttl(timeout)
         if ttl == 0:
-            yield "delete_many", (list(made),)
+            yield CALL, "delete_many", (list(made),)
             return []
-        failed = yield "set_many", ({k: data[original] for k, original in made.items()}, ttl)
+        failed = yield CALL, "set_many", ({k: data[original] for k, original in made.items()}, ttl)
         return [made[k] for k in failed]
 
     def _op_delete_many(self, keys: Iterable[Any], version: Any) -> Op[None]:
         made = [self.make_and_validate_key(key, version=version) for key in keys]
         if made:
-            yield "delete_many", (made,)
+            yield CALL, "delete_many", (made,)
 
     def _op_remaining(self, key: Any, version: Any) -> Op[Optional[int]]:
-        left = remaining_seconds((yield "ttl", (self.make_and_validate_key(key, version=version),)))
+        left = remaining_seconds(
+            (yield CALL, "ttl", (self.make_and_validate_key(key, version=version),))
+        )
         return None if left is None else math.ceil(left)
 
     # ---- BaseCache ------------------------------------------------------------------

@@ -1,15 +1,16 @@
-"""The requests an operation of the content layer makes of its driver.
+"""The requests an operation on the public cache API makes of its driver.
 
-Every operation of :mod:`cachelayer.content` and :mod:`cachelayer.warming`
-that may wait is written once, as a generator that *yields* requests and
-receives their results (exceptions are thrown back in).  The sync driver
-performs them by calling the :class:`~cachelayer.Cache`, the asyncio driver
-by awaiting the :class:`~cachelayer.AsyncCache`: the decisions are the same
-code (see :mod:`.drivers`).
+Every operation of :mod:`cachelayer.content`, :mod:`cachelayer.warming`,
+:mod:`cachelayer.sessions` and the framework backends that may wait is
+written once, as a generator that *yields* requests and receives their
+results (exceptions are thrown back in).  The sync driver performs them by
+calling the :class:`~cachelayer.Cache`, the asyncio driver by awaiting the
+:class:`~cachelayer.AsyncCache`: the decisions are the same code (see
+:mod:`.drivers`).
 
 Requests are tuples whose first item is one of:
 
-``CALL, method, args, kwargs``
+``CALL, method, args[, kwargs]``
     ``getattr(cache, method)(*args, **kwargs)`` on the public cache API
     (awaited by the asyncio driver).  Result: its return value.
 ``LOAD, fn, args``

@@ -1,4 +1,4 @@
-"""The two drivers of content operations: calling (sync) and awaiting (asyncio).
+"""The two drivers of operations on the public API: calling (sync) and awaiting (asyncio).
 
 A driver only performs the requests of :mod:`.protocol`; every decision is
 in the operation.  ``run(cache, op)`` serves :class:`~cachelayer.Cache`,
@@ -19,7 +19,7 @@ from .protocol import CALL, LOAD, SLEEP, Op
 __all__ = ["arun", "run"]
 
 T = TypeVar("T")
-log = logging.getLogger("cachelayer.content")
+log = logging.getLogger("cachelayer.drive")
 
 #: Background tasks of the asyncio driver (a task only weakly referenced may vanish).
 _TASKS: set[asyncio.Task[Any]] = set()
@@ -38,7 +38,12 @@ def run(cache: Any, op: Op[T]) -> T:
             kind = request[0]
             try:
                 if kind == CALL:
-                    result = getattr(cache, request[1])(*request[2], **request[3])
+                    method = getattr(cache, request[1])
+                    result = (
+                        method(*request[2], **request[3])
+                        if len(request) > 3
+                        else method(*request[2])
+                    )
                 elif kind == LOAD:
                     result = request[1](*request[2])
                 elif kind == SLEEP:
@@ -74,7 +79,13 @@ async def arun(acache: Any, op: Op[T]) -> T:
             kind = request[0]
             try:
                 if kind == CALL:
-                    result = await getattr(acache, request[1])(*request[2], **request[3])
+                    method = getattr(acache, request[1])
+                    call = (
+                        method(*request[2], **request[3])
+                        if len(request) > 3
+                        else method(*request[2])
+                    )
+                    result = await call
                 elif kind == LOAD:
                     result = request[1](*request[2])
                     if inspect.isawaitable(result):
