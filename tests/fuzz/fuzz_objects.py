@@ -32,8 +32,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `tests` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from cachelayer import _compressors, _core, _core_py, errors
+from cachelayer import _core, _core_py, errors
 from cachelayer.codec import _kernels_py as K
+from cachelayer.codec import compressors as _compressors
 from cachelayer.codec._decode_limits import FAST_PREALLOC
 from tests.unit.codec_support import count_objects
 
