@@ -71,14 +71,15 @@ class AsyncDriven:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._cache, name)
-        if inspect.iscoroutinefunction(attr):
+        if not callable(attr) or isinstance(attr, type):
+            return attr
 
-            @functools.wraps(attr)
-            def call(*args: Any, **kwargs: Any) -> Any:
-                return self._run(attr(*args, **kwargs))
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            return self._run(result) if inspect.isawaitable(result) else result
 
-            return call
-        return attr
+        return call
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("_loop", "_cache"):

@@ -29,7 +29,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 #: Fields whose values never appear in ``repr()``, messages or logs.
-SECRET_FIELDS = frozenset({"password", "signing_key"})
+SECRET_FIELDS = frozenset({"password", "sentinel_password", "signing_key"})
 #: Query parameters of a URL whose values are redacted in messages.
 _SECRET_QUERY_WORDS = ("pass", "secret", "key", "token")
 
@@ -65,6 +65,21 @@ class CacheConfig:
     url: str = "redis://localhost:6379/0"
     #: Password for Redis (overrides one in the URL).
     password: Optional[str] = None
+    #: Sentinel: ACL user the sentinels are contacted as (with ``sentinel_password``).
+    sentinel_username: Optional[str] = None
+    #: Sentinel: password of the sentinels (``requirepass``/ACL); the URL's
+    #: credentials are the data nodes'.
+    sentinel_password: Optional[str] = None
+    #: TLS: CA certificates (PEM file) to verify the server with; None: the system store.
+    ssl_ca_certs: Optional[str] = None
+    #: TLS: client certificate (PEM) for mutual TLS.
+    ssl_certfile: Optional[str] = None
+    #: TLS: private key of ``ssl_certfile`` (PEM).
+    ssl_keyfile: Optional[str] = None
+    #: TLS: ``required`` (verify the server's certificate), ``optional`` or ``none``.
+    ssl_cert_reqs: str = "required"
+    #: TLS: check that the certificate names the host connected to.
+    ssl_check_hostname: bool = True
     #: Every key lives under ``<namespace>:``; ``clear()`` removes only these.
     namespace: str = "cache"
     #: ``False`` turns the cache into a pass-through (loaders always run).
@@ -284,6 +299,36 @@ def _check_database(url: str) -> None:
     )
 
 
+_TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+
+
+def _check_tls(cfg: CacheConfig, scheme: str) -> None:
+    """TLS options name readable files and apply to a TLS URL only."""
+    for name in _TLS_FILES:
+        path = getattr(cfg, name)
+        if path is None:
+            continue
+        _require(isinstance(path, str) and path != "", f"{name} must be a file path")
+        _require(os.path.isfile(path), f"{name} names no readable file: {path!r}")
+        _require(
+            scheme.startswith("rediss"),
+            f"{name} applies to TLS URLs only (rediss://, rediss+sentinel://, "
+            f"rediss+cluster://); got {redact_url(cfg.url)!r}",
+        )
+    _require(
+        cfg.ssl_keyfile is None or cfg.ssl_certfile is not None,
+        "ssl_keyfile needs ssl_certfile (the client certificate)",
+    )
+    _require(
+        cfg.ssl_cert_reqs in ("required", "optional", "none"),
+        f"ssl_cert_reqs must be required, optional or none; got {cfg.ssl_cert_reqs!r}",
+    )
+    _require(
+        cfg.sentinel_username is None or cfg.sentinel_password is not None,
+        "sentinel_username needs sentinel_password",
+    )
+
+
 def _check(cfg: CacheConfig) -> None:
     scheme = urlsplit(cfg.url).scheme
     _require(
@@ -327,6 +372,7 @@ def _check(cfg: CacheConfig) -> None:
     _number(cfg, "durable_replicas", 0, 1000, integer=True)
     _number(cfg, "durable_timeout_ms", 1, 600_000, integer=True)
     _number(cfg, "retry_deadline_ms", 0, 600_000, integer=True)
+    _check_tls(cfg, scheme)
     _require(
         cfg.l1_policy in ("s3fifo", "lru"),
         f"l1_policy must be s3fifo or lru; got {cfg.l1_policy!r}",
@@ -342,5 +388,6 @@ def _check(cfg: CacheConfig) -> None:
         "strict",
         "read_from_replicas",
         "auto_pipelining",
+        "ssl_check_hostname",
     ):
         _require(isinstance(getattr(cfg, name), bool), f"{name} must be a bool")
