@@ -187,7 +187,9 @@ class SentinelTier(RedisTier):
             except ConnectionLost as exc:
                 errors.append(str(exc))
                 continue
-            if isinstance(reply, list) and len(reply) == 2:
+            if isinstance(reply, Exception):  # NOAUTH, NOPERM: the sentinel's credentials
+                errors.append(f"{sentinel[0]}:{sentinel[1]}: {reply}")
+            elif isinstance(reply, list) and len(reply) == 2:
                 votes[(reply[0].decode(), int(reply[1]))] += 1
         if votes:
             address, count = votes.most_common(1)[0]
