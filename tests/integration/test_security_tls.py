@@ -91,9 +91,11 @@ def test_sentinels_refuse_missing_or_wrong_credentials(
     password: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level("WARNING", logger="cachelayer.l2.sentinel"):
-        with pytest.raises(errors.ConnectionLost) as info:
-            make(tls_sentinel.sentinel_url, sentinel_password=password).set("k", 1)
+    with (
+        caplog.at_level("WARNING", logger="cachelayer.l2.sentinel"),
+        pytest.raises(errors.ConnectionLost) as info,
+    ):
+        make(tls_sentinel.sentinel_url, sentinel_password=password).set("k", 1)
     logged = caplog.text
     assert "no majority of the 3 sentinels" in logged
     assert ("Authentication required" in logged) == (password is None)
