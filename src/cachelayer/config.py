@@ -29,7 +29,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 #: Fields whose values never appear in ``repr()``, messages or logs.
-SECRET_FIELDS = frozenset({"password", "sentinel_password", "signing_key"})
+SECRET_FIELDS = frozenset({"password", "sentinel_password", "signing_key", "encryption_keys"})
 #: Query parameters of a URL whose values are redacted in messages.
 _SECRET_QUERY_WORDS = ("pass", "secret", "key", "token")
 
@@ -96,6 +96,12 @@ class CacheConfig:
     #: HMAC-SHA256 key (text, at least 16 bytes) for signed frames; required by
     #: ``serializer="pickle"``, whose unsigned or wrongly signed values are refused.
     signing_key: Optional[str] = None
+    #: Encryption at rest (AES-256-GCM, the ``cryptography`` package): keys as
+    #: ``id1:BASE64KEY,id2:BASE64KEY`` (32-byte keys).  Values are encrypted with
+    #: ``encryption_key_id`` (default: the last listed); every listed key decrypts.
+    encryption_keys: Optional[str] = None
+    #: Id of the key new values are encrypted with (one of ``encryption_keys``).
+    encryption_key_id: Optional[str] = None
     #: Train a zstd dictionary for this namespace once this many small values
     #: were written (0: never).  One process trains it, all use it.
     dictionary_samples: int = 2000
@@ -329,6 +335,17 @@ def _check_tls(cfg: CacheConfig, scheme: str) -> None:
     )
 
 
+def _check_encryption(cfg: CacheConfig) -> None:
+    """``encryption_keys`` parses (ids, 32-byte keys) and names ``encryption_key_id``."""
+    if cfg.encryption_keys is None:
+        _require(cfg.encryption_key_id is None, "encryption_key_id needs encryption_keys")
+        return
+    _require(isinstance(cfg.encryption_keys, str), "encryption_keys must be ID:BASE64KEY,...")
+    from .security.encryption import EncryptionKeys
+
+    EncryptionKeys.parse(cfg.encryption_keys, cfg.encryption_key_id)
+
+
 def _check(cfg: CacheConfig) -> None:
     scheme = urlsplit(cfg.url).scheme
     _require(
@@ -373,6 +390,7 @@ def _check(cfg: CacheConfig) -> None:
     _number(cfg, "durable_timeout_ms", 1, 600_000, integer=True)
     _number(cfg, "retry_deadline_ms", 0, 600_000, integer=True)
     _check_tls(cfg, scheme)
+    _check_encryption(cfg)
     _require(
         cfg.l1_policy in ("s3fifo", "lru"),
         f"l1_policy must be s3fifo or lru; got {cfg.l1_policy!r}",

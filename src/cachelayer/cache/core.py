@@ -119,6 +119,11 @@ class CacheCore(_CacheFront):
             namespace=cfg.namespace,
             **codec_options,
         )
+        if cfg.encryption_keys is not None:
+            from ..security.encryption import EncryptingCodec, EncryptionKeys
+
+            keys = EncryptionKeys.parse(cfg.encryption_keys, cfg.encryption_key_id)
+            self._codec = EncryptingCodec(self._codec, keys, cfg.namespace)  # type: ignore[assignment]
         self._durable: Durability = self._durability(None)
         self._breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown)
         self._epochs = Epochs()
