@@ -152,3 +152,53 @@ def test_keys_stay_out_of_repr_and_stats(make: Callable[..., Any]) -> None:
     cache.set("k", 1)
     for text in (repr(cache), repr(cache.stats()), repr(cache.codec)):
         assert K1 not in text and K2 not in text
+
+
+# ---- rotation: rewriting old values ---------------------------------------------------
+
+
+def test_rekey_rewrites_old_values_keeping_ttl_and_envelope(redis_url: str, r: redis.Redis) -> None:
+    from cachelayer.security.rekey import rekey
+
+    with Cache.from_url(redis_url, namespace="enc", encryption_keys=OLD) as old:
+        for i in range(30):
+            old.set(f"v{i}", {"i": i}, ttl=600, tags=["grp"])
+        old.incr("counter", 3)
+    r.set("enc:foreign", b"plain bytes")
+    seen = []
+    with Cache.from_url(redis_url, namespace="enc", encryption_keys=BOTH) as new:
+        report = rekey(new, batch_size=7, progress=lambda rep: seen.append(rep.scanned))
+        assert report.rewritten == 30 and report.failed == 0
+        assert seen and seen[-1] == report.scanned
+        for i in range(30):
+            assert payload_key_id(_payload(r.get(f"enc:v{i}"))) == "k2"
+            assert 0 < r.pttl(f"enc:v{i}") <= 600_000
+            assert new.get(f"v{i}") == {"i": i}
+        assert new.get("counter") == 3
+        assert rekey(new).rewritten == 0  # idempotent
+        assert rekey(new, include_plaintext=True).rewritten == 1  # the foreign value
+        assert new.get("foreign") == b"plain bytes"
+        new.invalidate_tags("grp")
+        assert new.get("v1") is None  # tags survived the rewrite
+    with Cache.from_url(redis_url, namespace="enc", encryption_keys=f"k2:{K2}") as only_new:
+        assert only_new.get("foreign") == b"plain bytes"  # no old key needed any more
+        assert only_new.get("counter") == 3
+
+
+def test_rekey_and_acl_commands(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from cachelayer.cli import main
+
+    with Cache.from_url(redis_url, namespace="cli", encryption_keys=OLD) as old:
+        old.set("a", "secret-value")
+    monkeypatch.setenv("CACHE_ENCRYPTION_KEYS", BOTH)
+    assert main(["rekey", "--redis-url", redis_url, "--namespace", "cli"]) == 0
+    out = capsys.readouterr()
+    assert "rewritten          1" in out.out and "rekey:" in out.err
+    assert main(["acl", "--namespace", "cli", "--read-only"]) == 0
+    rule = capsys.readouterr().out
+    assert rule.startswith("ACL SETUSER cachelayer ") and "%R~cli:*" in rule
+    assert main(["acl", "--namespace", "bad*ns"]) == 1
+    for text in (out.out, out.err, rule):
+        assert K1 not in text and K2 not in text
