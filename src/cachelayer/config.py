@@ -155,6 +155,9 @@ class CacheConfig:
     #: Sentinel: serve ``get``/``get_many`` from a replica (may lag the master
     #: by the replication delay; see docs/reliability.md).
     read_from_replicas: bool = False
+    #: Structured JSON audit records on the ``cachelayer.audit`` logger: ACL
+    #: denials, decryption failures, ``clear``/``invalidate_tags``/rekey.
+    audit_log: bool = False
     #: AsyncCache: GETs issued by concurrent tasks in the same event-loop tick
     #: go to Redis as one MGET, and every command of a tick as one write.
     auto_pipelining: bool = True
@@ -407,5 +410,6 @@ def _check(cfg: CacheConfig) -> None:
         "read_from_replicas",
         "auto_pipelining",
         "ssl_check_hostname",
+        "audit_log",
     ):
         _require(isinstance(getattr(cfg, name), bool), f"{name} must be a bool")

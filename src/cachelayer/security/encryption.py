@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from ..errors import ConfigError, CorruptValue, SignatureError, describe_key
+from .audit import audit
 
 __all__ = ["MAGIC", "EncryptingCodec", "EncryptionKeys", "payload_key_id"]
 
@@ -175,9 +176,15 @@ def _is_counter(data: bytes) -> bool:
 class EncryptingCodec:
     """A codec whose payloads are encrypted at rest; everything else is the wrapped codec's."""
 
-    def __init__(self, codec: Any, keys: EncryptionKeys, namespace: str) -> None:
-        """Wrap *codec* for the cache on *namespace* (its keys are bound as associated data)."""
+    def __init__(
+        self, codec: Any, keys: EncryptionKeys, namespace: str, config: Any = None
+    ) -> None:
+        """Wrap *codec* for the cache on *namespace* (its keys are bound as associated data).
+
+        *config* (the cache's) enables audit records of refused values.
+        """
         self._inner = codec
+        self._config = config
         self.keys = keys
         self._prefix = (namespace + ":").encode()
         #: Values refused because they were not encrypted, or failed to decrypt.
@@ -201,14 +208,19 @@ class EncryptingCodec:
         if data[offset : offset + 2] != MAGIC:
             if _is_counter(data[offset:]):
                 return self._inner._decode_at(data, offset, key)
-            self.refused += 1
+            self._refuse(key, "not encrypted")
             raise SignatureError(f"value of key {describe_key(key)} is not encrypted", key=key)
         try:
             plain = self.keys.decrypt(bytes(data[offset:]), self._aad(key), key)
-        except SignatureError:
-            self.refused += 1
+        except (SignatureError, CorruptValue) as exc:
+            self._refuse(key, type(exc).__name__)
             raise
         return self._inner._decode_at(plain, 0, key)
+
+    def _refuse(self, key: Any, reason: str) -> None:
+        self.refused += 1
+        if self._config is not None:
+            audit(self._config, "decrypt_failure", "refused", key=str(key), reason=reason)
 
     def decode(self, data: bytes, key: Any = None) -> Any:
         """Decode a whole stored payload (no envelope)."""

@@ -19,6 +19,7 @@ from .._impl import core as _core
 from ..cache.helpers import INTERNAL, OFFSET, glob_escape
 from ..errors import CacheError, ConfigError
 from ..l2.standalone import check
+from .audit import audit
 from .encryption import MAGIC, EncryptingCodec, payload_key_id
 
 __all__ = ["REWRITE_IF_UNCHANGED", "RekeyReport", "rekey"]
@@ -96,6 +97,7 @@ def rekey(
                 progress(report)
             if cursor in (b"0", 0):
                 break
+    audit(cache.config, "rekey", "failed" if report.failed else "ok", **vars(report))
     return report
 
 
