@@ -1,7 +1,9 @@
-"""Security features of the cache: least-privilege ACL rules and secret handling.
+"""Security features of the cache (docs/security.md).
 
-- :mod:`cachelayer.security.acl`: the ACL rule a cache needs (``cachelayer acl``).
-- :mod:`cachelayer.security.secrets`: checks that no secret leaks into text.
+- :mod:`cachelayer.security.acl`: the least-privilege ACL rule (``cachelayer acl``);
+- :mod:`cachelayer.security.encryption`: AES-256-GCM at rest, key ids for rotation;
+- :mod:`cachelayer.security.rekey`: re-encrypting under the current key (``cachelayer rekey``);
+- :mod:`cachelayer.security.audit`: JSON audit records on the ``cachelayer.audit`` logger.
 """
 
 from __future__ import annotations
