@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cachelayer.bench",
     "cachelayer.compress_bench",
     "cachelayer.backup.command",
+    "cachelayer.security.command",
 )
 
 

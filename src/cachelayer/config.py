@@ -29,7 +29,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 #: Fields whose values never appear in ``repr()``, messages or logs.
-SECRET_FIELDS = frozenset({"password", "signing_key"})
+SECRET_FIELDS = frozenset({"password", "sentinel_password", "signing_key", "encryption_keys"})
 #: Query parameters of a URL whose values are redacted in messages.
 _SECRET_QUERY_WORDS = ("pass", "secret", "key", "token")
 
@@ -65,6 +65,21 @@ class CacheConfig:
     url: str = "redis://localhost:6379/0"
     #: Password for Redis (overrides one in the URL).
     password: Optional[str] = None
+    #: Sentinel: ACL user the sentinels are contacted as (with ``sentinel_password``).
+    sentinel_username: Optional[str] = None
+    #: Sentinel: password of the sentinels (``requirepass``/ACL); the URL's
+    #: credentials are the data nodes'.
+    sentinel_password: Optional[str] = None
+    #: TLS: CA certificates (PEM file) to verify the server with; None: the system store.
+    ssl_ca_certs: Optional[str] = None
+    #: TLS: client certificate (PEM) for mutual TLS.
+    ssl_certfile: Optional[str] = None
+    #: TLS: private key of ``ssl_certfile`` (PEM).
+    ssl_keyfile: Optional[str] = None
+    #: TLS: ``required`` (verify the server's certificate), ``optional`` or ``none``.
+    ssl_cert_reqs: str = "required"
+    #: TLS: check that the certificate names the host connected to.
+    ssl_check_hostname: bool = True
     #: Every key lives under ``<namespace>:``; ``clear()`` removes only these.
     namespace: str = "cache"
     #: ``False`` turns the cache into a pass-through (loaders always run).
@@ -81,6 +96,12 @@ class CacheConfig:
     #: HMAC-SHA256 key (text, at least 16 bytes) for signed frames; required by
     #: ``serializer="pickle"``, whose unsigned or wrongly signed values are refused.
     signing_key: Optional[str] = None
+    #: Encryption at rest (AES-256-GCM, the ``cryptography`` package): keys as
+    #: ``id1:BASE64KEY,id2:BASE64KEY`` (32-byte keys).  Values are encrypted with
+    #: ``encryption_key_id`` (default: the last listed); every listed key decrypts.
+    encryption_keys: Optional[str] = None
+    #: Id of the key new values are encrypted with (one of ``encryption_keys``).
+    encryption_key_id: Optional[str] = None
     #: Train a zstd dictionary for this namespace once this many small values
     #: were written (0: never).  One process trains it, all use it.
     dictionary_samples: int = 2000
@@ -139,6 +160,9 @@ class CacheConfig:
     #: Sentinel: serve ``get``/``get_many`` from a replica (may lag the master
     #: by the replication delay; see docs/reliability.md).
     read_from_replicas: bool = False
+    #: Structured JSON audit records on the ``cachelayer.audit`` logger: ACL
+    #: denials, decryption failures, ``clear``/``invalidate_tags``/rekey.
+    audit_log: bool = False
     #: AsyncCache: GETs issued by concurrent tasks in the same event-loop tick
     #: go to Redis as one MGET, and every command of a tick as one write.
     auto_pipelining: bool = True
@@ -289,6 +313,47 @@ def _check_database(url: str) -> None:
     )
 
 
+_TLS_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
+
+
+def _check_tls(cfg: CacheConfig, scheme: str) -> None:
+    """TLS options name readable files and apply to a TLS URL only."""
+    for name in _TLS_FILES:
+        path = getattr(cfg, name)
+        if path is None:
+            continue
+        _require(isinstance(path, str) and path != "", f"{name} must be a file path")
+        _require(os.path.isfile(path), f"{name} names no readable file: {path!r}")
+        _require(
+            scheme.startswith("rediss"),
+            f"{name} applies to TLS URLs only (rediss://, rediss+sentinel://, "
+            f"rediss+cluster://); got {redact_url(cfg.url)!r}",
+        )
+    _require(
+        cfg.ssl_keyfile is None or cfg.ssl_certfile is not None,
+        "ssl_keyfile needs ssl_certfile (the client certificate)",
+    )
+    _require(
+        cfg.ssl_cert_reqs in ("required", "optional", "none"),
+        f"ssl_cert_reqs must be required, optional or none; got {cfg.ssl_cert_reqs!r}",
+    )
+    _require(
+        cfg.sentinel_username is None or cfg.sentinel_password is not None,
+        "sentinel_username needs sentinel_password",
+    )
+
+
+def _check_encryption(cfg: CacheConfig) -> None:
+    """``encryption_keys`` parses (ids, 32-byte keys) and names ``encryption_key_id``."""
+    if cfg.encryption_keys is None:
+        _require(cfg.encryption_key_id is None, "encryption_key_id needs encryption_keys")
+        return
+    _require(isinstance(cfg.encryption_keys, str), "encryption_keys must be ID:BASE64KEY,...")
+    from .security.encryption import EncryptionKeys
+
+    EncryptionKeys.parse(cfg.encryption_keys, cfg.encryption_key_id)
+
+
 def _check(cfg: CacheConfig) -> None:
     scheme = urlsplit(cfg.url).scheme
     _require(
@@ -333,6 +398,8 @@ def _check(cfg: CacheConfig) -> None:
     _number(cfg, "durable_replicas", 0, 1000, integer=True)
     _number(cfg, "durable_timeout_ms", 1, 600_000, integer=True)
     _number(cfg, "retry_deadline_ms", 0, 600_000, integer=True)
+    _check_tls(cfg, scheme)
+    _check_encryption(cfg)
     _require(
         cfg.l1_policy in ("s3fifo", "lru"),
         f"l1_policy must be s3fifo or lru; got {cfg.l1_policy!r}",
@@ -348,5 +415,7 @@ def _check(cfg: CacheConfig) -> None:
         "strict",
         "read_from_replicas",
         "auto_pipelining",
+        "ssl_check_hostname",
+        "audit_log",
     ):
         _require(isinstance(getattr(cfg, name), bool), f"{name} must be a bool")

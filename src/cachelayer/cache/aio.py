@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
 from .._impl import core
 from ..config import CacheConfig
+from ..security.audit import audit
 from .client import make_tier
 from .helpers import MISSING, decorated, key_builder, merge_many, plan_many
 from .protocol import CALL, JOIN, LOAD, PAUSE, Op
@@ -193,10 +194,12 @@ class AsyncCache(Scripts, _AsyncFront):
 
     async def clear(self) -> int:
         """Remove every key of this namespace (SCAN + UNLINK, never FLUSHDB); how many."""
+        audit(self.config, "clear")
         return await self._arun(self._clear())
 
     async def invalidate_tags(self, *tags: str) -> None:
         """Make every value stored with any of *tags* a miss, everywhere (O(1) per tag)."""
+        audit(self.config, "invalidate_tags", tags=list(tags))
         await self._arun(self._invalidate_tags(tags))
 
     # ---- loaders -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from ..config import CacheConfig
 from ..l2.base import Tier
+from ..security.audit import audit
 from .helpers import MISSING, decorated, key_builder, merge_many, plan_many
 from .protocol import CALL, JOIN, LOAD, PAUSE, Op
 from .scripts import Decoder, Scripts
@@ -187,6 +188,7 @@ class Cache(Scripts):
 
     def clear(self) -> int:
         """Remove every key of this namespace (SCAN + UNLINK, never FLUSHDB); how many."""
+        audit(self.config, "clear")
         return self._run(self._clear())
 
     def invalidate_tags(self, *tags: str) -> None:
@@ -196,6 +198,7 @@ class Cache(Scripts):
         cannot record the invalidation, whatever ``strict`` says: a lost
         invalidation would leave other processes serving the old values.
         """
+        audit(self.config, "invalidate_tags", tags=list(tags))
         self._run(self._invalidate_tags(tags))
 
     # ---- scripts -------------------------------------------------------------------

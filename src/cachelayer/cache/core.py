@@ -31,11 +31,13 @@ from ..errors import (
     InvalidKey,
     InvalidTTL,
     InvalidValue,
+    PermissionDenied,
     ServerError,
     describe_key,
 )
 from ..l2.base import Durability
 from ..local import LocalCache
+from ..security.audit import audit
 from .breaker import CircuitBreaker
 from .coherence import Epochs, ListenerGroup
 from .helpers import INTERNAL, MAX_KEY_BYTES, now_ms
@@ -120,6 +122,13 @@ class CacheCore(_CacheFront):
             namespace=cfg.namespace,
             **codec_options,
         )
+        if cfg.encryption_keys is not None:
+            from ..security.encryption import EncryptingCodec, EncryptionKeys
+
+            keys = EncryptionKeys.parse(cfg.encryption_keys, cfg.encryption_key_id)
+            self._codec = EncryptingCodec(  # type: ignore[assignment]
+                self._codec, keys, cfg.namespace, cfg
+            )
         self._durable: Durability = self._durability(None)
         self._breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown)
         self._epochs = Epochs()
@@ -324,6 +333,8 @@ class CacheCore(_CacheFront):
         counts it in ``refused`` and ``degraded`` and logs the reason, at most
         once a minute per kind of refusal.
         """
+        if isinstance(exc, PermissionDenied):
+            audit(self.config, "acl_denied", "refused", what=what, reason=str(exc))
         if self.config.strict:
             raise exc
         self._note_refusal(exc, what)

@@ -22,8 +22,10 @@
 - ``read_from_replicas``: ``get``/``get_many`` go to a healthy replica
   (``SENTINEL REPLICAS``), falling back to the master when there is none.
 
-Sentinels are contacted without a password; the URL's credentials and TLS
-apply to the data nodes.
+The URL's credentials are the data nodes'; sentinels are contacted as
+``sentinel_username``/``sentinel_password`` (none by default).  With
+``rediss+sentinel://`` both the sentinels and the data nodes are reached over
+TLS with the same ``ssl_*`` options (CA, client certificate, hostname check).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import logging
 import random
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -42,7 +45,7 @@ from urllib.parse import unquote, urlsplit
 
 import hiredis
 from redis.backoff import NoBackoff
-from redis.connection import AbstractConnection, Connection
+from redis.connection import AbstractConnection, Connection, SSLConnection
 from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
@@ -59,9 +62,9 @@ from ..config import CacheConfig, redact_url
 from ..errors import ConfigError, ConnectionLost
 from . import batch
 from .pool import LeanPool
-from .standalone import RedisTier, check
+from .standalone import RedisTier, check, tls_kwargs
 
-__all__ = ["SentinelTier", "failover_reply", "parse_sentinel_url"]
+__all__ = ["SentinelTier", "failover_reply", "parse_sentinel_url", "sentinel_kwargs"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,7 @@ class SentinelTier(RedisTier):
         self.service = service
         self._url_prefix, self._url_suffix = prefix, suffix
         self._sentinel_timeout = config.connect_timeout_ms / 1000.0
+        self._sentinel_kwargs = sentinel_kwargs(config)
         self._retry_deadline = config.retry_deadline_ms / 1000.0
         self._switch_lock = threading.Lock()
         self._wake = threading.Event()
@@ -151,14 +155,17 @@ class SentinelTier(RedisTier):
 
     # ---- talking to sentinels --------------------------------------------------------
 
-    def _sentinel_connection(self, address: Address) -> Connection:
-        return Connection(
+    def _sentinel_connection(self, address: Address) -> AbstractConnection:
+        kwargs = dict(self._sentinel_kwargs)
+        cls: type[Connection] = kwargs.pop("connection_class", Connection)
+        return cls(
             host=address[0],
             port=address[1],
             socket_timeout=self._sentinel_timeout,
             socket_connect_timeout=self._sentinel_timeout,
             retry=Retry(NoBackoff(), 0),
             protocol=2,
+            **kwargs,
         )
 
     def _sentinel_command(self, address: Address, *args: Any) -> Any:
@@ -180,7 +187,9 @@ class SentinelTier(RedisTier):
             except ConnectionLost as exc:
                 errors.append(str(exc))
                 continue
-            if isinstance(reply, list) and len(reply) == 2:
+            if isinstance(reply, Exception):  # NOAUTH, NOPERM: the sentinel's credentials
+                errors.append(f"{sentinel[0]}:{sentinel[1]}: {reply}")
+            elif isinstance(reply, list) and len(reply) == 2:
                 votes[(reply[0].decode(), int(reply[1]))] += 1
         if votes:
             address, count = votes.most_common(1)[0]
@@ -444,7 +453,9 @@ class SentinelTier(RedisTier):
             for sock in readable:
                 addr, conn, reader = socks[sock]
                 try:
-                    data = sock.recv(65536)
+                    data = _recv_all(sock)
+                except ssl.SSLWantReadError:
+                    continue  # a TLS record not complete yet
                 except OSError:
                     data = b""
                 if not data:
@@ -560,6 +571,28 @@ def _abort(conn: Any) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
+
+
+def _recv_all(sock: Any) -> bytes:
+    """What *sock* has to read now, including bytes a TLS socket already decrypted."""
+    data = sock.recv(65536)
+    pending = getattr(sock, "pending", None)
+    while data and pending is not None and pending():
+        data += sock.recv(65536)
+    return data  # type: ignore[no-any-return]
+
+
+def sentinel_kwargs(config: CacheConfig) -> dict[str, Any]:
+    """Connection arguments for the sentinels: their credentials, TLS for ``rediss+``."""
+    kwargs: dict[str, Any] = {}
+    if config.sentinel_password is not None:
+        kwargs["password"] = config.sentinel_password
+        if config.sentinel_username is not None:
+            kwargs["username"] = config.sentinel_username
+    if urlsplit(config.url).scheme.startswith("rediss"):
+        kwargs["connection_class"] = SSLConnection
+        kwargs.update(tls_kwargs(config))
+    return kwargs
 
 
 def failover_reply(replies: Sequence[Any]) -> Optional[Exception]:

@@ -43,6 +43,7 @@ __all__ = [
     "check_durable",
     "server_error",
     "summarize_info",
+    "tls_kwargs",
     "wait_command",
 ]
 
@@ -60,12 +61,26 @@ def connection_kwargs(config: CacheConfig) -> dict[str, Any]:
         raise ConfigError(f"cannot parse Redis URL {redact_url(config.url)!r}: {exc}") from None
     if config.password is not None:
         kwargs["password"] = config.password
+    if "SSL" in getattr(kwargs.get("connection_class"), "__name__", ""):
+        kwargs.update(tls_kwargs(config))
     kwargs.setdefault("socket_timeout", config.socket_timeout_ms / 1000.0)
     kwargs.setdefault("socket_connect_timeout", config.connect_timeout_ms / 1000.0)
     kwargs["protocol"] = 2
     kwargs["retry"] = Retry(NoBackoff(), 0)
     kwargs["health_check_interval"] = 0
     kwargs.setdefault("client_name", f"cachelayer:{config.namespace}")
+    return kwargs
+
+
+def tls_kwargs(config: CacheConfig) -> dict[str, Any]:
+    """redis-py ``ssl_*`` arguments of *config* (verification and hostname check by default)."""
+    kwargs: dict[str, Any] = {
+        "ssl_cert_reqs": config.ssl_cert_reqs,
+        "ssl_check_hostname": config.ssl_check_hostname and config.ssl_cert_reqs != "none",
+    }
+    for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        if getattr(config, name) is not None:
+            kwargs[name] = getattr(config, name)
     return kwargs
 
 
@@ -119,7 +134,7 @@ def server_error(reply: BaseException, key: object = None, command: str = "") ->
         return InvalidValue(message)
     if code == "OOM":
         return OutOfMemory(message)
-    if code in ("NOPERM", "NOAUTH", "WRONGPASS"):
+    if code in ("NOPERM", "NOAUTH", "WRONGPASS") or "user executing the script can't" in text:
         return PermissionDenied(message)
     if code == "READONLY":
         return ReadOnly(message)

@@ -509,8 +509,6 @@ class RedisServer:
         """
         if username is not None and password is None:
             raise ValueError("username requires a password")
-        if tls is not None and sentinel:
-            raise ValueError("TLS sentinels are not supported by this helper")
         self.binary = os.path.abspath(binary) if binary else find_redis_server()
         self.host = LOOPBACK
         self.password = password

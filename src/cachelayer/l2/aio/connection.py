@@ -97,6 +97,8 @@ def _ssl_context(kwargs: dict[str, Any]) -> Optional[ssl.SSLContext]:
         ctx.verify_mode = ssl.CERT_NONE
     else:
         ctx.check_hostname = bool(kwargs.get("ssl_check_hostname", True))
+        if reqs in ("optional", ssl.CERT_OPTIONAL):
+            ctx.verify_mode = ssl.CERT_OPTIONAL
     certfile = kwargs.get("ssl_certfile")
     if certfile:
         ctx.load_cert_chain(certfile, kwargs.get("ssl_keyfile"), kwargs.get("ssl_password"))
