@@ -161,3 +161,53 @@ def test_every_cachelayer_name_in_dashboards_and_alerts_is_exported():
         for name in metric_names(expr):
             if name.startswith("cachelayer_"):
                 assert name in exported, (title, name)
+
+
+def test_every_cachelayer_command_of_the_compose_file_parses():
+    from cachelayer.cli import build_parser
+
+    services = load_yaml(COMPOSE)["services"]
+    commands = [s["command"] for s in services.values() if isinstance(s.get("command"), list)]
+    ours = [c for c in commands if c and c[0] == "cachelayer"]
+    assert ours, "the compose file runs no cachelayer command"
+    for command in ours:
+        args = build_parser().parse_args(command[1:])  # exits (fails the test) if unknown
+        assert getattr(args, "handler", None) is not None, command
+
+
+def test_backup_schedule_serves_its_metrics(redis_url, tmp_path):
+    import os
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "BACKUP_URL": f"file://{tmp_path}",
+        "BACKUP_SCHEDULE": "0 0 1 1 *",  # not during the test
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cachelayer", "backup", "schedule", "--metrics-port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                time.sleep(0.1)
+        assert "cachelayer_backup_runs_total" in body
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -184,12 +184,26 @@ def _schedule(args: argparse.Namespace) -> int:
         config.redis_url = args.redis_url
     if args.namespace:
         config.namespace = args.namespace
+    if args.metrics_port:
+        _serve_backup_metrics(args.metrics_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     run_schedule(config, stop=stop)
     return 0
+
+
+def _serve_backup_metrics(port: int) -> None:
+    """Serve the cachelayer_backup_* figures of this process on ``:port/metrics``."""
+    from prometheus_client import CollectorRegistry
+
+    from ..metrics import BackupCollector
+    from ..metrics.exposition import serve
+
+    registry = CollectorRegistry()
+    registry.register(BackupCollector())
+    serve(port, registry=registry)
 
 
 def _restore(args: argparse.Namespace) -> int:
@@ -339,6 +353,13 @@ def register(subparsers: Any) -> None:
     _common(sch, storage=False)
     sch.add_argument("storage", nargs="?", default=None, help="default: $BACKUP_URL")
     sch.add_argument("--namespace")
+    sch.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve the cachelayer_backup_* metrics on this port's /metrics "
+        "(needs the [metrics] extra; default: 0, none)",
+    )
     sch.set_defaults(handler=_guard(_schedule))
 
     rst = subparsers.add_parser("restore", help="restore a backup (or a point in time) into Redis")
