@@ -78,6 +78,14 @@ class AsyncDriven:
                 return self._run(attr(*args, **kwargs))
 
             return call
+        if inspect.isroutine(attr) and not name.startswith("_"):
+            # C coroutine methods (the L1 hit of get) are not coroutine functions to inspect
+            @functools.wraps(attr)
+            def maybe(*args: Any, **kwargs: Any) -> Any:
+                result = attr(*args, **kwargs)
+                return self._run(result) if inspect.isawaitable(result) else result
+
+            return maybe
         return attr
 
     def __setattr__(self, name: str, value: Any) -> None:
