@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import CacheError, ValueTooLarge
+from .coherence import EpochToken
 from .core import CacheCore
 from .helpers import EXPIRE, TAGS, now_ms, weigh
 
@@ -68,12 +69,26 @@ class L1Bookkeeping(CacheCore):
         if self._l1 is not None:
             self._l1.delete(key)
 
+    def _forget_many(self, keys: Sequence[str], drop: bool = True) -> EpochToken:
+        """:meth:`_forget` for a batch about to be written; the batch's epoch token.
+
+        With *drop* false the L1 keeps its entries: the caller writes the
+        batch through on success and forgets every key that it does not.
+        """
+        token = self._epochs.bump_many(keys)
+        l1 = self._l1
+        if drop and l1 is not None:
+            delete = l1.delete
+            for key in keys:
+                delete(key)
+        return token
+
     def _expect_echo(self, keys: Sequence[str]) -> bool:
         """Note before a write that surely modifies *keys* that its invalidation is ours.
 
         The write-through L1 value then survives the invalidation the write triggers.
 
-        Only in ``bcast`` mode while coherent: every such write is announced
+        *keys* are distinct.  Only in ``bcast`` mode while coherent: every such write is announced
         exactly once, in Redis order.  Returns whether writing through is safe
         (not when the table of expected echoes would outgrow the L1's size:
         the write then simply does not fill the L1).  Every caller clears the
@@ -90,8 +105,11 @@ class L1Bookkeeping(CacheCore):
             echoes = self._echoes
             if len(echoes) + len(keys) > self._per_key_limit:
                 return False
-            for key in keys:
-                echoes[key] = echoes.get(key, 0) + 1
+            if not echoes or echoes.keys().isdisjoint(keys):
+                echoes.update(dict.fromkeys(keys, 1))  # *keys* are distinct
+            else:
+                for key in keys:
+                    echoes[key] = echoes.get(key, 0) + 1
         return True
 
     def _drop_echoes(self, keys: Sequence[str]) -> None:
@@ -119,12 +137,58 @@ class L1Bookkeeping(CacheCore):
         try:
             l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=weigh(value, size))
         except CacheError:
+            l1.delete(key)  # e.g. heavier than the whole L1: no older value may stay
             return
         if self._epochs.changed(key, token):
             l1.delete(key)
             return
         if tags:
             self._index_tags(key, tags, tag_generation)
+
+    def _write_through_many(
+        self,
+        items: Sequence[tuple[str, Any]],
+        sizes: Sequence[int],
+        seconds: float,
+        token: EpochToken,
+        tags: Sequence[str] = (),
+        tag_generation: int = -1,
+        acked: Optional[Sequence[bool]] = None,
+    ) -> None:
+        """:meth:`_write_through` for a batch Redis acknowledged: one L1 call, one epoch check.
+
+        *sizes* are the items' encoded lengths, *token* from
+        :meth:`_forget_many` of the same keys in the same order; *acked*, if
+        given, says which items Redis stored (the others were forgotten).  An
+        entry the L1 refuses (too heavy) is forgotten instead.
+        """
+        l1 = self._l1
+        if l1 is None:
+            return
+        keys = [key for key, _ in items]
+        ttl = min(seconds, self.config.l1_max_ttl)
+        weights = [
+            max(size, len(v)) if type(v) is str or type(v) is bytes else max(size, 64)
+            for (_, v), size in zip(items, sizes)
+        ]  # helpers.weigh, inlined
+        fill = items
+        if acked is not None:
+            fill = [item for item, ok in zip(items, acked) if ok]
+            weights = [w for w, ok in zip(weights, acked) if ok]
+        try:
+            l1.set_many(fill, ttl, weights)
+        except CacheError:
+            for (key, value), weight in zip(fill, weights):
+                try:
+                    l1.set(key, value, ttl=ttl, weight=weight)
+                except CacheError:
+                    l1.delete(key)
+        for n in self._epochs.changed_keys(keys, token):
+            l1.delete(keys[n])
+        if tags:
+            for key, _ in fill:
+                if key in l1:
+                    self._index_tags(key, tags, tag_generation)
 
     def _write_local(self, key: str, value: Any, seconds: float) -> None:
         """A write Redis did not acknowledge: keep it for degraded reads only.

@@ -103,9 +103,11 @@ class Writes(Reads):
             return False
         yield from self._dictionary_upkeep()
         data = self._encode(key, value, seconds, versions, compute_ms)
-        self._forget(key)
-        token = self._epochs.snapshot(key)
         through = self._expect_echo([key])
+        self._epochs.bump(key)  # as _forget; written through, the entry is replaced later
+        if not through and self._l1 is not None:
+            self._l1.delete(key)
+        token = self._epochs.snapshot(key)
         try:
             yield CALL, self._tier.set, (rkey, data, px(seconds), False, durable)
         except BaseException as exc:
@@ -166,12 +168,10 @@ class Writes(Reads):
             return keys
         yield from self._dictionary_upkeep()
         datas = self._encode_many(items, seconds, versions)
-        tokens: list[tuple[int, int]] = []
-        if self._l1 is not None:
-            for k in keys:
-                self._forget(k)
-                tokens.append(self._epochs.snapshot(k))
         through = self._expect_echo(keys)
+        # Written through, the L1 entries are replaced on success and forgotten
+        # on failure: until then they may keep the values before this write.
+        token = self._forget_many(keys, drop=not through)
         try:
             results = yield (
                 CALL,
@@ -198,9 +198,9 @@ class Writes(Reads):
         self._counters.sets += len(items) - len(failed)
         if through:
             gen = generation if tag_list else -1
-            for (k, v), data, ok, token in zip(items, datas, results, tokens):
-                if ok is True:
-                    self._write_through(k, v, seconds, len(data), token, tag_list, gen)
+            sizes = [len(d) for d in datas]
+            acked = [ok is True for ok in results] if failed else None
+            self._write_through_many(items, sizes, seconds, token, tag_list, gen, acked)
         return failed
 
     def _note_refused_batch(self, reply: Exception, failed: list[str]) -> None:
