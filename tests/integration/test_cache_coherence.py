@@ -204,11 +204,11 @@ def test_own_echoes_are_consumed_once_each_and_others_invalidate(pair):
     a.set_many({"e1": 1, "e2": 2, "f": 3})
     assert eventually(lambda: not a._echoes)  # our own invalidations arrived
     assert [a.local.get(k) for k in ("e1", "e2", "f")] == [1, 2, 3]
-    a._echoes.update({"e1": 1, "e2": 2})  # e2 written twice, invalidated twice
+    a._echoes.update({b"co:e1": 1, b"co:e2": 2})  # e2 written twice, invalidated twice
     a._on_invalidate([b"co:e1", b"co:e2", b"co:e2", b"co:f", b"other:x", b"co:\xff"])
     assert a._echoes == {}
     assert a.local.get("e1") == 1 and a.local.get("e2") == 2  # echoes: kept
     assert "f" not in a.local  # someone else's write
-    a._echoes.update({"e1": 1})
+    a._echoes.update({b"co:e1": 1})
     a._on_invalidate([b"co:e1"])
     assert a._echoes == {} and a.local.get("e1") == 1

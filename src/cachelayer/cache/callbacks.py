@@ -52,6 +52,9 @@ class CoherenceCallbacks(L1Bookkeeping):
             self._front_bind(l1, l1 is not None)
 
     def _on_invalidate(self, raw_keys: Sequence[bytes]) -> None:
+        if self._echoes:
+            with self._echo_lock:
+                raw_keys = self._consume_echoes(raw_keys)
         prefix = self._prefix_bytes
         plen = len(prefix)
         try:
@@ -66,9 +69,6 @@ class CoherenceCallbacks(L1Bookkeeping):
                 if raw.startswith(prefix):
                     with contextlib.suppress(UnicodeDecodeError):
                         keys.append(raw[plen:].decode("utf-8", "surrogatepass"))
-        if self._echoes:
-            with self._echo_lock:
-                keys = self._consume_echoes(keys)
         l1 = self._l1
         bump = self._epochs.bump
         events = self._key_events
@@ -84,27 +84,27 @@ class CoherenceCallbacks(L1Bookkeeping):
                 if event is not None:
                     event.set()
 
-    def _consume_echoes(self, keys: list[str]) -> list[str]:
-        """The invalidated *keys* that are not echoes of our own writes (echo lock held).
+    def _consume_echoes(self, raw_keys: Sequence[bytes]) -> Sequence[bytes]:
+        """The invalidated Redis keys that are not echoes of our own writes (echo lock held).
 
         An echo's value is already in the L1; each echo expected is consumed once.
         """
         echoes = self._echoes
-        got = list(map(echoes.pop, keys, repeat(0)))
+        got = list(map(echoes.pop, raw_keys, repeat(0)))
         if got.count(1) == len(got):  # every key one echo of ours (the usual burst)
-            return []
-        for key, count in zip(keys, got):  # undo, then one key at a time
+            return ()
+        for raw, count in zip(raw_keys, got):  # undo, then one key at a time
             if count:
-                echoes[key] = count
+                echoes[raw] = count
         others = []
-        for key in keys:
-            pending = echoes.get(key)
+        for raw in raw_keys:
+            pending = echoes.get(raw)
             if not pending:
-                others.append(key)
+                others.append(raw)
             elif pending == 1:
-                del echoes[key]
+                del echoes[raw]
             else:
-                echoes[key] = pending - 1
+                echoes[raw] = pending - 1
         return others
 
     def _on_internal_invalidate(self, key: str) -> None:

@@ -83,17 +83,19 @@ class L1Bookkeeping(CacheCore):
                 delete(key)
         return token
 
-    def _expect_echo(self, keys: Sequence[str]) -> bool:
-        """Note before a write that surely modifies *keys* that its invalidation is ours.
+    def _expect_echo(self, rkeys: Sequence[bytes]) -> bool:
+        """Note before a write that surely modifies *rkeys* that its invalidation is ours.
 
-        The write-through L1 value then survives the invalidation the write triggers.
+        The write-through L1 value then survives the invalidation the write
+        triggers.  Echoes are kept by Redis key (namespaced bytes, as the
+        invalidation names them), so the listener matches them undecoded.
 
-        *keys* are distinct.  Only in ``bcast`` mode while coherent: every such write is announced
-        exactly once, in Redis order.  Returns whether writing through is safe
-        (not when the table of expected echoes would outgrow the L1's size:
-        the write then simply does not fill the L1).  Every caller clears the
-        echoes of a write that failed, whatever the failure
-        (:meth:`_drop_echoes`).
+        *rkeys* are distinct.  Only in ``bcast`` mode while coherent: every
+        such write is announced exactly once, in Redis order.  Returns whether
+        writing through is safe (not when the table of expected echoes would
+        outgrow the L1's size: the write then simply does not fill the L1).
+        Every caller clears the echoes of a write that failed, whatever the
+        failure (:meth:`_drop_echoes`).
         """
         if self._l1 is None or not self._l1_trusted:
             return False
@@ -103,21 +105,24 @@ class L1Bookkeeping(CacheCore):
             return False
         with self._echo_lock:
             echoes = self._echoes
-            if len(echoes) + len(keys) > self._per_key_limit:
+            if len(echoes) + len(rkeys) > self._per_key_limit:
                 return False
-            if not echoes or echoes.keys().isdisjoint(keys):
-                echoes.update(dict.fromkeys(keys, 1))  # *keys* are distinct
+            if not echoes or echoes.keys().isdisjoint(rkeys):
+                echoes.update(dict.fromkeys(rkeys, 1))  # *rkeys* are distinct
             else:
-                for key in keys:
-                    echoes[key] = echoes.get(key, 0) + 1
+                for rkey in rkeys:
+                    echoes[rkey] = echoes.get(rkey, 0) + 1
         return True
 
-    def _drop_echoes(self, keys: Sequence[str]) -> None:
-        """A write that failed or whose outcome is unknown: stop expecting its invalidations."""
+    def _drop_echoes(self, keys: Sequence[str], rkeys: Sequence[bytes]) -> None:
+        """A write that failed or whose outcome is unknown: stop expecting its invalidations.
+
+        *rkeys* are the Redis keys of *keys*, in the same order.
+        """
         if self._echoes:
             with self._echo_lock:
-                for key in keys:
-                    self._echoes.pop(key, None)
+                for rkey in rkeys:
+                    self._echoes.pop(rkey, None)
         for key in keys:
             self._forget(key)
 
