@@ -172,10 +172,12 @@ class L1Bookkeeping(CacheCore):
             return
         keys = [key for key, _ in items]
         ttl = min(seconds, self.config.l1_max_ttl)
-        weights = [
-            max(size, len(v)) if type(v) is str or type(v) is bytes else max(size, 64)
+        weights = [  # helpers.weigh, inlined (no call per key)
+            (size if size > 64 else 64)
+            if type(v) is not str and type(v) is not bytes
+            else (size if size > len(v) else len(v))
             for (_, v), size in zip(items, sizes)
-        ]  # helpers.weigh, inlined
+        ]
         fill = items
         if acked is not None:
             fill = [item for item, ok in zip(items, acked) if ok]
