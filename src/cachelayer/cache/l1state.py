@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["L1Bookkeeping"]
 
+_NO_TOKEN: EpochToken = (-1, -1, [], [])  # a batch written without an L1
+
 
 class L1Bookkeeping(CacheCore):
     """L1 fills and the per-key tables that keep them coherent (a layer of the core)."""
@@ -75,9 +77,11 @@ class L1Bookkeeping(CacheCore):
         With *drop* false the L1 keeps its entries: the caller writes the
         batch through on success and forgets every key that it does not.
         """
-        token = self._epochs.bump_many(keys)
         l1 = self._l1
-        if drop and l1 is not None:
+        if l1 is None:
+            return _NO_TOKEN  # no fill to stop and nothing to write through
+        token = self._epochs.bump_many(keys)
+        if drop:
             delete = l1.delete
             for key in keys:
                 delete(key)
