@@ -535,20 +535,28 @@ cdef class LocalCache:
         self._advance(now)
         self._store(key, tag, value, w, self._now_lower(now) + self._default_ttl, now)
 
-    def set_many(self, mapping, ttl=None):
+    def set_many(self, mapping, ttl=None, weights=None):
         """Store every item of *mapping* (a mapping or iterable of pairs).
 
-        All keys, weights and the ttl are checked before anything is stored.
+        *weights*, if given, is a sequence of one weight (or None) per item,
+        in the items' order.  All keys, weights and the ttl are checked before
+        anything is stored.
         """
         cdef list items = list(mapping.items() if hasattr(mapping, "items") else mapping)
+        cdef list given = None if weights is None else list(weights)
         cdef list tags = []
-        cdef list weights = []
+        cdef list checked = []
         cdef double seconds
         cdef double now
         cdef Py_ssize_t i
+        if given is not None and len(given) != len(items):
+            raise _validate.InvalidWeight(
+                f"set_many got {len(given)} weights for {len(items)} items")
+        i = 0
         for key, value in items:
             tags.append(self._tag(key))
-            weights.append(self._weight(key, value, None))
+            checked.append(self._weight(key, value, None if given is None else given[i]))
+            i += 1
         seconds = self._ttl(_validate.NO_KEY, ttl)
         if seconds != INFINITY:
             self._timed = True
@@ -557,7 +565,7 @@ cdef class LocalCache:
             self._advance(now)
         for i in range(len(items)):
             key, value = items[i]
-            self._store(key, tags[i], value, weights[i], self._now_lower(now) + seconds, now)
+            self._store(key, tags[i], value, checked[i], self._now_lower(now) + seconds, now)
 
     def touch(self, key, ttl=None):
         """Give *key* a new time-to-live (default: the cache's); False if absent."""

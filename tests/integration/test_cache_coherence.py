@@ -106,6 +106,43 @@ def test_a_read_racing_an_invalidation_does_not_install_a_stale_value(pair):
     assert "k" in a.local
 
 
+def test_a_batch_write_through_undoes_only_the_keys_an_invalidation_raced_with(pair):
+    a, _ = pair
+    items = [("k1", "v1"), ("k2", "v2"), ("k3", "v3")]
+    keys = [k for k, _ in items]
+    token = a._forget_many(keys, drop=False)
+    a._on_invalidate([b"co:k2"])  # another writer's invalidation while ours is in flight
+    a._write_through_many(items, [10, 10, 10], 60.0, token)
+    assert "k1" in a.local and "k3" in a.local and "k2" not in a.local
+    # with no invalidation in between, the whole batch is kept (checked in O(1))
+    token = a._forget_many(keys, drop=False)
+    assert a._epochs.changed_keys(keys, token) == []
+    a._write_through_many(items, [10, 10, 10], 60.0, token)
+    assert all(k in a.local for k in keys)
+    # a flush in between undoes every key
+    token = a._forget_many(keys, drop=False)
+    a._epochs.bump_all()
+    assert a._epochs.changed_keys(keys, token) == [0, 1, 2]
+
+
+def test_a_batch_write_through_fills_only_acknowledged_and_fitting_entries(redis_url):
+    cache = Cache.from_url(redis_url, namespace="wt", l1_max_bytes=1024)
+    try:
+        cache.set_many({"a": "old", "b": "old", "c": "old"})
+        assert cache.local.get("a") == "old" and cache.local.get("c") == "old"
+        items = [("a", "new"), ("b", "x" * 5000), ("c", "new")]
+        token = cache._forget_many([k for k, _ in items], drop=False)
+        cache._write_through_many(items, [10, 5000, 10], 60.0, token, acked=[True, True, False])
+        assert cache.local.get("a") == "new"
+        assert "b" not in cache.local  # heavier than the whole L1: forgotten, never stale
+        assert cache.local.get("c") == "old"  # not acknowledged: the caller forgets it
+        assert cache.set_many({"a": 1, "b": 2, "c": 3}) == []
+        assert [cache.local.get(k) for k in "abc"] == [1, 2, 3]
+        assert cache.get_many(["a", "b", "c"]) == {"a": 1, "b": 2, "c": 3}
+    finally:
+        cache.close()
+
+
 # ---- two OS processes -------------------------------------------------------------------
 
 
@@ -162,3 +199,18 @@ def test_two_processes_never_serve_an_old_value(redis_url):
         f"p50={statistics.median(samples) * 1e6:.0f} us "
         f"p99={samples[int(len(samples) * 0.99) - 1] * 1e6:.0f} us"
     )
+
+
+def test_own_echoes_are_consumed_once_each_and_others_invalidate(pair):
+    a, _ = pair
+    a.set_many({"e1": 1, "e2": 2, "f": 3})
+    assert eventually(lambda: not a._echoes)  # our own invalidations arrived
+    assert [a.local.get(k) for k in ("e1", "e2", "f")] == [1, 2, 3]
+    a._echoes.update({b"co:e1": 1, b"co:e2": 2})  # e2 written twice, invalidated twice
+    a._on_invalidate([b"co:e1", b"co:e2", b"co:e2", b"co:f", b"other:x", b"co:\xff"])
+    assert a._echoes == {}
+    assert a.local.get("e1") == 1 and a.local.get("e2") == 2  # echoes: kept
+    assert "f" not in a.local  # someone else's write
+    a._echoes.update({b"co:e1": 1})
+    a._on_invalidate([b"co:e1"])
+    assert a._echoes == {} and a.local.get("e1") == 1

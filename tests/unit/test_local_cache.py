@@ -426,6 +426,21 @@ def test_set_many_is_checked_before_anything_is_stored(impl):
     assert c["a"] == "old" and len(c) == 1
 
 
+def test_set_many_with_weights(impl):
+    c = impl.LocalCache(None, 100, weigher=len)
+    c.set_many([("a", "x"), ("b", "yy")], 5, [40, None])
+    assert c.weight == 42 and c["a"] == "x"
+    c.set_many({"a": "z"}, None, [10])  # an overwrite takes the new weight
+    assert c.weight == 12
+    with pytest.raises(errors.InvalidWeight, match="2 weights for 1 items"):
+        c.set_many({"c": "1"}, None, [1, 2])
+    with pytest.raises(errors.ValueTooLarge, match="key 'd'"):
+        c.set_many([("c", "1"), ("d", "2")], None, [1, 101])
+    with pytest.raises(errors.InvalidWeight, match="key 'c'"):
+        c.set_many([("c", "1")], None, [-1])
+    assert sorted(c) == ["a", "b"] and c.weight == 12
+
+
 def test_weigher_errors_leave_the_cache_unchanged(impl):
     c = impl.LocalCache(None, 100, weigher=lambda v: v)
     c["a"] = 5

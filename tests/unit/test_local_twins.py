@@ -116,6 +116,14 @@ class TwinMachine(RuleBasedStateMachine):
     def set_many(self, items, ttl):
         self.both(lambda c: c.set_many(items, ttl=ttl))
 
+    @rule(
+        items=st.lists(st.tuples(KEYS, st.integers(0, 30)), max_size=6),
+        ttl=TTLS,
+        weights=st.lists(WEIGHTS, max_size=7),
+    )
+    def set_many_weighted(self, items, ttl, weights):
+        self.both(lambda c: c.set_many(items, ttl, weights[: len(items)] or None))
+
     @rule()
     def clear(self):
         self.both(lambda c: c.clear())

@@ -9,8 +9,10 @@ helpers on the caller's thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 from ..errors import CacheError
@@ -50,28 +52,23 @@ class CoherenceCallbacks(L1Bookkeeping):
             self._front_bind(l1, l1 is not None)
 
     def _on_invalidate(self, raw_keys: Sequence[bytes]) -> None:
-        prefix = self._prefix_bytes
-        plen = len(prefix)
-        keys = []
-        for raw in raw_keys:
-            if raw.startswith(prefix):
-                try:
-                    keys.append(raw[plen:].decode("utf-8", "surrogatepass"))
-                except UnicodeDecodeError:
-                    continue
         if self._echoes:
             with self._echo_lock:
-                echoes = self._echoes
-                others = []
-                for key in keys:
-                    pending = echoes.get(key)
-                    if not pending:
-                        others.append(key)
-                    elif pending == 1:
-                        del echoes[key]  # our own write: the L1 already holds its value
-                    else:
-                        echoes[key] = pending - 1
-            keys = others
+                raw_keys = self._consume_echoes(raw_keys)
+        prefix = self._prefix_bytes
+        plen = len(prefix)
+        try:
+            keys = [
+                raw[plen:].decode("utf-8", "surrogatepass")
+                for raw in raw_keys
+                if raw.startswith(prefix)
+            ]
+        except UnicodeDecodeError:
+            keys = []
+            for raw in raw_keys:
+                if raw.startswith(prefix):
+                    with contextlib.suppress(UnicodeDecodeError):
+                        keys.append(raw[plen:].decode("utf-8", "surrogatepass"))
         l1 = self._l1
         bump = self._epochs.bump
         events = self._key_events
@@ -86,6 +83,29 @@ class CoherenceCallbacks(L1Bookkeeping):
                 event = events.get(key)
                 if event is not None:
                     event.set()
+
+    def _consume_echoes(self, raw_keys: Sequence[bytes]) -> Sequence[bytes]:
+        """The invalidated Redis keys that are not echoes of our own writes (echo lock held).
+
+        An echo's value is already in the L1; each echo expected is consumed once.
+        """
+        echoes = self._echoes
+        got = list(map(echoes.pop, raw_keys, repeat(0)))
+        if got.count(1) == len(got):  # every key one echo of ours (the usual burst)
+            return ()
+        for raw, count in zip(raw_keys, got):  # undo, then one key at a time
+            if count:
+                echoes[raw] = count
+        others = []
+        for raw in raw_keys:
+            pending = echoes.get(raw)
+            if not pending:
+                others.append(raw)
+            elif pending == 1:
+                del echoes[raw]
+            else:
+                echoes[raw] = pending - 1
+        return others
 
     def _on_internal_invalidate(self, key: str) -> None:
         tag_prefix = INTERNAL + "tag:"

@@ -138,7 +138,7 @@ class CacheCore(_CacheFront):
         self._tag_index: dict[str, set[str]] = {}
         self._tag_versions: dict[str, int] = {}
         self._key_events: dict[str, threading.Event] = {}
-        self._echoes: dict[str, int] = {}  # own writes whose invalidation is still due
+        self._echoes: dict[bytes, int] = {}  # Redis keys of own writes still to be announced
         self._echo_lock = threading.Lock()
         self._dict_lock = threading.Lock()
         self._trust_lock = threading.Lock()  # L1 trust changes vs. local-only writes

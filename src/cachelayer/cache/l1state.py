@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import CacheError, ValueTooLarge
+from .coherence import EpochToken
 from .core import CacheCore
 from .helpers import EXPIRE, TAGS, now_ms, weigh
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from ..local import LocalCache
 
 __all__ = ["L1Bookkeeping"]
+
+_NO_TOKEN: EpochToken = (-1, -1, [], [])  # a batch written without an L1
 
 
 class L1Bookkeeping(CacheCore):
@@ -68,17 +71,35 @@ class L1Bookkeeping(CacheCore):
         if self._l1 is not None:
             self._l1.delete(key)
 
-    def _expect_echo(self, keys: Sequence[str]) -> bool:
-        """Note before a write that surely modifies *keys* that its invalidation is ours.
+    def _forget_many(self, keys: Sequence[str], drop: bool = True) -> EpochToken:
+        """:meth:`_forget` for a batch about to be written; the batch's epoch token.
 
-        The write-through L1 value then survives the invalidation the write triggers.
+        With *drop* false the L1 keeps its entries: the caller writes the
+        batch through on success and forgets every key that it does not.
+        """
+        l1 = self._l1
+        if l1 is None:
+            return _NO_TOKEN  # no fill to stop and nothing to write through
+        token = self._epochs.bump_many(keys)
+        if drop:
+            delete = l1.delete
+            for key in keys:
+                delete(key)
+        return token
 
-        Only in ``bcast`` mode while coherent: every such write is announced
-        exactly once, in Redis order.  Returns whether writing through is safe
-        (not when the table of expected echoes would outgrow the L1's size:
-        the write then simply does not fill the L1).  Every caller clears the
-        echoes of a write that failed, whatever the failure
-        (:meth:`_drop_echoes`).
+    def _expect_echo(self, rkeys: Sequence[bytes]) -> bool:
+        """Note before a write that surely modifies *rkeys* that its invalidation is ours.
+
+        The write-through L1 value then survives the invalidation the write
+        triggers.  Echoes are kept by Redis key (namespaced bytes, as the
+        invalidation names them), so the listener matches them undecoded.
+
+        *rkeys* are distinct.  Only in ``bcast`` mode while coherent: every
+        such write is announced exactly once, in Redis order.  Returns whether
+        writing through is safe (not when the table of expected echoes would
+        outgrow the L1's size: the write then simply does not fill the L1).
+        Every caller clears the echoes of a write that failed, whatever the
+        failure (:meth:`_drop_echoes`).
         """
         if self._l1 is None or not self._l1_trusted:
             return False
@@ -88,18 +109,24 @@ class L1Bookkeeping(CacheCore):
             return False
         with self._echo_lock:
             echoes = self._echoes
-            if len(echoes) + len(keys) > self._per_key_limit:
+            if len(echoes) + len(rkeys) > self._per_key_limit:
                 return False
-            for key in keys:
-                echoes[key] = echoes.get(key, 0) + 1
+            if not echoes or echoes.keys().isdisjoint(rkeys):
+                echoes.update(dict.fromkeys(rkeys, 1))  # *rkeys* are distinct
+            else:
+                for rkey in rkeys:
+                    echoes[rkey] = echoes.get(rkey, 0) + 1
         return True
 
-    def _drop_echoes(self, keys: Sequence[str]) -> None:
-        """A write that failed or whose outcome is unknown: stop expecting its invalidations."""
+    def _drop_echoes(self, keys: Sequence[str], rkeys: Sequence[bytes]) -> None:
+        """A write that failed or whose outcome is unknown: stop expecting its invalidations.
+
+        *rkeys* are the Redis keys of *keys*, in the same order.
+        """
         if self._echoes:
             with self._echo_lock:
-                for key in keys:
-                    self._echoes.pop(key, None)
+                for rkey in rkeys:
+                    self._echoes.pop(rkey, None)
         for key in keys:
             self._forget(key)
 
@@ -119,12 +146,60 @@ class L1Bookkeeping(CacheCore):
         try:
             l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=weigh(value, size))
         except CacheError:
+            l1.delete(key)  # e.g. heavier than the whole L1: no older value may stay
             return
         if self._epochs.changed(key, token):
             l1.delete(key)
             return
         if tags:
             self._index_tags(key, tags, tag_generation)
+
+    def _write_through_many(
+        self,
+        items: Sequence[tuple[str, Any]],
+        sizes: Sequence[int],
+        seconds: float,
+        token: EpochToken,
+        tags: Sequence[str] = (),
+        tag_generation: int = -1,
+        acked: Optional[Sequence[bool]] = None,
+    ) -> None:
+        """:meth:`_write_through` for a batch Redis acknowledged: one L1 call, one epoch check.
+
+        *sizes* are the items' encoded lengths, *token* from
+        :meth:`_forget_many` of the same keys in the same order; *acked*, if
+        given, says which items Redis stored (the others were forgotten).  An
+        entry the L1 refuses (too heavy) is forgotten instead.
+        """
+        l1 = self._l1
+        if l1 is None:
+            return
+        keys = [key for key, _ in items]
+        ttl = min(seconds, self.config.l1_max_ttl)
+        weights = [  # helpers.weigh, inlined (no call per key)
+            (size if size > 64 else 64)
+            if type(v) is not str and type(v) is not bytes
+            else (size if size > len(v) else len(v))
+            for (_, v), size in zip(items, sizes)
+        ]
+        fill = items
+        if acked is not None:
+            fill = [item for item, ok in zip(items, acked) if ok]
+            weights = [w for w, ok in zip(weights, acked) if ok]
+        try:
+            l1.set_many(fill, ttl, weights)
+        except CacheError:
+            for (key, value), weight in zip(fill, weights):
+                try:
+                    l1.set(key, value, ttl=ttl, weight=weight)
+                except CacheError:
+                    l1.delete(key)
+        for n in self._epochs.changed_keys(keys, token):
+            l1.delete(keys[n])
+        if tags:
+            for key, _ in fill:
+                if key in l1:
+                    self._index_tags(key, tags, tag_generation)
 
     def _write_local(self, key: str, value: Any, seconds: float) -> None:
         """A write Redis did not acknowledge: keep it for degraded reads only.

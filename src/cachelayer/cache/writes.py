@@ -110,13 +110,15 @@ class Writes(Reads):
             return False
         yield from self._dictionary_upkeep()
         data = self._encode(key, value, seconds, versions, compute_ms)
-        self._forget(key)
+        through = self._expect_echo([rkey])
+        self._epochs.bump(key)  # as _forget; written through, the entry is replaced later
+        if not through and self._l1 is not None:
+            self._l1.delete(key)
         token = self._epochs.snapshot(key)
-        through = self._expect_echo([key])
         try:
             yield CALL, self._tier.set, (rkey, data, px(seconds), False, durable)
         except BaseException as exc:
-            self._drop_echoes([key])
+            self._drop_echoes([key], [rkey])
             self._write_failed(exc, [(key, value)], seconds)
             return False
         self._counters.sets += 1
@@ -173,12 +175,10 @@ class Writes(Reads):
             return keys
         yield from self._dictionary_upkeep()
         datas = self._encode_many(items, seconds, versions)
-        tokens: list[tuple[int, int]] = []
-        if self._l1 is not None:
-            for k in keys:
-                self._forget(k)
-                tokens.append(self._epochs.snapshot(k))
-        through = self._expect_echo(keys)
+        through = self._expect_echo(rkeys)
+        # Written through, the L1 entries are replaced on success and forgotten
+        # on failure: until then they may keep the values before this write.
+        token = self._forget_many(keys, drop=not through)
         try:
             results = yield (
                 CALL,
@@ -193,21 +193,21 @@ class Writes(Reads):
                 ),
             )
         except BaseException as exc:
-            self._drop_echoes(keys)
+            self._drop_echoes(keys, rkeys)
             self._write_failed(exc, items, seconds)
             return keys
         failed = [k for k, ok in zip(keys, results) if ok is not True]
         if failed:
-            self._drop_echoes(failed)
+            self._drop_echoes(failed, [rk for rk, ok in zip(rkeys, results) if ok is not True])
             refused = next(r for r in results if r is not True)
             if isinstance(refused, Exception):
                 self._note_refused_batch(refused, failed)
         self._counters.sets += len(items) - len(failed)
         if through:
             gen = generation if tag_list else -1
-            for (k, v), data, ok, token in zip(items, datas, results, tokens):
-                if ok is True:
-                    self._write_through(k, v, seconds, len(data), token, tag_list, gen)
+            sizes = [len(d) for d in datas]
+            acked = [ok is True for ok in results] if failed else None
+            self._write_through_many(items, sizes, seconds, token, tag_list, gen, acked)
         return failed
 
     def _note_refused_batch(self, reply: Exception, failed: list[str]) -> None:

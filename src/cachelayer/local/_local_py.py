@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from .. import _validate
 from .._stats import LocalStats
-from ..errors import ConfigError, InvalidKey, describe_key
+from ..errors import ConfigError, InvalidKey, InvalidWeight, describe_key
 from ._s3fifo_py import FREQ_MAX, HITS_MAX, S3Policy
 
 __all__ = ["LocalCache"]
@@ -466,13 +466,22 @@ class LocalCache(S3Policy):
         self.set(key, value)
 
     def set_many(
-        self, mapping: Union[Mapping[Any, Any], Iterable[tuple[Any, Any]]], ttl: Any = None
+        self,
+        mapping: Union[Mapping[Any, Any], Iterable[tuple[Any, Any]]],
+        ttl: Any = None,
+        weights: Optional[Iterable[Optional[int]]] = None,
     ) -> None:
-        """Store every item of *mapping*; everything is checked before anything is stored."""
+        """Store every item of *mapping*; everything is checked before anything is stored.
+
+        *weights*, if given, holds one weight (or None) per item, in the items' order.
+        """
         items = list(mapping.items() if isinstance(mapping, Mapping) else mapping)
+        given: list[Optional[int]] = [None] * len(items) if weights is None else list(weights)
+        if len(given) != len(items):
+            raise InvalidWeight(f"set_many got {len(given)} weights for {len(items)} items")
         checked = [
-            (key, self._tag(key), value, self._entry_weight(key, value, None))
-            for key, value in items
+            (key, self._tag(key), value, self._entry_weight(key, value, w))
+            for (key, value), w in zip(items, given)
         ]
         seconds = self._ttl(_validate.NO_KEY, ttl)
         if not math.isinf(seconds):
