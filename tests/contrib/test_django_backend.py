@@ -207,3 +207,19 @@ def test_async_methods_run_on_the_async_cache(make_backend):
         return value
 
     assert asyncio.run(read()) == [1, 2]
+
+
+def test_django_redis_conveniences(make_backend):
+    cache = make_backend()
+    cache.clear()
+    cache.set_many({f"user:{i}": i for i in range(30)} | {"other:1": 1})
+    cache.set("user:v2", 2, version=2)
+    assert sorted(cache.keys("user:*")) == sorted(f"user:{i}" for i in range(30))
+    assert list(cache.iter_keys("user:v*", version=2)) == ["user:v2"]
+    assert cache.delete_pattern("user:1*") == 11  # 1, 10..19
+    assert cache.get("user:1") is None and cache.get("user:2") == 2
+    assert cache.get("other:1") == 1
+    with cache.lock("job", timeout=5) as held:
+        assert held.locked()
+        assert cache.lock("job", blocking_timeout=0.1).acquire() is False
+    assert cache.lock("job").acquire(blocking=False) is True

@@ -14,7 +14,7 @@ from cachelayer.contrib.flask.caching import CachelayerCache
 def test_configured_through_flask_caching(redis_url):
     app = flask.Flask(__name__)
     app.config.update(
-        CACHE_TYPE="cachelayer.contrib.flask.caching.CachelayerCache",
+        CACHE_TYPE="cachelayer.contrib.flask.CachelayerCache",
         CACHE_REDIS_URL=redis_url,
         CACHE_DEFAULT_TIMEOUT=50,
         CACHE_KEY_PREFIX="app_",

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from ..config import CacheConfig
+from ..errors import InvalidKey, describe_key
 from ..l2.base import Tier
 from ..security.audit import audit
-from .helpers import MISSING, decorated, key_builder, merge_many, plan_many
+from .helpers import INTERNAL, MISSING, decorated, glob_escape, key_builder, merge_many, plan_many
+from .locks import Lock
 from .protocol import CALL, JOIN, LOAD, PAUSE, Op
 from .scripts import Decoder, Scripts
 from .stampede import SingleFlight
@@ -235,6 +237,67 @@ class Cache(Scripts):
             if value is MISSING:
                 return default
         return value
+
+    def scan(self, pattern: str = "*", batch_size: int = 1000) -> Iterator[str]:
+        """The keys of this namespace matching the glob *pattern*, page by page (SCAN).
+
+        Not a snapshot: keys written meanwhile may or may not appear, and a key
+        may appear twice (SCAN's guarantee).  Every primary of a cluster is
+        scanned.  The cache's own keys are never listed.
+        """
+        if not isinstance(pattern, str):
+            raise InvalidKey(f"scan takes a str glob pattern, not {describe_key(pattern)}")
+        match = glob_escape(self._prefix_bytes) + pattern.encode("utf-8", "surrogatepass")
+        internal = self._prefix_bytes + INTERNAL.encode()
+        plen = len(self._prefix_bytes)
+        self._call_allowed()
+        pages = self._tier.scan_iter(match, batch_size)
+        while True:
+            try:
+                page = next(pages)
+            except StopIteration:
+                break
+            except BaseException as exc:
+                self._call_failed(exc)
+                raise
+            for raw in page:
+                if not raw.startswith(internal):
+                    yield raw[plen:].decode("utf-8", "surrogatepass")
+        self._breaker.success()
+
+    def delete_matching(self, pattern: str, batch_size: int = 1000) -> int:
+        """Remove the keys of this namespace matching the glob *pattern*; how many.
+
+        django-redis's ``delete_pattern``: keys are found with SCAN and removed
+        with UNLINK in batches (through :meth:`delete_many`, so every L1 drops
+        them).  The cache's own keys (tag versions, dictionaries, locks) are
+        never removed: :meth:`clear` removes everything.
+        """
+        removed = 0
+        batch: list[str] = []
+        for key in self.scan(pattern, batch_size):
+            batch.append(key)
+            if len(batch) >= batch_size:
+                removed += self.delete_many(batch)
+                batch = []
+        if batch:
+            removed += self.delete_many(batch)
+        return removed
+
+    def lock(
+        self,
+        name: str,
+        timeout: float = 10.0,
+        sleep: float = 0.05,
+        blocking_timeout: Optional[float] = None,
+    ) -> Lock:
+        """A lock in Redis shared by every process of the namespace (see :class:`Lock`).
+
+        ``with cache.lock("nightly-report", timeout=60): ...`` holds it for at
+        most *timeout* seconds; waiting for it polls every *sleep* seconds, up
+        to *blocking_timeout* (None: until it is free).
+        """
+        return Lock(self, name, timeout, sleep, blocking_timeout)
 
     # ---- loaders -------------------------------------------------------------------
 

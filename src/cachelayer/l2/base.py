@@ -13,7 +13,7 @@ retry of its own (a failover in progress).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable, Optional, Protocol
 
 from redis.connection import AbstractConnection
@@ -104,6 +104,10 @@ class Tier(Protocol):
 
     def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only while it holds *token*."""
+        ...
+
+    def scan_iter(self, match: bytes, batch_size: int = 1000) -> Iterator[list[bytes]]:
+        """The keys matching *match* on every primary, a SCAN page at a time."""
         ...
 
     def scan_unlink(self, match: bytes, batch_size: int = 1000) -> int:

@@ -49,7 +49,7 @@ import binascii
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable, NoReturn, Optional
 
 from redis import exceptions as redis_exceptions
@@ -690,6 +690,11 @@ class ClusterTier:
             self._scan_unlink_on(address, match, batch_size)
             for address in self._current_primaries()
         )
+
+    def scan_iter(self, match: bytes, batch_size: int = 1000) -> Iterator[list[bytes]]:
+        """The keys matching *match* on every primary, one SCAN page at a time."""
+        for address in self._current_primaries():
+            yield from self._node(address).scan_iter(match, batch_size)
 
     def _scan_unlink_on(self, address: Address, match: bytes, batch_size: int) -> int:
         node = self._node(address)

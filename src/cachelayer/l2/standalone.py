@@ -10,7 +10,7 @@ specific class).  Nothing here retries: the cache decides.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable, Optional
 
 from redis import exceptions as redis_exceptions
@@ -362,6 +362,19 @@ class RedisTier:
     def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only if it still holds *token* (atomic, server-side script)."""
         return bool(check(self.eval(RELEASE_LOCK, key, token), key, "EVAL"))
+
+    def scan_iter(self, match: bytes, batch_size: int = 1000) -> Iterator[list[bytes]]:
+        """The keys matching *match*, one SCAN page at a time (a key may come twice)."""
+        cursor: Any = b"0"
+        while True:
+            reply = check(
+                self.command(b"SCAN", cursor, b"MATCH", match, b"COUNT", batch_size), None, "SCAN"
+            )
+            cursor, keys = reply[0], reply[1]
+            if keys:
+                yield list(keys)
+            if cursor in (b"0", 0):
+                return
 
     def scan_unlink(self, match: bytes, batch_size: int = 1000) -> int:
         """UNLINK every key matching *match*, SCAN by SCAN; how many were removed."""

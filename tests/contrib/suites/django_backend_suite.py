@@ -12,7 +12,7 @@ import os
 from cache import tests as django_cache_tests  # Django's tests/cache/tests.py
 from django.test import TestCase, override_settings
 
-BACKEND = "cachelayer.contrib.django.cache.CachelayerCache"
+BACKEND = "cachelayer.contrib.django.CachelayerCache"
 URL = os.environ["CACHELAYER_SUITE_REDIS_URL"]
 
 #: Left out whatever the codec: culling belongs to in-process backends.

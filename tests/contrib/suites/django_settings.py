@@ -11,7 +11,7 @@ MIDDLEWARE: list = []
 ROOT_URLCONF = None
 CACHES = {
     "default": {
-        "BACKEND": "cachelayer.contrib.django.cache.CachelayerCache",
+        "BACKEND": "cachelayer.contrib.django.CachelayerCache",
         "LOCATION": os.environ["CACHELAYER_SUITE_REDIS_URL"],
     }
 }

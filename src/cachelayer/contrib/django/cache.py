@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Optional, TypeVar, Union
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 from ...cache import AsyncCache, Cache
+from ...cache.locks import Lock
 from ...drive import CALL, Op, arun, run
 from ...errors import ConfigError, KeyNotFound
 from .._backend import (
@@ -348,3 +349,43 @@ class CachelayerCache(BaseCache):
     def persist(self, key: Any, version: Any = None) -> bool:
         """Make *key* never expire; False if it does not exist."""
         return self.touch(key, None, version=version)
+
+    # ---- django-redis conveniences ---------------------------------------------------
+
+    def _unversioned(self, raw: str, version: Any) -> str:
+        """*raw* (a made key) without this backend's prefix and version, as django-redis does."""
+        head = self.make_key("", version=version)
+        return raw[len(head) :] if raw.startswith(head) else raw
+
+    def iter_keys(self, search: str, version: Any = None, itersize: int = 1000) -> Iterator[str]:
+        """The keys matching the glob *search* (SCAN, page by page), without prefix/version."""
+        for raw in self.cachelayer.scan(self.make_key(search, version=version), itersize):
+            yield self._unversioned(raw, version)
+
+    def keys(self, search: str, version: Any = None) -> list[str]:
+        """:meth:`iter_keys` as a list."""
+        return list(self.iter_keys(search, version=version))
+
+    def delete_pattern(self, pattern: str, version: Any = None, itersize: int = 1000) -> int:
+        """Remove the keys matching the glob *pattern*; how many (SCAN + UNLINK)."""
+        return self.cachelayer.delete_matching(self.make_key(pattern, version=version), itersize)
+
+    def lock(
+        self,
+        key: Any,
+        version: Any = None,
+        timeout: Optional[float] = None,
+        sleep: float = 0.1,
+        blocking_timeout: Optional[float] = None,
+    ) -> Lock:
+        """A lock in Redis named by *key* (``with cache.lock("k"): ...``), as in django-redis.
+
+        *timeout* None holds it for at most an hour (a lock that never expires
+        outlives a crashed holder).
+        """
+        return self.cachelayer.lock(
+            self.make_and_validate_key(key, version=version),
+            timeout=3600.0 if timeout is None else timeout,
+            sleep=sleep,
+            blocking_timeout=blocking_timeout,
+        )

@@ -1,9 +1,9 @@
-"""Flask-Caching backend: ``CACHE_TYPE = "cachelayer.contrib.flask.caching.CachelayerCache"``.
+"""Flask-Caching backend: ``CACHE_TYPE = "cachelayer.contrib.flask.CachelayerCache"``.
 
 ::
 
     app.config.update(
-        CACHE_TYPE="cachelayer.contrib.flask.caching.CachelayerCache",
+        CACHE_TYPE="cachelayer.contrib.flask.CachelayerCache",
         CACHE_REDIS_URL="redis://127.0.0.1:6379/0",
         CACHE_DEFAULT_TIMEOUT=300,      # 0: never expires (Flask-Caching's meaning)
         CACHE_KEY_PREFIX="flask_cache_",
