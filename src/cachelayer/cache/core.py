@@ -168,9 +168,10 @@ class CacheCore(_CacheFront):
 
     # ---- processes -------------------------------------------------------------------
 
-    def _start_background(self, op: Op[Any], name: str) -> None:
-        """Run *op* in the background (a thread, or a task of the event loop)."""
-        raise NotImplementedError
+    if TYPE_CHECKING:
+        # provided by each driver: a thread running Cache._run, a task running AsyncCache._arun
+        def _start_background(self, op: Op[Any], name: str) -> None:
+            """Run *op* in the background (a thread, or a task of the event loop)."""
 
     def _new_flights(self) -> SingleFlight[Any]:
         """An empty in-process flight table of the driver's kind."""

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Optional
 
@@ -71,7 +72,7 @@ def find_azurite() -> str:
     )
 
 
-class Emulator:
+class Emulator(ABC):
     """One emulator process on a free loopback port."""
 
     name = "emulator"
@@ -81,13 +82,13 @@ class Emulator:
         self.dir = Path(tempfile.mkdtemp(prefix=f"cachelayer-{self.name}-"))
         self.proc: Optional[subprocess.Popen[bytes]] = None
 
+    @abstractmethod
     def command(self) -> list[str]:
         """The command line to run."""
-        raise NotImplementedError
 
+    @abstractmethod
     def env(self) -> dict[str, str]:
         """Environment variables that point the fsspec backend here."""
-        raise NotImplementedError
 
     @property
     def endpoint(self) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 __all__ = ["Controlled"]
 
 
-class Controlled:
+class Controlled(ABC):
     """Description, topology hook and listener sources delegated to ``self.control``.
 
     The sync control tier's watcher thread reports failovers; the asyncio
@@ -17,8 +18,9 @@ class Controlled:
 
     control: Any
 
+    @abstractmethod
     def _drop_from_thread(self) -> None:
-        raise NotImplementedError
+        """Close the data connections from any thread (they reconnect on next use)."""
 
     @property
     def description(self) -> str:
