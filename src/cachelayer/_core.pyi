@@ -1,6 +1,6 @@
 """Type stubs for the ``cachelayer._core`` C extension."""
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Callable, Optional, TypeVar, Union, overload
 
@@ -219,6 +219,11 @@ class CacheFront:
     @property
     def _l1_trusted(self) -> bool: ...
     def get(self, key: Any, default: Any = None) -> Any: ...
+
+class SyncCacheFront(CacheFront):
+    """The driver loop of :class:`cachelayer.Cache` (subclassed by it)."""
+
+    def _run(self, op: Generator[Any, Any, _T]) -> _T: ...
 
 class AsyncCacheFront(CacheFront):
     """The L1-hit fast path of :class:`cachelayer.AsyncCache` (subclassed by it)."""

@@ -11,6 +11,7 @@ import contextlib
 from .cache._front_py import (  # noqa: F401
     AsyncCacheFront,
     CacheFront,
+    SyncCacheFront,
     namespaced_keys,
     pack_envelope,
     parse_envelope,

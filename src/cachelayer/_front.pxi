@@ -84,6 +84,105 @@ cdef class AsyncCacheFront(CacheFront):
         return await self._aget_slow(key, default)
 
 
+cdef extern from "Python.h":
+    # PYGEN_RETURN = 0, PYGEN_ERROR = -1 (exception set), PYGEN_NEXT = 1
+    int PyIter_Send(object iter, object arg, PyObject **presult) except -1
+    bint PyMethod_Check(object o)
+    PyObject *PyMethod_GET_FUNCTION(object o)
+    PyObject *PyDict_GetItem(object d, object key)
+
+from cpython.ref cimport Py_DECREF
+
+
+cdef inline object _steal(PyObject *p):
+    """An object for the new reference *p* (the reference passes to it)."""
+    cdef object o = <object>p
+    Py_DECREF(o)
+    return o
+
+
+cdef class SyncCacheFront(CacheFront):
+    """The driver loop of :class:`cachelayer.Cache`, in C.
+
+    ``_run(op)`` performs the requests of a core operation (a generator, see
+    cachelayer.cache.protocol) until it returns, as the twin's loop does
+    (cache/_front_py.py): tier calls under the circuit breaker and timed into
+    the latency histograms, loaders called, waits on threading primitives.
+    The breaker's and resume checks are read inline (``_call_allowed`` and
+    ``Breaker.success`` are called only when there is something to do), the
+    histogram is found by function identity (``OperationLatency.histogram_for``)
+    and the clock is read in C, so a Redis call costs no Python frame of ours
+    beyond the operation's own.
+    """
+
+    def _run(self, op):
+        """Perform the requests of *op* until it returns; its return value."""
+        cdef PyObject *out = NULL
+        cdef object request, result
+        cdef int status = PyIter_Send(op, None, &out)
+        while status == 1:
+            request = _steal(out)
+            out = NULL
+            while True:
+                try:
+                    result = _perform(self, <tuple>request)
+                    break
+                except BaseException as exc:
+                    try:
+                        request = op.throw(exc)
+                    except StopIteration as stop:
+                        return stop.value
+            status = PyIter_Send(op, result, &out)
+        return _steal(out)
+
+
+
+# Module-level, not cdef methods: Cache's instances are made by CacheFront's
+# tp_new (CacheCore comes first in Cache's MRO), whose vtable has no slot for
+# methods added by SyncCacheFront.  SyncCacheFront adds no C fields either.
+
+cdef object _perform(object self, tuple request):
+    """Perform one request of an operation (see cachelayer.cache.protocol)."""
+    kind = request[0]
+    if kind == 0:  # CALL
+        return _timed_call(self, request[1], request[2])
+    if kind == 1:  # LOAD
+        return request[1]()
+    if kind == 2:  # JOIN
+        return request[1].wait(request[2])
+    if kind == 3:  # PAUSE
+        request[1].wait(request[2])
+        return None
+    return request[1]()  # OFFLOAD: this thread is as good as any
+
+
+cdef object _timed_call(object self, object fn, tuple args):
+    """A tier call under the breaker, timed into its histogram, errors counted."""
+    cdef PyObject *found
+    cdef uint64_t start
+    breaker = self._breaker
+    if self._resume_pending or breaker._state != "closed":
+        self._call_allowed()
+    latency = self._latency
+    found = PyDict_GetItem(
+        latency._by_function, <object>PyMethod_GET_FUNCTION(fn) if PyMethod_Check(fn) else fn
+    )
+    hist = <object>found if found != NULL else latency.histogram_for(fn)
+    start = cl_clock_ns()
+    try:
+        result = fn(*args)
+    except BaseException as exc:
+        cl_latency_record(&(<LatencyHistogram>hist)._h, cl_clock_ns() - start)
+        if isinstance(exc, Exception):
+            latency._count_error(exc)
+        self._call_failed(exc)
+        raise
+    cl_latency_record(&(<LatencyHistogram>hist)._h, cl_clock_ns() - start)
+    if breaker._state != "closed" or breaker._failures:
+        breaker.success()
+    return result
+
+
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 
 cdef object _unpack_envelope = None

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any, Callable, Optional
 
 from ..local._local_py import LocalCache
 from ._latency_py import LatencyHistogram, monotonic_ns
+from .protocol import CALL, JOIN, LOAD, PAUSE
 
-__all__ = ["AsyncCacheFront", "CacheFront", "namespaced_keys", "pack_envelope", "parse_envelope"]
+__all__ = [
+    "AsyncCacheFront",
+    "CacheFront",
+    "SyncCacheFront",
+    "namespaced_keys",
+    "pack_envelope",
+    "parse_envelope",
+]
 
 _MISSING: Any = object()
 
@@ -65,6 +74,43 @@ class CacheFront:
         if value is not _MISSING and self._front_hist is not None:
             self._front_hist.record(monotonic_ns() - start)
         return value
+
+
+class SyncCacheFront(CacheFront):
+    """Twin of the C ``SyncCacheFront``: the driver loop of :class:`cachelayer.Cache`."""
+
+    def _run(self, op: Generator[Any, Any, Any]) -> Any:
+        """Perform the requests of *op* until it returns (see cachelayer.cache.protocol)."""
+        send = op.send
+        cache: Any = self
+        try:
+            request = send(None)
+            while True:
+                try:
+                    kind = request[0]
+                    if kind == CALL:
+                        cache._call_allowed()
+                        try:
+                            result = cache._latency.call(request[1], request[2])
+                        except BaseException as exc:
+                            cache._call_failed(exc)
+                            raise
+                        cache._breaker.success()
+                    elif kind == LOAD:
+                        result = request[1]()
+                    elif kind == JOIN:
+                        result = request[1].wait(request[2])
+                    elif kind == PAUSE:
+                        request[1].wait(request[2])
+                        result = None
+                    else:  # OFFLOAD: this thread is as good as any
+                        result = request[1]()
+                except BaseException as exc:
+                    request = op.throw(exc)
+                else:
+                    request = send(result)
+        except StopIteration as stop:
+            return stop.value
 
 
 class AsyncCacheFront(CacheFront):

@@ -12,25 +12,31 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
+from .._impl import core
 from ..config import CacheConfig
 from ..errors import InvalidKey, describe_key
 from ..l2.base import Tier
 from ..security.audit import audit
 from .helpers import INTERNAL, MISSING, decorated, glob_escape, key_builder, merge_many, plan_many
 from .locks import Lock
-from .protocol import CALL, JOIN, LOAD, PAUSE, Op
+from .protocol import CALL, Op
 from .scripts import Decoder, Scripts
 from .stampede import SingleFlight
 
 __all__ = ["Cache", "make_tier"]
 
+if TYPE_CHECKING:
+    from .._core import SyncCacheFront as _SyncFront
+else:
+    _SyncFront = core.SyncCacheFront
+
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
-class Cache(Scripts):
+class Cache(Scripts, _SyncFront):
     """A two-tier cache: in-process L1 (C) in front of Redis.
 
     ``Cache(config=None, **options)`` or ``Cache.from_url(url, **options)``;
@@ -56,38 +62,8 @@ class Cache(Scripts):
         return cls(CacheConfig.from_url(url, **options))
 
     # ---- the driver ----------------------------------------------------------------
-
-    def _run(self, op: Op[T]) -> T:
-        """Perform the requests of *op* until it returns (see :mod:`.protocol`)."""
-        send = op.send
-        try:
-            request = send(None)
-            while True:
-                try:
-                    kind = request[0]
-                    if kind == CALL:
-                        self._call_allowed()
-                        try:
-                            result = self._latency.call(request[1], request[2])
-                        except BaseException as exc:
-                            self._call_failed(exc)
-                            raise
-                        self._breaker.success()
-                    elif kind == LOAD:
-                        result = request[1]()
-                    elif kind == JOIN:
-                        result = request[1].wait(request[2])
-                    elif kind == PAUSE:
-                        request[1].wait(request[2])
-                        result = None
-                    else:  # OFFLOAD: this thread is as good as any
-                        result = request[1]()
-                except BaseException as exc:
-                    request = op.throw(exc)
-                else:
-                    request = send(result)
-        except StopIteration as stop:
-            return cast(T, stop.value)
+    # _run(op), the loop that performs the requests of a core operation, is
+    # SyncCacheFront._run: C in _front.pxi, its twin in _front_py.py.
 
     def _start_background(self, op: Op[Any], name: str) -> None:
         threading.Thread(target=self._run, args=(op,), name=name, daemon=True).start()

@@ -105,6 +105,17 @@ class Epochs:
         changes = self._changes  # before the stripes: a later bump always shows here
         return changes, self._global, where, [stripes[i] for i in where]
 
+    def snapshot_many(self, keys: Sequence[object]) -> EpochToken:
+        """:meth:`snapshot` of every key of *keys* as one token, for :meth:`changed_keys`.
+
+        The bump counter is read first: a bump that lands while the stripes
+        are read shows in it, and the per-key check that follows then decides.
+        """
+        changes = self._changes
+        stripes = self._stripes
+        where = [hash(key) & (STRIPES - 1) for key in keys]
+        return changes, self._global, where, [stripes[i] for i in where]
+
     def changed_keys(self, keys: Sequence[object], token: EpochToken) -> list[int]:
         """Positions in *keys* (as given to :meth:`bump_many`) that may have been invalidated."""
         changes, glob, where, seen = token

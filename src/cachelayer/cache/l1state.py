@@ -65,6 +65,45 @@ class L1Bookkeeping(CacheCore):
         if env is not None and env[TAGS]:
             self._index_tags(key, [tag for tag, _ in env[TAGS]], tag_generation)
 
+    def _fill_many(
+        self,
+        keys: Sequence[str],
+        token: EpochToken,
+        items: Sequence[tuple[str, Any]],
+        sizes: Sequence[int],
+        envs: Sequence[Optional[Any]],
+    ) -> None:
+        """:meth:`_fill` for the untagged values of one batch read: one L1 call, one epoch check.
+
+        *keys* are every key the batch asked Redis for and *token* their
+        :meth:`Epochs.snapshot_many` taken before the read; *items* the
+        (key, value) pairs found, with their stored *sizes* and envelopes.
+        Values that expire in Redis before ``l1_max_ttl`` are filled one by one
+        with their own TTL, the rest by one ``set_many``.
+        """
+        l1 = self._l1
+        if l1 is None or not self._l1_trusted:
+            return
+        longest = self.config.l1_max_ttl
+        now = now_ms()
+        horizon = now + longest * 1000.0
+        batch: list[tuple[str, Any]] = []
+        weights: list[int] = []
+        for item, size, env in zip(items, sizes, envs):
+            weight = weigh(item[1], size)
+            if env is None or not env[EXPIRE] or env[EXPIRE] >= horizon:
+                batch.append(item)
+                weights.append(weight)
+                continue
+            ttl = (env[EXPIRE] - now) / 1000.0
+            if ttl > 0.001:
+                with contextlib.suppress(ValueTooLarge):
+                    l1.set(item[0], item[1], ttl=ttl, weight=weight)
+        if batch:
+            _store_batch(l1, batch, longest, weights)
+        for n in self._epochs.changed_keys(keys, token):
+            l1.delete(keys[n])  # an invalidation raced with the read
+
     def _forget(self, key: str) -> None:
         """Our own write or delete: no L1 fill started before it may land."""
         self._epochs.bump(key)
@@ -186,14 +225,7 @@ class L1Bookkeeping(CacheCore):
         if acked is not None:
             fill = [item for item, ok in zip(items, acked) if ok]
             weights = [w for w, ok in zip(weights, acked) if ok]
-        try:
-            l1.set_many(fill, ttl, weights)
-        except CacheError:
-            for (key, value), weight in zip(fill, weights):
-                try:
-                    l1.set(key, value, ttl=ttl, weight=weight)
-                except CacheError:
-                    l1.delete(key)
+        _store_batch(l1, fill, ttl, weights)
         for n in self._epochs.changed_keys(keys, token):
             l1.delete(keys[n])
         if tags:
@@ -269,3 +301,20 @@ class L1Bookkeeping(CacheCore):
             index.clear()
             total = 0
         self._tag_indexed = total
+
+
+def _store_batch(
+    l1: LocalCache, items: Sequence[tuple[str, Any]], ttl: float, weights: Sequence[int]
+) -> None:
+    """``l1.set_many``; if the batch is refused (a value too large), item by item.
+
+    An item the L1 refuses on its own is dropped from it (never left stale).
+    """
+    try:
+        l1.set_many(items, ttl, weights)
+    except CacheError:
+        for (key, value), weight in zip(items, weights):
+            try:
+                l1.set(key, value, ttl=ttl, weight=weight)
+            except CacheError:
+                l1.delete(key)

@@ -30,6 +30,8 @@ __all__ = ["DEFAULT_SAMPLE_EVERY", "LatencyHistogram", "OperationLatency"]
 DEFAULT_SAMPLE_EVERY = 64
 #: Distinct Redis operations and error types kept (a bound on per-name state).
 MAX_NAMES = 64
+#: Functions whose histogram is remembered by identity (the driver's fast lookup).
+MAX_FUNCTIONS = 256
 
 LatencyHistogram = core.LatencyHistogram
 _clock = time.perf_counter_ns
@@ -47,6 +49,8 @@ class OperationLatency:
         #: L1 hits of ``get`` (a 1-in-``sample_every`` sample).
         self.l1 = LatencyHistogram()
         self._l2: dict[str, Any] = {}
+        #: function (a bound method's ``__func__``) -> its histogram in ``_l2``
+        self._by_function: dict[Any, Any] = {}
         self._errors: dict[str, int] = {}
 
     def call(self, fn: Callable[..., Any], args: Sequence[Any]) -> Any:
@@ -78,11 +82,25 @@ class OperationLatency:
             errors[kind] = errors.get(kind, 0) + 1
 
     def _record(self, fn: Callable[..., Any], elapsed: int) -> None:
-        name = getattr(fn, "__name__", "call")
-        hist = self._l2.get(name)
+        self.histogram_for(fn).record(elapsed if elapsed > 0 else 0)
+
+    def histogram_for(self, fn: Callable[..., Any]) -> Any:
+        """The histogram calls of *fn* are timed into: the one named after it.
+
+        Remembered by function (``fn.__func__`` for a bound method, at most
+        ``MAX_FUNCTIONS`` of them), which is how the C sync driver finds it
+        without reading the name.
+        """
+        func = getattr(fn, "__func__", fn)
+        hist = self._by_function.get(func)
         if hist is None:
-            hist = self._histogram(name)
-        hist.record(elapsed if elapsed > 0 else 0)
+            name = getattr(fn, "__name__", "call")
+            hist = self._l2.get(name)
+            if hist is None:
+                hist = self._histogram(name)
+            if len(self._by_function) < MAX_FUNCTIONS:
+                self._by_function[func] = hist
+        return hist
 
     def _histogram(self, name: str) -> Any:
         if len(self._l2) >= MAX_NAMES:
@@ -101,4 +119,5 @@ class OperationLatency:
         """Forget every histogram and error count."""
         self.l1.reset()
         self._l2 = {}
+        self._by_function = {}
         self._errors = {}

@@ -88,7 +88,26 @@ class Reads(Tags):
             if count:
                 self._counters.misses += 1
             return MISSING, None
-        return (yield from self._accept(key, data, token))
+        try:
+            value, env = self._decode_plain(key, data)
+        except (_SlowPath, DecodeError):
+            return (yield from self._accept(key, data, token))
+        self._counters.l2_hits += 1
+        self._fill(key, value, len(data), env, token)
+        return value, env
+
+    def _decode_plain(self, key: str, data: bytes) -> tuple[Any, Optional[Any]]:
+        """(value, envelope) of the common case, without waiting: no tags, known dictionary.
+
+        Raises _SlowPath for a tagged value and DecodeError (UnknownDictionary
+        among them) for anything else; :meth:`_accept` then decides.
+        """
+        env = _parse_envelope(data, key)
+        if env is None:
+            return self._codec._decode_at(data, 0, key), None
+        if env[TAGS]:
+            raise _SlowPath
+        return self._codec._decode_at(data, env[OFFSET], key), env
 
     def _accept(self, key: str, data: bytes, token: tuple[int, int]) -> Op[tuple[Any, Any]]:
         generation = -1
@@ -158,16 +177,17 @@ class Reads(Tags):
     ) -> Op[dict[str, Any]]:
         """Second half of ``get_many``: one MGET for what the L1 did not hold."""
         fill = self._l1 is not None and self._l1_trusted
-        snapshot = self._epochs.snapshot
-        tokens = [snapshot(keys[i]) for i in todo] if fill else [(0, 0)] * len(todo)
+        every = len(todo) == len(keys)  # nothing came from the L1: no copies
+        asked = keys if every else [keys[i] for i in todo]
+        token = self._epochs.snapshot_many(asked) if fill else None
         try:
-            datas = yield CALL, self._tier.mget, ([rkeys[i] for i in todo],)
+            datas = yield CALL, self._tier.mget, (rkeys if every else [rkeys[i] for i in todo],)
         except ConnectionLost as exc:
             self._degrade(exc)
-            for i in todo:
-                value = self._stale(keys[i])
+            for key in asked:
+                value = self._stale(key)
                 if value is not MISSING:
-                    found[keys[i]] = value
+                    found[key] = value
             return found
         except ServerError as exc:
             self._refuse(exc, f"read of {len(todo)} keys")
@@ -175,27 +195,36 @@ class Reads(Tags):
             return found
         decode = self._codec._decode_at
         misses = hits = 0
-        for i, data, token in zip(todo, datas, tokens):
+        filled: list[tuple[str, Any]] = []
+        sizes: list[int] = []
+        envs: list[Any] = []
+        for n in range(len(asked)):
+            data = datas[n]
             if data is None:
                 misses += 1
                 continue
-            key = keys[i]
-            try:  # the common case inline: no tags, known dictionary
+            key = asked[n]
+            try:  # _decode_plain, inline: a call per key is measurable here
                 env = _parse_envelope(data, key)
                 if env is not None and env[TAGS]:
                     raise _SlowPath
                 value = decode(data, 0 if env is None else env[OFFSET], key)
             except (_SlowPath, DecodeError):
-                value, _ = yield from self._accept(key, data, token)
+                one = (0, 0) if token is None else (token[1], token[3][n])
+                value, _ = yield from self._accept(key, data, one)
                 if value is not MISSING:
                     found[key] = value
                 continue
             hits += 1
             found[key] = value
             if fill:
-                self._fill(key, value, len(data), env, token)
+                filled.append((key, value))
+                sizes.append(len(data))
+                envs.append(env)
         self._counters.misses += misses
         self._counters.l2_hits += hits
+        if token is not None and filled:
+            self._fill_many(asked, token, filled, sizes, envs)
         return found
 
     def _exists(self, key: str) -> Op[bool]:
