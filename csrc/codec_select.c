@@ -53,6 +53,16 @@ void cl_select_restart(cl_select_state *st, const cl_select_cfg *cfg)
     cl_select_check(cfg, st);
 }
 
+/* Whether a sniffed format is final: PNG and JPEG files often carry
+ * uncompressed parts (metadata, ICC profiles, text chunks, thumbnails, stored
+ * blocks) that a general compressor still shrinks by 5-30 %, so they go on
+ * to the entropy check like unknown data; the other formats are compressed
+ * streams through and through. */
+static int sniffed_final(int fmt)
+{
+    return fmt != CL_FMT_UNKNOWN && fmt != CL_FMT_PNG && fmt != CL_FMT_JPEG;
+}
+
 static cl_choice choice(uint8_t codec, int8_t level, uint8_t reason, uint32_t entropy)
 {
     cl_choice c;
@@ -67,19 +77,21 @@ cl_choice cl_select(const cl_select_cfg *cfg, cl_select_state *st, const uint8_t
                     int has_dict)
 {
     uint32_t h, i;
+    int fmt;
     cl_choice c;
 
     if (len < cfg->min_size) {
         c = choice(CL_CODEC_NONE, 0, CL_WHY_SMALL, 0);
         goto done;
     }
-    if (st->skip > 0) {
-        st->skip--;
-        c = choice(CL_CODEC_NONE, 0, CL_WHY_BACKOFF, 0);
+    fmt = cl_sniff(p, len);
+    if (sniffed_final(fmt)) {
+        c = choice(CL_CODEC_NONE, 0, CL_WHY_SNIFFED, 0);
         goto done;
     }
-    if (cl_sniff(p, len) != CL_FMT_UNKNOWN) {
-        c = choice(CL_CODEC_NONE, 0, CL_WHY_SNIFFED, 0);
+    if (fmt == CL_FMT_UNKNOWN && st->skip > 0) {
+        st->skip--;
+        c = choice(CL_CODEC_NONE, 0, CL_WHY_BACKOFF, 0);
         goto done;
     }
     h = cl_entropy_q12(p, len);
@@ -107,6 +119,11 @@ done:
     st->reasons[c.reason]++;
     cl_select_check(cfg, st);
     return c;
+}
+
+int cl_select_learns(const uint8_t *p, size_t len)
+{
+    return cl_sniff(p, len) == CL_FMT_UNKNOWN;
 }
 
 int cl_select_keep(const cl_select_cfg *cfg, cl_select_state *st, size_t plain, size_t compressed,

@@ -8,13 +8,18 @@
  * Decision order (the first that applies wins; `reason` records which):
  *   1. CL_WHY_SMALL    len < min_size: stored as it is.  The caller skips
  *                      the call altogether for such values.
- *   2. CL_WHY_BACKOFF  the namespace is backing off (below): as it is.
- *   3. CL_WHY_SNIFFED  the value starts like an already-compressed format
- *                      (codec_sniff.h): as it is.
+ *   2. CL_WHY_SNIFFED  the value starts like an already-compressed format
+ *                      (codec_sniff.h) other than PNG or JPEG: as it is.
+ *                      PNG and JPEG files often hold uncompressed parts
+ *                      (metadata, thumbnails), so they go on to step 4.
+ *   3. CL_WHY_BACKOFF  the namespace is backing off (below) and the value is
+ *                      not PNG or JPEG: as it is.
  *   4. CL_WHY_ENTROPY  the sampled byte entropy (codec_entropy.h) is above
  *                      entropy_limit: as it is.
  *   5. CL_WHY_DICT     a dictionary is active and len <= dict_max_size:
- *                      zstd-dict at dict_level.
+ *                      zstd-dict at dict_level (a dictionary trained on the
+ *                      namespace's values never compresses them worse than
+ *                      zstd alone at the same level, and usually better).
  *   6. CL_WHY_FAST     the entropy is above fast_entropy: fast_codec at
  *                      fast_level (a cheap attempt on dense data).
  *   7. CL_WHY_RULE     the first rule with len <= max_size, in order (the
@@ -30,7 +35,10 @@
  *   without trying (reason CL_WHY_BACKOFF) and backoff doubles, up to
  *   backoff_max.  After the pause, one more failure starts the next, longer
  *   pause at once; one success resets the failure count and backoff to
- *   backoff_min.  Values rejected by steps 1, 3 and 4 do not count.
+ *   backoff_min.  Values rejected by steps 1, 2 and 4 do not count.
+ *   PNG and JPEG values neither wait out a pause nor feed learning (the
+ *   caller passes learn = cl_select_learns()): whether one of them
+ *   compresses says nothing about the namespace's other values.
  *
  * Invariants (cl_select_check, CL_DEBUG builds)
  *   S1 fails < learn_after (when learn_after > 0).
@@ -105,6 +113,9 @@ void cl_select_init(cl_select_state *st, const cl_select_cfg *cfg);
 /* Chooses how to store [p, p + len).  has_dict: a dictionary is active. */
 cl_choice cl_select(const cl_select_cfg *cfg, cl_select_state *st, const uint8_t *p, size_t len,
                     int has_dict);
+/* Whether the outcome of compressing [p, p + len) should feed learning:
+ * not for PNG or JPEG values (see Learning above). */
+int cl_select_learns(const uint8_t *p, size_t len);
 /* Whether a compressed frame of `compressed` bytes is worth keeping over the
  * `plain` bytes the value takes uncompressed; learn: feed the outcome into
  * the namespace state (the selector chose the codec). */

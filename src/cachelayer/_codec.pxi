@@ -113,6 +113,7 @@ cdef extern from "codec_select.h":
     void cl_select_restart(cl_select_state *st, const cl_select_cfg *cfg)
     cl_choice cl_select(const cl_select_cfg *cfg, cl_select_state *st, const uint8_t *p,
                         size_t len, int has_dict) nogil
+    int cl_select_learns(const uint8_t *p, size_t len)
     int cl_select_keep(const cl_select_cfg *cfg, cl_select_state *st, size_t plain,
                        size_t compressed, int learn)
 
@@ -675,6 +676,12 @@ def sniff(data):
     return cl_sniff(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
 
+def select_learns(data):
+    """Whether compressing *data* feeds the selector's learning (not PNG or JPEG)."""
+    cdef bytes b = _cx_bytes(data)
+    return bool(cl_select_learns(<const uint8_t *>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b)))
+
+
 def entropy_q12(data):
     """Q12 order-0 entropy (bits per byte, Miller-Madow corrected) of the sample of *data*."""
     cdef bytes b = _cx_bytes(data)
@@ -777,6 +784,7 @@ cdef class Codec:
     cdef uint64_t _encoded, _decoded, _raw_bytes, _stored_bytes
     cdef uint64_t _by_codec[7]
     cdef Py_ssize_t _sampling
+    cdef uint64_t _sample_max
     cdef list _samples
     cdef object _last_report
     cdef object __weakref__
@@ -788,6 +796,7 @@ cdef class Codec:
         cfg = _cx_O.check_codec_config(serializer, compression, profile, max_value_size, **options)
         _cx_selector_cfg(cfg.selector, &self._sel)
         cl_select_init(&self._st, &self._sel)
+        self._sample_max = min(cfg.selector.dict_max_size, _cx_O.SAMPLE_MAX_SIZE)
         self._cfg = cfg
         self._dicts = _cx_dicts.DictionarySet()
         self._tls = _cx_comp.ThreadCodecs()
@@ -1041,7 +1050,7 @@ cdef class Codec:
                 why = choice.reason
         elif codec == CL_CODEC_ZSTD_DICT and dict_id == 0:
             codec = CL_CODEC_ZSTD
-        if self._sampling and self._sel.min_size <= <uint64_t>n <= self._sel.dict_max_size:
+        if self._sampling and self._sel.min_size <= <uint64_t>n <= self._sample_max:
             self._sample(data)
         if flags & CL_FLAG_CRC32:
             crc = _cx_crc32(data)
@@ -1067,7 +1076,8 @@ cdef class Codec:
             f.dict_id = dict_id
             f.length = n
             size = cl_frame_header_size(&f) + PyBytes_GET_SIZE(compressed)
-            keep = cl_select_keep(&self._sel, &self._st, plain_size, size, auto)
+            keep = cl_select_keep(&self._sel, &self._st, plain_size, size,
+                                  auto and cl_select_learns(p, n))
             if keep:
                 out = self._frame(sid, codec, flags, dict_id, n, crc, compressed)
                 self._count(n, PyBytes_GET_SIZE(out), codec)
@@ -1299,8 +1309,9 @@ cdef class Codec:
     def start_sampling(self, count):
         """Collect copies of the next *count* serialized values for a dictionary.
 
-        Only values a dictionary would be used for (between min_size and
-        dict_max_size bytes) are kept; :meth:`train_from_samples` trains on them.
+        Only values a dictionary would be used for, between min_size and
+        dict_max_size bytes and at most 8 KiB (``SAMPLE_MAX_SIZE``), are kept;
+        :meth:`train_from_samples` trains on them.
         """
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise _cx_ConfigError(f"count must be an int >= 0, got {count!r}")

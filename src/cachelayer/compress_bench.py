@@ -15,6 +15,9 @@ then prints per size class (and per category, for a corpus with a
 - plain peers measured in the same run: lz4 block with size prefix,
   zstd level 3 frame, zlib level 6 (as django-redis stores it), brotli at
   its default quality;
+- the reference: one plain ``zstandard`` call at level 3 (a standard
+  frame), with a 16 KiB dictionary trained by ``zstandard.train_dictionary``
+  on the same train split wherever the codec trains one;
 - the selector of each profile (a fresh :class:`~cachelayer.Codec` per
   group, as one namespace): what it stored and what that cost;
 - the oracle: per value, the candidate with the least
@@ -23,7 +26,10 @@ then prints per size class (and per category, for a corpus with a
 
 A corpus manifest names each file's category and, for some categories, a
 train/test split: dictionaries are trained on ``train`` and everything is
-measured on the rest.  ``--json`` prints the same numbers for scripts.
+measured on the rest.  Each group's heading and the closing table put the
+balanced and memory selectors beside the reference: ratio / reference
+ratio, and (balanced) compress + decompress time / the reference's.
+``--json`` prints the same numbers for scripts.
 """
 
 from __future__ import annotations
@@ -51,7 +57,15 @@ from .codec.compressors import (
     make_compressor,
 )
 
-__all__ = ["CORPUS", "DEFAULT_CANDIDATES", "SIZE_CLASSES", "main", "register", "run"]
+__all__ = [
+    "CORPUS",
+    "DEFAULT_CANDIDATES",
+    "REFERENCE",
+    "SIZE_CLASSES",
+    "main",
+    "register",
+    "run",
+]
 
 #: The corpus shipped in the package (manifest.json, SOURCES.md and the files).
 CORPUS = Path(__file__).resolve().with_name("corpus")
@@ -89,6 +103,10 @@ SIZE_CLASSES = (
     (">=128KiB", 2**63),
 )
 PROFILE_NAMES = ("latency", "balanced", "memory")
+#: Label of the reference row: zstandard level 3, plus a dictionary where trained.
+REFERENCE = "reference zstd-3 (+dict)"
+#: Size of the reference's dictionary.
+REFERENCE_DICT_SIZE = 16384
 DECOMPRESS_WEIGHT = 4.0
 
 
@@ -300,16 +318,66 @@ def _peers() -> dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], Any]
 # ---- the run -----------------------------------------------------------------------
 
 
-def train_dictionaries(items: list[Item], size: int) -> dict[str, bytes]:
-    """{category: dictionary bytes} for categories with a train split."""
+def _train_splits(items: list[Item]) -> dict[str, list[bytes]]:
+    out: dict[str, list[bytes]] = {}
+    for i in items:
+        if i.split == "train":
+            out.setdefault(i.category, []).append(i.data)
+    return dict(sorted(out.items()))
+
+
+def train_dictionaries(
+    items: list[Item], size: int, skipped: Optional[dict[str, str]] = None
+) -> dict[str, bytes]:
+    """{category: dictionary bytes} for categories with a train split.
+
+    A split too small to train on gets no dictionary; *skipped* (if given)
+    collects why, by category.
+    """
     out: dict[str, bytes] = {}
-    for cat in sorted({i.category for i in items if i.split == "train"}):
+    for cat, samples in _train_splits(items).items():
         codec = core.Codec(serializer="raw")
-        dict_id = codec.train_dictionary(
-            [i.data for i in items if i.category == cat and i.split == "train"], size
-        )
+        try:
+            dict_id = codec.train_dictionary(samples, size)
+        except ValueError as exc:
+            if skipped is not None:
+                skipped[cat] = str(exc)
+            continue
         out[cat] = codec.dictionaries()[dict_id]
     return out
+
+
+def reference_dictionaries(
+    items: list[Item], categories: Sequence[str], size: int = REFERENCE_DICT_SIZE
+) -> dict[str, Any]:
+    """{category: zstandard dictionary} as a plain zstandard user trains it.
+
+    ``zstandard.train_dictionary(size, samples)`` with its defaults, on the
+    raw train split, for each of *categories*; a category zstd cannot train
+    on is left out (its reference is zstd level 3 alone).
+    """
+    import zstandard
+
+    splits = _train_splits(items)
+    out: dict[str, Any] = {}
+    for cat in categories:
+        samples: list[Any] = splits.get(cat, [])
+        try:
+            out[cat] = zstandard.train_dictionary(min(size, sum(map(len, samples))), samples)
+        except zstandard.ZstdError:
+            continue
+    return out
+
+
+def _reference(zdict: Any) -> tuple[Callable[[bytes], bytes], Callable[[bytes], Any]]:
+    import zstandard
+
+    if zdict is None:
+        return zstandard.ZstdCompressor(level=3).compress, zstandard.ZstdDecompressor().decompress
+    return (
+        zstandard.ZstdCompressor(level=3, dict_data=zdict).compress,
+        zstandard.ZstdDecompressor(dict_data=zdict).decompress,
+    )
 
 
 def run(
@@ -320,6 +388,7 @@ def run(
     clock_name: str = "wall",
     budget: float = 0.003,
     dict_size: int = 65536,
+    reference_dict_size: int = REFERENCE_DICT_SIZE,
     use_dicts: bool = True,
     peers: bool = True,
     progress: Optional[Callable[[str], None]] = None,
@@ -328,8 +397,12 @@ def run(
     import zstandard
 
     clock = _timer(clock_name)
-    dicts = train_dictionaries(items, dict_size) if use_dicts else {}
+    skipped: dict[str, str] = {}
+    dicts = train_dictionaries(items, dict_size, skipped) if use_dicts else {}
     zdicts = {cat: zstandard.ZstdCompressionDict(d) for cat, d in dicts.items()}
+    ref_dicts = reference_dictionaries(items, sorted(dicts), reference_dict_size)
+    refs = {cat: _reference(d) for cat, d in ref_dicts.items()}
+    plain_ref = _reference(None)
     test = [i for i in items if i.split != "train"]
     peer_fns = _peers() if peers else {}
 
@@ -367,7 +440,8 @@ def run(
             if m is not None:
                 table[spec] = m
                 add(groups, spec, raw, m)
-        for label, (comp, dec) in peer_fns.items():
+        peer_list = [(REFERENCE, refs.get(item.category, plain_ref)), *peer_fns.items()]
+        for label, (comp, dec) in peer_list:
             out = comp(data)
             m = Measure(
                 len(out),
@@ -411,6 +485,8 @@ def run(
         "clock": clock_name,
         "values": len(test),
         "dictionaries": {cat: len(d) for cat, d in dicts.items()},
+        "reference_dictionaries": {cat: len(d.as_bytes()) for cat, d in ref_dicts.items()},
+        "dictionaries_skipped": skipped,
         "selector_decision_ns": {p: round(t * 1e9, 1) for p, t in decision.items()},
         "size_classes": _finish(by_class, [label for label, _ in SIZE_CLASSES]),
         "categories": _finish(by_cat, sorted(by_cat)) if _has_categories(items) else {},
@@ -433,6 +509,19 @@ def _summary(rows: dict[str, Row]) -> dict[str, Any]:
     orb = rows.get("oracle (bytes)")
     if mem and orb and orb.stored:
         out["memory_bytes_vs_oracle"] = round(mem.stored / orb.stored, 4)
+    ref = rows.get(REFERENCE)
+    if ref and ref.stored:
+        vs: dict[str, float] = {"reference_ratio": round(ref.raw / ref.stored, 4)}
+        for name, row in (("balanced", sel), ("memory", mem)):
+            if row and row.stored:
+                vs[f"{name}_ratio"] = round(row.raw / row.stored, 4)
+                vs[f"{name}_ratio_vs_reference"] = round(ref.stored / row.stored, 4)
+                ref_time = ref.compress + ref.decompress
+                if ref_time:
+                    vs[f"{name}_time_vs_reference"] = round(
+                        (row.compress + row.decompress) / ref_time, 4
+                    )
+        out["vs_reference"] = vs
     return out
 
 
@@ -487,6 +576,9 @@ def render(report: dict[str, Any]) -> str:
                     head += f", memory bytes / oracle {summary['memory_bytes_vs_oracle']:.4f}"
                 head += ")"
             lines.append(head)
+            vs = summary.get("vs_reference")
+            if vs and "balanced_ratio_vs_reference" in vs:
+                lines.append("  " + _vs_text(vs))
             lines.append(
                 f"  {'codec':28s} {'ratio':>7s} {'comp MB/s':>10s} {'dec MB/s':>10s} "
                 f"{'cost ms':>10s}  picks"
@@ -498,7 +590,44 @@ def render(report: dict[str, Any]) -> str:
                     f"{_fmt(r['compress_mb_s'], '10.1f')} {_fmt(r['decompress_mb_s'], '10.1f')} "
                     f"{r['cost_ms']:10.3f}  {picks}"
                 )
+    lines.append("")
+    lines.extend(_reference_table(sections))
     return "\n".join(lines)
+
+
+def _vs_text(vs: dict[str, Any]) -> str:
+    text = (
+        f"vs reference {vs['reference_ratio']:.3f}: balanced {vs['balanced_ratio']:.3f} = "
+        f"{vs['balanced_ratio_vs_reference']:.3f}x ratio"
+    )
+    if "balanced_time_vs_reference" in vs:
+        text += f" at {vs['balanced_time_vs_reference']:.3f}x time"
+    if "memory_ratio_vs_reference" in vs:
+        text += f"; memory {vs['memory_ratio']:.3f} = {vs['memory_ratio_vs_reference']:.3f}x"
+    return text
+
+
+def _reference_table(sections: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The selectors against the reference, one line per size class and category."""
+    lines = [
+        f"== selectors vs {REFERENCE} (ratio x = reference bytes / selector bytes; "
+        "time x = selector compress+decompress / reference's)",
+        f"  {'group':24s} {'reference':>9s} {'balanced':>9s} {'ratio x':>8s} {'time x':>7s} "
+        f"{'memory':>9s} {'ratio x':>8s}",
+    ]
+    for title, groups in sections:
+        for name, summary in groups.items():
+            vs = summary.get("vs_reference")
+            if not vs or "balanced_ratio" not in vs:
+                continue
+            lines.append(
+                f"  {(title + ' ' + name)[:24]:24s} {vs['reference_ratio']:9.3f} "
+                f"{vs['balanced_ratio']:9.3f} {vs['balanced_ratio_vs_reference']:8.3f} "
+                f"{_fmt(vs.get('balanced_time_vs_reference'), '7.3f')} "
+                f"{_fmt(vs.get('memory_ratio'), '9.3f')} "
+                f"{_fmt(vs.get('memory_ratio_vs_reference'), '8.3f')}"
+            )
+    return lines
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -527,6 +656,7 @@ def handle(args: argparse.Namespace) -> int:
         clock_name=args.clock,
         budget=args.budget_ms / 1e3,
         dict_size=args.dict_size,
+        reference_dict_size=args.reference_dict_size,
         use_dicts=not args.no_dict,
         peers=not args.no_peers,
         progress=progress,
@@ -579,6 +709,12 @@ def register(subparsers: Any) -> None:
         help="time spent timing each value/codec pair, in milliseconds",
     )
     p.add_argument("--dict-size", type=int, default=65536, help="dictionary size in bytes")
+    p.add_argument(
+        "--reference-dict-size",
+        type=int,
+        default=REFERENCE_DICT_SIZE,
+        help="size of the reference's zstandard dictionary in bytes",
+    )
     p.add_argument("--no-dict", action="store_true", help="do not train dictionaries")
     p.add_argument("--no-peers", action="store_true", help="skip the plain peer rows")
     p.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")

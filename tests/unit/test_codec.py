@@ -35,6 +35,8 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+#: A serialized value like those the test dictionary was trained on.
+SAMPLE_TEXT: bytes = msgpack.packb(DICT_SAMPLES[7])
 
 
 def make(impl: Any, **kwargs: Any) -> Any:
@@ -321,12 +323,43 @@ def test_namespace_learning_pauses_incompressible_namespaces(impl):
 
 @pytest.mark.parametrize("profile", ["latency", "balanced", "memory"])
 def test_profiles(impl, profile):
-    codec = make(impl, profile=profile)
     text = b'{"name": "value", "list": [1, 2, 3], "more": "text text text"}' * 200
+    # without a dictionary
+    codec = impl.Codec(profile=profile)
     stored, trace = codec.encode_traced(text)
     assert codec.decode(stored) == text
-    expected = {"latency": "lz4", "balanced": "zstd", "memory": "brotli"}[profile]
-    assert trace.codec == expected
+    assert trace.codec == {"latency": "lz4", "balanced": "zstd", "memory": "brotli"}[profile]
+    # with one, balanced and memory use it beyond 8 KiB too (latency only up to 8 KiB)
+    codec = make(impl, profile=profile)
+    stored, trace = codec.encode_traced(text)
+    assert codec.decode(stored) == text
+    assert (
+        trace.codec == {"latency": "lz4", "balanced": "zstd-dict", "memory": "zstd-dict"}[profile]
+    )
+    assert (trace.codec, trace.level) != ("zstd-dict", 0)
+
+
+def test_the_dictionary_never_loses_to_zstd_alone(impl):
+    """Balanced stores a value at most as large as zstd-3 (plus its dictionary) would."""
+    import zstandard
+
+    zd = zstandard.ZstdCompressionDict(trained_dictionary())
+    for profile in ("balanced", "memory"):
+        codec = make(impl, profile=profile, serializer="raw")
+        for text in (SAMPLE_TEXT, SAMPLE_TEXT * 40):
+            stored = codec.encode(text)
+            plain = zstandard.ZstdCompressor(level=3).compress(text)
+            with_dict = zstandard.ZstdCompressor(level=3, dict_data=zd).compress(text)
+            assert len(stored) <= min(len(plain), len(with_dict)), (profile, len(text))
+
+
+def test_sampling_keeps_only_values_a_dictionary_serves(impl):
+    codec = impl.Codec(serializer="raw")
+    codec.start_sampling(10)
+    codec.encode(b"x" * 10)  # under min_size
+    codec.encode(SAMPLE_TEXT * 400)  # over 8 KiB, though balanced compresses it with a dictionary
+    codec.encode(SAMPLE_TEXT)
+    assert codec.samples_collected == 1
 
 
 # ---- errors ------------------------------------------------------------------------

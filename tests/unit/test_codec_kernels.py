@@ -364,14 +364,22 @@ def test_selector_decision_order(impl):
     sel = impl.Selector(cfg)
     json_text = b'{"name": "value", "items": [1, 2, 3], "nested": {"a": true}}' * 4
     assert sel.select(b"x" * 10, True).reason == K.WHY_SMALL
-    assert sel.select(b"\x89PNG\r\n\x1a\n" + json_text, True).reason == K.WHY_SNIFFED
+    assert sel.select(b"\x1f\x8b\x08\x00" + json_text, True).reason == K.WHY_SNIFFED
+    # PNG and JPEG often hold uncompressed metadata: they go on to the entropy check
+    for head in (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe1"):
+        assert sel.select(head + json_text, True).reason == K.WHY_DICT
+        noise = random.Random(5).randbytes(2000)
+        assert sel.select(head + noise, True).reason == K.WHY_ENTROPY
     assert sel.select(random.Random(8).randbytes(2000), True).reason == K.WHY_ENTROPY
     c = sel.select(json_text, True)
     assert (c.codec, c.level, c.reason) == (K.CODEC_ZSTD_DICT, 3, K.WHY_DICT)
     c = sel.select(json_text, False)
     assert (c.codec, c.level, c.reason) == (K.CODEC_ZSTD, 3, K.WHY_RULE)
-    c = sel.select(json_text * 100, True)  # over dict_max_size
-    assert c.codec == K.CODEC_ZSTD
+    c = sel.select(json_text * 100, True)  # balanced uses the dictionary at every size
+    assert (c.codec, c.reason) == (K.CODEC_ZSTD_DICT, K.WHY_DICT)
+    latency = impl.Selector(O.PROFILES["latency"])
+    c = latency.select(json_text * 100, True)  # over the latency profile's dict_max_size
+    assert c.codec == K.CODEC_LZ4
 
 
 def test_selector_learning_backs_off_and_recovers(impl):
@@ -392,6 +400,26 @@ def test_selector_learning_backs_off_and_recovers(impl):
     assert sel.keep(200, 50, True)
     fails, skip, backoff, _reasons, kept, dropped, pauses = sel.state()
     assert (fails, skip, backoff, kept, dropped, pauses) == (0, 0, 2, 1, 4, 2)
+
+
+def test_png_and_jpeg_neither_wait_out_a_pause_nor_feed_learning(impl):
+    cfg = O.PROFILES["balanced"]._replace(learn_after=2, backoff_min=4, backoff_max=8)
+    sel = impl.Selector(cfg)
+    text = b"abcdefgh" * 20
+    png = b"\x89PNG\r\n\x1a\n" + text
+    for _ in range(2):
+        assert sel.select(text, False).reason == K.WHY_RULE
+        assert not sel.keep(100, 100, impl.select_learns(text))
+    assert sel.select(text, False).reason == K.WHY_BACKOFF  # paused
+    c = sel.select(png, False)  # tried during the pause, without using it up
+    assert c.codec == K.CODEC_ZSTD
+    assert not impl.select_learns(png) and impl.select_learns(text)
+    for _ in range(5):
+        assert not sel.keep(100, 100, impl.select_learns(png))
+    assert [sel.select(text, False).reason for _ in range(3)] == [K.WHY_BACKOFF] * 3
+    assert sel.select(text, False).reason == K.WHY_RULE
+    fails, skip, _backoff, _reasons, _kept, _dropped, pauses = sel.state()
+    assert (fails, skip, pauses) == (1, 0, 1)
 
 
 def test_selector_rejects_invalid_configs(impl):

@@ -66,6 +66,38 @@ def test_json_report_on_a_corpus(corpus, capsys):
     )
     assert report["total"]["rows"]
     assert set(report["selector_decision_ns"]) == {"latency", "balanced", "memory"}
+    # the plain zstandard reference sits beside the selectors in every group
+    assert report["reference_dictionaries"] == {
+        "session": report["reference_dictionaries"]["session"]
+    }
+    for groups in (report["size_classes"], report["categories"], {"total": report["total"]}):
+        for summary in groups.values():
+            vs = summary["vs_reference"]
+            assert {"reference_ratio", "balanced_ratio_vs_reference"} <= set(vs)
+            assert compress_bench.REFERENCE in [row["label"] for row in summary["rows"]]
+    vs = session["vs_reference"]
+    assert vs["balanced_ratio"] == rows["selector (balanced)"]["ratio"]
+    assert vs["reference_ratio"] == rows[compress_bench.REFERENCE]["ratio"]
+    assert vs["balanced_ratio_vs_reference"] == pytest.approx(
+        rows[compress_bench.REFERENCE]["stored_bytes"]
+        / rows["selector (balanced)"]["stored_bytes"],
+        abs=1e-4,
+    )
+    assert vs["balanced_ratio_vs_reference"] >= 1.0
+    assert vs["memory_ratio_vs_reference"] >= 1.0
+
+
+def test_a_split_too_small_to_train_gets_no_dictionary(corpus, capsys):
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    for i, item in enumerate(manifest["items"]):
+        if item["category"] == "binary":
+            item["split"] = "train" if i % 2 else "test"
+    (corpus / "manifest.json").write_text(json.dumps(manifest))
+    assert cli.main(["compress-bench", str(corpus), "--json", *FAST]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["dictionaries"]) == ["session"]
+    assert "8 samples" in report["dictionaries_skipped"]["binary"]
+    assert list(report["reference_dictionaries"]) == ["session"]
 
 
 def test_text_report_on_plain_files(corpus, capsys):
@@ -74,6 +106,8 @@ def test_text_report_on_plain_files(corpus, capsys):
     out = capsys.readouterr().out
     assert "== size class:" in out
     assert "selector (balanced)" in out
+    assert compress_bench.REFERENCE in out
+    assert "vs reference" in out and "== selectors vs reference" in out
     assert "== category" not in out
 
 

@@ -37,6 +37,7 @@ from ._kernels_py import (
     plain_ok,
     select,
     select_keep,
+    select_learns,
     sniff,
     value_kind,
     varint_get,
@@ -69,6 +70,7 @@ __all__ = [
     "plain_ok",
     "select",
     "select_keep",
+    "select_learns",
     "selector_bench",
     "sniff",
     "value_kind",
@@ -299,7 +301,7 @@ class Codec:
             reason = _WHY_NAMES[why]
         elif codec == K.CODEC_ZSTD_DICT and not dict_id:
             codec = K.CODEC_ZSTD
-        if self._sampling and sel.min_size <= n <= sel.dict_max_size:
+        if self._sampling and sel.min_size <= n <= min(sel.dict_max_size, O.SAMPLE_MAX_SIZE):
             self._sample(data)
         crc = zlib.crc32(data) if flags & K.FLAG_CRC32 else 0
         passthrough = sid == K.SER_BYTES and flags == 0 and plain_ok(data)
@@ -312,7 +314,7 @@ class Codec:
             compressed = self._compressor(codec, level, dict_id)(data)
             size = frame_header_size(Frame(sid, codec, flags, dict_id, n, crc)) + len(compressed)
             with self._lock:
-                keep = select_keep(sel, self._state, plain_size, size, auto)
+                keep = select_keep(sel, self._state, plain_size, size, auto and select_learns(data))
             if keep:
                 out = self._frame(sid, codec, flags, dict_id, n, crc, compressed)
                 self._count(n, len(out), codec)
@@ -535,8 +537,9 @@ class Codec:
     def start_sampling(self, count: int) -> None:
         """Collect copies of the next *count* serialized values for a dictionary.
 
-        Only values a dictionary would be used for (between min_size and
-        dict_max_size bytes) are kept; :meth:`train_from_samples` trains on them.
+        Only values a dictionary would be used for, between min_size and
+        dict_max_size bytes and at most 8 KiB (``SAMPLE_MAX_SIZE``), are kept;
+        :meth:`train_from_samples` trains on them.
         """
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ConfigError(f"count must be an int >= 0, got {count!r}")

@@ -82,6 +82,7 @@ __all__ = [
     "select",
     "select_cfg_valid",
     "select_keep",
+    "select_learns",
     "sniff",
     "value_kind",
     "varint_get",
@@ -631,16 +632,21 @@ def select_cfg_valid(cfg: SelectorConfig) -> bool:
     return True
 
 
+#: Sniffed formats that still go on to the entropy check (``sniffed_final``):
+#: PNG and JPEG often carry uncompressed parts (metadata, thumbnails).
+_SNIFF_NOT_FINAL = frozenset((FMT_UNKNOWN, FMT_PNG, FMT_JPEG))
+
+
 def select(cfg: SelectorConfig, st: SelectState, p: bytes | memoryview, has_dict: bool) -> Choice:
     """Choose codec and level for the serialized value *p* (``cl_select``)."""
     n = len(p)
     if n < cfg.min_size:
         c = Choice(CODEC_NONE, 0, WHY_SMALL, 0)
-    elif st.skip > 0:
+    elif (fmt := sniff(p)) not in _SNIFF_NOT_FINAL:
+        c = Choice(CODEC_NONE, 0, WHY_SNIFFED, 0)
+    elif fmt == FMT_UNKNOWN and st.skip > 0:
         st.skip -= 1
         c = Choice(CODEC_NONE, 0, WHY_BACKOFF, 0)
-    elif sniff(p) != FMT_UNKNOWN:
-        c = Choice(CODEC_NONE, 0, WHY_SNIFFED, 0)
     else:
         h = entropy_q12(p)
         if h > cfg.entropy_limit:
@@ -657,6 +663,11 @@ def select(cfg: SelectorConfig, st: SelectState, p: bytes | memoryview, has_dict
                     break
     st.reasons[c.reason] += 1
     return c
+
+
+def select_learns(p: bytes | memoryview) -> bool:
+    """Whether compressing *p* should feed learning: not PNG or JPEG (``cl_select_learns``)."""
+    return sniff(p) == FMT_UNKNOWN
 
 
 def select_keep(
