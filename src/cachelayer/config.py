@@ -17,7 +17,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .errors import ConfigError
@@ -99,7 +99,10 @@ class CacheConfig:
     #: Encryption at rest (AES-256-GCM, the ``cryptography`` package): keys as
     #: ``id1:BASE64KEY,id2:BASE64KEY`` (32-byte keys).  Values are encrypted with
     #: ``encryption_key_id`` (default: the last listed); every listed key decrypts.
-    encryption_keys: Optional[str] = None
+    #: Also a mapping of ids to keys, a keyring (``EncryptionKeys``), or a key
+    #: provider callable returning a mapping (or ``(mapping, current_id)``),
+    #: re-asked to follow rotation (:class:`cachelayer.security.encryption.ProvidedKeys`).
+    encryption_keys: Union[str, Mapping[str, bytes], Callable[[], Any], Any, None] = None
     #: Id of the key new values are encrypted with (one of ``encryption_keys``).
     encryption_key_id: Optional[str] = None
     #: Train a zstd dictionary for this namespace once this many small values
@@ -348,10 +351,15 @@ def _check_encryption(cfg: CacheConfig) -> None:
     if cfg.encryption_keys is None:
         _require(cfg.encryption_key_id is None, "encryption_key_id needs encryption_keys")
         return
-    _require(isinstance(cfg.encryption_keys, str), "encryption_keys must be ID:BASE64KEY,...")
     from .security.encryption import EncryptionKeys
 
-    EncryptionKeys.parse(cfg.encryption_keys, cfg.encryption_key_id)
+    source = cfg.encryption_keys
+    _require(
+        isinstance(source, (str, Mapping, EncryptionKeys)) or callable(source),
+        "encryption_keys must be ID:BASE64KEY,..., a mapping, a keyring or a key provider callable",
+    )
+    if isinstance(source, (str, Mapping)):  # a provider is asked when a cache is built
+        EncryptionKeys.resolve(source, cfg.encryption_key_id)
 
 
 def _check(cfg: CacheConfig) -> None:

@@ -125,7 +125,7 @@ class CacheCore(_CacheFront):
         if cfg.encryption_keys is not None:
             from ..security.encryption import EncryptingCodec, EncryptionKeys
 
-            keys = EncryptionKeys.parse(cfg.encryption_keys, cfg.encryption_key_id)
+            keys = EncryptionKeys.resolve(cfg.encryption_keys, cfg.encryption_key_id)
             self._codec = EncryptingCodec(  # type: ignore[assignment]
                 self._codec, keys, cfg.namespace, cfg
             )

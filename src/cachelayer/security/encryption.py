@@ -16,7 +16,8 @@ Encrypted payload (docs/format.md, "Encrypted payloads")::
     rest             AES-256-GCM ciphertext and 16-byte tag
 
 Rotation: a keyring lists several keys; the current one encrypts, any of
-them decrypts; :func:`cachelayer.security.rekey.rekey` rewrites values
+them decrypts (a :class:`ProvidedKeys` ring asks a callable for them and
+follows its rotation); :func:`cachelayer.security.rekey.rekey` rewrites values
 written under old keys.  Integers written with ``set()`` stay in clear (Redis
 must add to them for ``incr``); any other value without the magic is
 refused (a :class:`~cachelayer.errors.SignatureError`, read as a miss), so a
@@ -27,14 +28,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import os
+import threading
+import time
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Union
 
 from ..errors import ConfigError, CorruptValue, SignatureError, describe_key
 from .audit import audit
 
-__all__ = ["MAGIC", "EncryptingCodec", "EncryptionKeys", "payload_key_id"]
+__all__ = [
+    "MAGIC",
+    "EncryptingCodec",
+    "EncryptionKeys",
+    "KeyProvider",
+    "ProvidedKeys",
+    "payload_key_id",
+]
 
 MAGIC = b"\xf8E"
 _VERSION = 1
@@ -42,6 +53,37 @@ _NONCE = 12
 _TAG = 16
 _KEY_BYTES = 32
 _MAX_ID = 64
+#: Nonces drawn from the OS per ``os.urandom`` call (one system call per batch).
+_NONCE_BATCH = 256
+
+#: A key provider: returns the keys by id, or ``(keys, current_id)``.
+KeyProvider = Callable[[], Union[Mapping[str, bytes], "tuple[Mapping[str, bytes], str]"]]
+
+
+class _Nonces:
+    """Random 96-bit nonces, drawn from ``os.urandom`` a batch at a time.
+
+    Each nonce is as random as one ``os.urandom(12)`` call; the batch saves the
+    system call per value.  ``deque.popleft`` hands each nonce to one caller
+    only (threads), and a forked child drops what it inherited so that parent
+    and child never seal with the same nonce.
+    """
+
+    def __init__(self) -> None:
+        self._pool: collections.deque[bytes] = collections.deque()
+        os.register_at_fork(after_in_child=self._pool.clear)
+
+    def take(self) -> bytes:
+        """One nonce, never handed out before in this process."""
+        try:
+            return self._pool.popleft()
+        except IndexError:
+            block = os.urandom(_NONCE * _NONCE_BATCH)
+            self._pool.extend(block[i : i + _NONCE] for i in range(_NONCE, len(block), _NONCE))
+            return block[:_NONCE]
+
+
+_NONCES = _Nonces()
 
 
 def _cipher(key: bytes) -> Any:
@@ -68,11 +110,12 @@ def _check_id(key_id: str) -> None:
         )
 
 
-class EncryptionKeys:
-    """AES-256 keys by id and the id new values are encrypted with (the current one)."""
+class _Ring:
+    """One immutable generation of a keyring (swapped whole on reload)."""
 
-    def __init__(self, keys: Mapping[str, bytes], current: Optional[str] = None) -> None:
-        """*keys* maps ids to 32-byte keys; *current* defaults to the last one."""
+    __slots__ = ("by_id", "by_raw_id", "current", "header", "sealer")
+
+    def __init__(self, keys: Mapping[str, bytes], current: Optional[str]) -> None:
         if not keys:
             raise ConfigError("encryption_keys lists no key")
         for key_id, key in keys.items():
@@ -82,25 +125,47 @@ class EncryptionKeys:
                 raise ConfigError(
                     f"encryption key {key_id!r} is {size} bytes; AES-256 needs {_KEY_BYTES}"
                 )
-        self._ciphers = {key_id: _cipher(key) for key_id, key in keys.items()}
+        self.by_id = {key_id: _cipher(key) for key_id, key in keys.items()}
+        self.by_raw_id = {key_id.encode(): cipher for key_id, cipher in self.by_id.items()}
         self.current = current if current is not None else list(keys)[-1]
-        if self.current not in self._ciphers:
+        if self.current not in self.by_id:
             raise ConfigError(f"current encryption key id {self.current!r} is not in the keyring")
+        raw = self.current.encode()
+        self.header = MAGIC + bytes((_VERSION, len(raw))) + raw
+        self.sealer = self.by_id[self.current]
+
+
+class EncryptionKeys:
+    """AES-256 keys by id and the id new values are encrypted with (the current one)."""
+
+    def __init__(self, keys: Mapping[str, bytes], current: Optional[str] = None) -> None:
+        """*keys* maps ids to 32-byte keys; *current* defaults to the last one."""
+        self._ring = _Ring(keys, current)
 
     @classmethod
     def parse(cls, text: str, current: Optional[str] = None) -> EncryptionKeys:
         """From ``id1:BASE64KEY,id2:BASE64KEY`` (the form of ``CACHE_ENCRYPTION_KEYS``)."""
-        keys: dict[str, bytes] = {}
-        for item in filter(None, (p.strip() for p in text.split(","))):
-            key_id, sep, encoded = item.partition(":")
-            if not sep:
-                raise ConfigError("encryption_keys entries must be ID:BASE64KEY")
-            _check_id(key_id)
-            try:
-                keys[key_id] = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                raise ConfigError(f"encryption_keys: key {key_id!r} is not valid base64") from None
-        return cls(keys, current)
+        return cls(parse_keys(text), current)
+
+    @classmethod
+    def resolve(cls, source: Any, current: Optional[str] = None) -> EncryptionKeys:
+        """The keyring of an ``encryption_keys`` option.
+
+        *source* is ``id:BASE64KEY,...`` text, a mapping of ids to keys, a
+        keyring, or a :data:`KeyProvider` callable (see :class:`ProvidedKeys`).
+        """
+        if isinstance(source, EncryptionKeys):
+            return source
+        if isinstance(source, str):
+            return cls.parse(source, current)
+        if isinstance(source, Mapping):
+            return cls(source, current)
+        if callable(source):
+            return ProvidedKeys(source, current)
+        raise ConfigError(
+            "encryption_keys must be ID:BASE64KEY,... text, a mapping of ids to keys or a "
+            f"key provider callable, not {type(source).__name__}"
+        )
 
     @staticmethod
     def generate() -> str:
@@ -108,53 +173,165 @@ class EncryptionKeys:
         return base64.b64encode(os.urandom(_KEY_BYTES)).decode()
 
     @property
+    def current(self) -> str:
+        """The id new values are encrypted with."""
+        return self._ring.current
+
+    @property
     def ids(self) -> list[str]:
         """Every key id of the ring."""
-        return list(self._ciphers)
+        return list(self._ring.by_id)
 
     def __contains__(self, key_id: object) -> bool:
-        return key_id in self._ciphers
+        return key_id in self._ring.by_id
 
     def __repr__(self) -> str:
-        return f"<EncryptionKeys ids={self.ids} current={self.current!r}>"
+        return f"<{type(self).__name__} ids={self.ids} current={self.current!r}>"
 
     def encrypt(self, plain: bytes, aad: bytes) -> bytes:
         """An encrypted payload of *plain* under the current key, bound to *aad*."""
-        key_id = self.current.encode()
-        nonce = os.urandom(_NONCE)
-        sealed = self._ciphers[self.current].encrypt(nonce, plain, aad)
-        return b"".join((MAGIC, bytes((_VERSION, len(key_id))), key_id, nonce, sealed))
+        ring = self._ring
+        nonce = _NONCES.take()
+        return b"".join((ring.header, nonce, ring.sealer.encrypt(nonce, plain, aad)))
 
-    def decrypt(self, data: bytes, aad: bytes, key: object = None) -> bytes:
-        """The plaintext of an encrypted payload; typed errors name *key*, never a secret."""
-        where = describe_key(key)
-        if len(data) < 4 + 1 + _NONCE + _TAG or data[:2] != MAGIC:
-            raise CorruptValue(f"encrypted value of key {where} is truncated", key=key)
+    def _unknown(self, raw_id: bytes) -> Any:
+        """The cipher of a key id not in the ring (None: refused)."""
+        return None
+
+    def decrypt(self, data: Any, aad: bytes, key: object = None) -> bytes:
+        """The plaintext of an encrypted payload; typed errors name *key*, never a secret.
+
+        *data* is bytes or a memoryview (nothing is copied before decryption).
+        """
+        size = len(data)
+        if size < 4 + 1 + _NONCE + _TAG or data[0] != 0xF8 or data[1] != 0x45:
+            raise CorruptValue(f"encrypted value of key {describe_key(key)} is truncated", key=key)
         if data[2] != _VERSION:
             raise CorruptValue(
-                f"encrypted value of key {where} has format version {data[2]}, not {_VERSION}",
+                f"encrypted value of key {describe_key(key)} has format version {data[2]}, "
+                f"not {_VERSION}",
                 key=key,
             )
         n = data[3]
         start = 4 + n
-        if not 0 < n <= _MAX_ID or len(data) < start + _NONCE + _TAG:
-            raise CorruptValue(f"encrypted value of key {where} is truncated", key=key)
-        key_id = data[4:start].decode("ascii", "replace")
-        cipher = self._ciphers.get(key_id)
+        if not 0 < n <= _MAX_ID or size < start + _NONCE + _TAG:
+            raise CorruptValue(f"encrypted value of key {describe_key(key)} is truncated", key=key)
+        raw_id = bytes(data[4:start])
+        cipher = self._ring.by_raw_id.get(raw_id)
         if cipher is None:
-            raise SignatureError(
-                f"value of key {where} is encrypted with unknown key id {key_id!r}", key=key
-            )
-        nonce = data[start : start + _NONCE]
+            cipher = self._unknown(raw_id)
+            if cipher is None:
+                key_id = raw_id.decode("ascii", "replace")
+                raise SignatureError(
+                    f"value of key {describe_key(key)} is encrypted with unknown key id {key_id!r}",
+                    key=key,
+                )
+        view = memoryview(data)
         try:
-            plain: bytes = cipher.decrypt(nonce, data[start + _NONCE :], aad)
+            plain: bytes = cipher.decrypt(view[start : start + _NONCE], view[start + _NONCE :], aad)
         except Exception:  # cryptography's InvalidTag
             raise SignatureError(
-                f"value of key {where} fails authentication (tampered, truncated or "
+                f"value of key {describe_key(key)} fails authentication (tampered, truncated or "
                 "copied from another key)",
                 key=key,
             ) from None
         return plain
+
+
+def parse_keys(text: str) -> dict[str, bytes]:
+    """``id1:BASE64KEY,id2:BASE64KEY`` as a mapping (ids checked; key sizes checked later)."""
+    keys: dict[str, bytes] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key_id, sep, encoded = item.partition(":")
+        if not sep:
+            raise ConfigError("encryption_keys entries must be ID:BASE64KEY")
+        _check_id(key_id)
+        try:
+            keys[key_id] = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"encryption_keys: key {key_id!r} is not valid base64") from None
+    return keys
+
+
+class ProvidedKeys(EncryptionKeys):
+    """A keyring asked of a :data:`KeyProvider` callable, re-asked to follow rotation.
+
+    The provider returns the keys by id (the last is current) or ``(keys,
+    current_id)``; ids and ``id:BASE64KEY,...`` text are accepted as keys'
+    mapping too.  It is called once at construction (its errors are then a
+    :class:`~cachelayer.errors.ConfigError`), again every *refresh* seconds
+    before an encryption, and when a value names a key id the ring does not
+    hold (at most once per *retry* seconds), so that a key another process
+    already encrypts with is found.  A provider failing on a refresh keeps
+    the previous keys (counted in :attr:`provider_errors`).
+    """
+
+    def __init__(
+        self,
+        provider: KeyProvider,
+        current: Optional[str] = None,
+        *,
+        refresh: float = 60.0,
+        retry: float = 1.0,
+    ) -> None:
+        """Load the keys from *provider*; *current* applies when it names no current id."""
+        self._provider = provider
+        self._pinned = current
+        self._refresh = float(refresh)
+        self._retry = float(retry)
+        self._lock = threading.Lock()
+        #: Refreshes that raised or returned an invalid keyring (the old one stays).
+        self.provider_errors = 0
+        self._ring = self._ask()
+        self._loaded = self._next = 0.0
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._loaded = time.monotonic()
+        self._next = self._loaded + self._refresh
+
+    def _ask(self) -> _Ring:
+        try:
+            answer = self._provider()
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"encryption_keys provider failed: {type(exc).__name__}") from None
+        current = self._pinned
+        if isinstance(answer, tuple) and len(answer) == 2:
+            answer, current = answer
+        if isinstance(answer, str):
+            answer = parse_keys(answer)
+        if not isinstance(answer, Mapping):
+            raise ConfigError(
+                "encryption_keys provider must return a mapping of ids to keys or "
+                f"(mapping, current id), not {type(answer).__name__}"
+            )
+        return _Ring(answer, current)
+
+    def reload(self) -> bool:
+        """Ask the provider again; False (old keys kept) if it fails."""
+        with self._lock:
+            try:
+                self._ring = self._ask()
+            except ConfigError:
+                self.provider_errors += 1
+                return False
+            finally:
+                self._schedule()
+            return True
+
+    def encrypt(self, plain: bytes, aad: bytes) -> bytes:
+        """Encrypt under the provider's current key (re-asked every *refresh* seconds)."""
+        if time.monotonic() >= self._next:
+            self.reload()
+        return super().encrypt(plain, aad)
+
+    def _unknown(self, raw_id: bytes) -> Any:
+        if time.monotonic() - self._loaded < self._retry:
+            return None
+        self.reload()
+        return self._ring.by_raw_id.get(raw_id)
 
 
 def payload_key_id(data: bytes, offset: int = 0) -> Optional[str]:
@@ -211,7 +388,8 @@ class EncryptingCodec:
             self._refuse(key, "not encrypted")
             raise SignatureError(f"value of key {describe_key(key)} is not encrypted", key=key)
         try:
-            plain = self.keys.decrypt(bytes(data[offset:]), self._aad(key), key)
+            view = memoryview(data)[offset:] if offset else data
+            plain = self.keys.decrypt(view, self._aad(key), key)
         except (SignatureError, CorruptValue) as exc:
             self._refuse(key, type(exc).__name__)
             raise
