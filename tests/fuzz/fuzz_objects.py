@@ -149,7 +149,9 @@ def check_frame(frame: bytes, payload_size: int, limit: int) -> None:
     by reading it as plain bytes), COPIES per payload byte, PER_OBJECT per
     object the bound lets through, and SLACK; for the twin also the fixed
     FAST_PREALLOC msgpack may preallocate before the walk (see
-    cachelayer.codec._decode_limits).
+    cachelayer.codec._decode_limits).  tracemalloc counts every thread's
+    allocations, so a peak over budget is measured twice more and the least
+    of the three is what is checked (the decode itself is deterministic).
     """
     as_bytes = bytes([frame[0], frame[1] & ~K.FD_SER_MASK & 0xFF]) + frame[2:]  # serializer 0
     outcomes = []
@@ -159,6 +161,10 @@ def check_frame(frame: bytes, payload_size: int, limit: int) -> None:
         budget = inflate + COPIES * payload_size + PER_OBJECT * min(limit, payload_size + 1)
         budget += SLACK + (FAST_PREALLOC if impl is _core_py else 0)
         result, peak = _decode(codec, frame)
+        for _ in range(2):  # tracemalloc sees every thread: re-measure before blaming the decoder
+            if peak <= budget:
+                break
+            peak = min(peak, _decode(codec, frame)[1])
         assert peak <= budget, (impl.__name__, frame[:8], limit, payload_size, peak, budget)
         if result[0] == "ok":
             assert count_objects(result[1]) <= limit, (impl.__name__, limit)

@@ -25,7 +25,7 @@ def test_caches_connect_as_the_namespace_user_with_the_printed_rule(
             == acl_rule("run", topology="standalone", user=user).split()
         )
         clients = admin.client_list()
-        assert {c["user"] for c in clients if c["name"].startswith("cachelayer")} == {user}
+        assert {c["user"] for c in clients if c["name"] == "cachelayer:run"} == {user}
         assert "~run:*" in str(admin.acl_getuser(user)["keys"])
     with Cache.from_url(redis_url, namespace="elsewhere", strict=True) as other:
         assert other.set("k", "v") and other.get("k") == "v"

@@ -90,8 +90,10 @@ class Reads(Tags):
             return MISSING, None
         try:
             value, env = self._decode_plain(key, data)
-        except (_SlowPath, DecodeError):
+        except (_SlowPath, UnknownDictionary):
             return (yield from self._accept(key, data, token))
+        except DecodeError:  # decoded once: a failure is counted (and audited) once
+            return self._undecodable(key), None
         self._counters.l2_hits += 1
         self._fill(key, value, len(data), env, token)
         return value, env
@@ -119,13 +121,7 @@ class Reads(Tags):
                     self._counters.misses += 1
                     return MISSING, None
         except DecodeError:
-            self._counters.decode_errors += 1
-            if self.config.strict:
-                raise
-            log.warning(
-                "undecodable value for key %s treated as a miss", describe_key(key), exc_info=True
-            )
-            return MISSING, None
+            return self._undecodable(key), None
         except ConnectionLost as exc:
             self._degrade(exc)
             return self._stale(key), None
@@ -136,6 +132,19 @@ class Reads(Tags):
         self._counters.l2_hits += 1
         self._fill(key, value, len(data), env, token, generation)
         return value, env
+
+    def _undecodable(self, key: str) -> Any:
+        """MISSING for a value that cannot be decoded; called inside its ``except``.
+
+        Counted as a decode error; re-raised when the cache is strict.
+        """
+        self._counters.decode_errors += 1
+        if self.config.strict:
+            raise
+        log.warning(
+            "undecodable value for key %s treated as a miss", describe_key(key), exc_info=True
+        )
+        return MISSING
 
     def _stale(self, key: str) -> Any:
         l1 = self._l1
@@ -209,11 +218,14 @@ class Reads(Tags):
                 if env is not None and env[TAGS]:
                     raise _SlowPath
                 value = decode(data, 0 if env is None else env[OFFSET], key)
-            except (_SlowPath, DecodeError):
+            except (_SlowPath, UnknownDictionary):
                 one = (0, 0) if token is None else (token[1], token[3][n])
                 value, _ = yield from self._accept(key, data, one)
                 if value is not MISSING:
                     found[key] = value
+                continue
+            except DecodeError:
+                self._undecodable(key)
                 continue
             hits += 1
             found[key] = value
