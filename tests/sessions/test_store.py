@@ -268,3 +268,42 @@ def test_stats_count_events(store):
     assert st.daily_active_users == 3 and st.monthly_active_users == 3
     assert sum(st.session_seconds.values()) == 1
     assert sum(st.requests_per_session.values()) == 1
+
+
+def test_values_decode_on_first_read_and_an_unreadable_one_is_dropped(store, cache):
+    import redis
+
+    s = store.create(data={"good": {"a": 1}, "bad": "x", "n": 1})
+    r = redis.Redis.from_url(cache.config.url)
+    key = cache.config.namespace + ":" + store.logic.key_of(s.handle)
+    r.hset(key, "dbad", b"\xc1\xff not a frame")
+    r.close()
+    loaded = store.load(s.id)
+    assert sorted(loaded) == ["bad", "good", "n"]
+    assert loaded["good"] == {"a": 1} and loaded.get("n") == 1
+    assert loaded.get("bad", "gone") == "gone" and "bad" not in loaded
+    loaded["n"] = 2
+    store.save(loaded)  # the unreadable field is removed with the change
+    again = store.load(s.id)
+    assert dict(again) == {"good": {"a": 1}, "n": 2}
+
+
+def test_a_container_never_read_is_not_rewritten(store, cache):
+    import redis
+
+    s = store.create(data={"cart": [1, 2], "n": 0})
+    r = redis.Redis.from_url(cache.config.url)
+    key = cache.config.namespace + ":" + store.logic.key_of(s.handle)
+    loaded = store.load(s.id)
+    loaded["n"] = 1
+    r.config_resetstat()
+    store.save(loaded)
+    stats = r.info("commandstats")
+    # one script: one HSET writing "n" and the metadata, no read of the old "cart"
+    assert stats["cmdstat_eval"]["calls"] == 1 and stats["cmdstat_hset"]["calls"] == 1
+    assert "cmdstat_hget" not in stats
+    other = store.load(s.id)
+    other["cart"].append(3)  # read, changed in place: found by its encoding
+    store.save(other)
+    assert dict(store.load(s.id)) == {"cart": [1, 2, 3], "n": 1}
+    r.close()

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import (
-    DecodeError,
     InvalidArgument,
     SessionConflict,
     SessionExpired,
@@ -33,7 +32,7 @@ from . import analytics, scripts
 from .config import SessionConfig
 from .driver import CALL, Step
 from .ids import handle_of, new_id, valid_id
-from .mapping import Session, Snapshot, check_key
+from .mapping import LAZY, Session, Snapshot, check_key
 
 __all__ = ["KEEP", "SessionInfo", "SessionLogic"]
 
@@ -42,6 +41,9 @@ log = logging.getLogger("cachelayer.sessions")
 #: ``rotate(session, user_id=KEEP)``: keep the session's user.
 KEEP: Any = object()
 _PENDING_LIMIT = 65536  # sessions whose request counts wait for their next write
+
+#: A planned save: ``(eval arguments, fields set, keys deleted, expected version)``.
+Plan = tuple[tuple[Any, ...], dict[str, bytes], list[str], int]
 
 
 def _now_ms() -> int:
@@ -108,38 +110,35 @@ class SessionLogic:
         return self._codec.decode(data)
 
     def decode(self, reply: Any) -> Optional[tuple[Snapshot, float]]:
-        """An HGETALL reply as ``(Snapshot, seconds it may stay in the L1)``, None if absent."""
+        """An HGETALL reply as ``(Snapshot, seconds it may stay in the L1)``, None if absent.
+
+        Values stay encoded (:data:`~cachelayer.sessions.mapping.LAZY`): a
+        session decodes a value when it is first read.
+        """
         if not reply:
             return None
-        meta: dict[bytes, bytes] = {}
-        data: dict[str, Any] = {}
-        raw: dict[str, bytes] = {}
-        decode = self._codec.decode
+        it = iter(reply)
+        fields: dict[bytes, bytes] = dict(zip(it, it))
+        pop = fields.pop
         try:
-            for i in range(0, len(reply), 2):
-                name = reply[i]
-                if name[:1] == b"d":
-                    key = name[1:].decode()
-                    raw[key] = reply[i + 1]
-                    data[key] = decode(reply[i + 1])
-                else:
-                    meta[name] = reply[i + 1]
+            user = pop(b"~u")
             snap = Snapshot(
-                user_id=meta[b"~u"].decode() or None,
-                created_ms=int(meta[b"~c"]),
-                absolute_ms=int(meta[b"~a"]),
-                idle_ms=int(meta[b"~i"]),
-                version=int(meta[b"~v"]),
-                seen_ms=int(meta[b"~s"]),
-                size=int(meta[b"~z"]),
-                requests=int(meta.get(b"~r", 0)),
-                data=data,
-                raw=raw,
+                user.decode() if user else None,
+                int(pop(b"~c")),
+                int(pop(b"~a")),
+                int(pop(b"~i")),
+                int(pop(b"~v")),
+                int(pop(b"~s")),
+                int(pop(b"~z")),
+                int(pop(b"~r", 0)),
+                {},
+                {n[1:].decode(): value for n, value in fields.items() if n[:1] == b"d"},
             )
-        except (KeyError, ValueError, DecodeError):
+        except (KeyError, ValueError, UnicodeDecodeError):
             log.warning("an unreadable session was treated as absent", exc_info=True)
             return None
-        ttl = (snap.expires_ms() - _now_ms()) / 1000.0
+        snap.data = dict.fromkeys(snap.raw, LAZY)
+        ttl = (min(snap.seen_ms + snap.idle_ms, snap.absolute_ms) - _now_ms()) / 1000.0
         if ttl <= 0:
             return None
         return snap, ttl
@@ -271,16 +270,15 @@ class SessionLogic:
             yield from self._touch(session.handle, session.user_id, _now_ms(), session.absolute_ms)
         )
 
-    def save(self, session: Session, expect_version: Optional[int] = None) -> Step[int]:
-        """Write *session*'s changes; its new version.
+    def save_plan(self, session: Session, expect_version: Optional[int] = None) -> Optional[Plan]:
+        """The ``eval`` arguments of a save of *session* and what it writes; None: nothing to do.
 
-        Raises SessionExpired (gone), SessionConflict (``expect_version``
-        given and the stored version differs) or SessionTooLarge (nothing is
-        written).
+        Only the changed fields are encoded and sent (see
+        :meth:`Session.changes`).  SessionTooLarge if they alone are over the limit.
         """
         sets, deletes = session.changes(self.encode)
         if not sets and not deletes and expect_version is None:
-            return session.version
+            return None
         handle = session.handle
         flat: list[Any] = []
         size = 0
@@ -289,36 +287,48 @@ class SessionLogic:
             size += len(v)
         if size > self.config.max_session_bytes:
             raise self._too_large(handle, size)
-        dels = [b"d" + k.encode() for k in deletes]
-        requests = self._take_requests(handle)
+        for k in deletes:
+            flat.append(b"d" + k.encode())
         expect = -1 if expect_version is None else int(expect_version)
-        reply = yield (
-            CALL,
-            "eval",
-            (
-                scripts.SAVE,
-                self._prefix + handle,
-                _now_ms(),
-                expect,
-                self.config.max_session_bytes,
-                len(sets),
-                requests,
-                *flat,
-                *dels,
-            ),
-            {},
+        args = (
+            scripts.SAVE,
+            self._prefix + handle,
+            _now_ms(),
+            expect,
+            self.config.max_session_bytes,
+            len(sets),
+            self._take_requests(handle),
+            *flat,
         )
-        status, version, size = int(reply[0]), int(reply[1]), int(reply[2])
+        return args, sets, deletes, expect
+
+    def saved(self, session: Session, reply: Any, plan: Plan) -> int:
+        """The new version after the SAVE *reply* for *plan*; the typed error if refused."""
+        status, version = reply[0], reply[1]
+        if status == 1:
+            session._committed(plan[1], plan[2], version)
+            return int(version)
+        handle = session.handle
         if status == -3:
             raise SessionConflict(
-                f"session {handle[:12]} is at version {version}, not {expect}", version=version
+                f"session {handle[:12]} is at version {version}, not {plan[3]}", version=version
             )
         if status == -4:
-            raise self._too_large(handle, size)
-        if status != 1:
-            raise SessionExpired(f"session {handle[:12]} no longer exists")
-        session._committed(sets, deletes, version)
-        return version
+            raise self._too_large(handle, int(reply[2]))
+        raise SessionExpired(f"session {handle[:12]} no longer exists")
+
+    def save(self, session: Session, expect_version: Optional[int] = None) -> Step[int]:
+        """Write *session*'s changes in one script; its new version.
+
+        Raises SessionExpired (gone), SessionConflict (``expect_version``
+        given and the stored version differs) or SessionTooLarge (nothing is
+        written).
+        """
+        plan = self.save_plan(session, expect_version)
+        if plan is None:
+            return session.version
+        reply = yield CALL, "eval", plan[0], {}
+        return self.saved(session, reply, plan)
 
     def rotate(self, session: Session, user_id: Any = KEEP) -> Step[Session]:
         """Move *session*'s data to a new id and end the old one; *session* is updated.

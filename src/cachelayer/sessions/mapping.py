@@ -6,26 +6,51 @@ save sends only the fields that changed: assigned or deleted keys, and
 container values (lists, dicts, ...) changed in place, found by comparing
 their encoding with the one loaded.  Scalars are never re-encoded unless
 assigned.
+
+Values are decoded on first access: a load builds no value objects, a
+request that reads one field decodes one field, and a field never read is
+never re-encoded.  Decoded immutable values are kept in the
+:class:`Snapshot` (shared through the L1); containers are decoded per
+session (private copies).  A field that cannot be decoded is treated as
+absent (logged once per session, and removed by the next save).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, MutableMapping
 from typing import Any, Callable, Optional
 
-from ..errors import InvalidKey
+from ..errors import DecodeError, InvalidKey
 
-__all__ = ["IMMUTABLE", "Session", "Snapshot"]
+__all__ = ["IMMUTABLE", "LAZY", "Session", "Snapshot"]
+
+log = logging.getLogger("cachelayer.sessions")
 
 #: Value types that cannot change in place: shared with the L1 copy, never re-encoded.
 IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
 
 
+class _Lazy:
+    """The type of :data:`LAZY` (a value not decoded yet)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "LAZY"
+
+
+#: Stands in a session's data for a value not decoded yet (see ``Snapshot.data``).
+LAZY: Any = _Lazy()
+
+
 class Snapshot:
     """A session as stored: immutable once built (the L1 keeps these).
 
-    ``data`` maps keys to decoded values and ``raw`` to their encodings;
-    times are Unix milliseconds.
+    ``raw`` maps keys to their encodings; ``data`` maps the same keys to
+    decoded immutable values, or :data:`LAZY` until a session decodes them
+    (containers stay LAZY: every session decodes its own copy).  Times are
+    Unix milliseconds.
     """
 
     __slots__ = (
@@ -33,7 +58,6 @@ class Snapshot:
         "created_ms",
         "data",
         "idle_ms",
-        "plain",
         "raw",
         "requests",
         "seen_ms",
@@ -65,8 +89,6 @@ class Snapshot:
         self.requests = requests
         self.data = data
         self.raw = raw
-        #: Whether every value is immutable (a session can then share them).
-        self.plain = all(type(v) in IMMUTABLE for v in data.values())
 
     def expires_ms(self) -> int:
         """When the session expires if nothing touches it again."""
@@ -111,14 +133,9 @@ class Session(MutableMapping[str, Any]):
         self.cleared = False
         self._snapshot = snapshot
         self._raw = snapshot.raw
-        if snapshot.plain:
-            data = snapshot.data.copy()
-        else:  # values that can change in place are private copies, not the L1's
-            data = {
-                name: value if type(value) in IMMUTABLE else decode(snapshot.raw[name])
-                for name, value in snapshot.data.items()
-            }
-        self._data: dict[str, Any] = data
+        self._decode = decode
+        #: Decoded values, LAZY for those not decoded yet.
+        self._data: dict[str, Any] = snapshot.data.copy()
         self._changed: set[str] = set()
         self._deleted: set[str] = set()
 
@@ -134,9 +151,26 @@ class Session(MutableMapping[str, Any]):
 
     # ---- the mapping --------------------------------------------------------------
 
+    def _value(self, key: str) -> Any:
+        """Decode the LAZY value of *key* (KeyError if it is unreadable: dropped)."""
+        raw = self._raw[key]
+        try:
+            value = self._decode(raw)
+        except DecodeError:
+            log.warning("session %s: field %r is unreadable, dropped", self.handle[:12], key)
+            del self._data[key]
+            self._deleted.add(key)
+            raise KeyError(key) from None
+        self._data[key] = value
+        snap = self._snapshot
+        if type(value) in IMMUTABLE and snap.raw.get(key) is raw:
+            snap.data[key] = value  # later sessions of this snapshot share it
+        return value
+
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
-        return self._data[key]
+        value = self._data[key]
+        return self._value(key) if value is LAZY else value
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._data[check_key(key)] = value
@@ -151,7 +185,7 @@ class Session(MutableMapping[str, Any]):
 
     def __iter__(self) -> Iterator[str]:
         self.accessed = True
-        return iter(self._data)
+        return iter(list(self._data))  # a snapshot: an unreadable value drops its key
 
     def __len__(self) -> int:
         return len(self._data)
@@ -163,7 +197,13 @@ class Session(MutableMapping[str, Any]):
     def get(self, key: str, default: Any = None) -> Any:
         """The value of *key*, or *default*."""
         self.accessed = True
-        return self._data.get(key, default)
+        value = self._data.get(key, default)
+        if value is LAZY:
+            try:
+                return self._value(key)
+            except KeyError:
+                return default
+        return value
 
     def clear(self) -> None:
         """Remove every key (saved as deletions of the stored ones)."""
@@ -191,18 +231,23 @@ class Session(MutableMapping[str, Any]):
     def modified(self, value: bool) -> None:
         # frameworks set ``modified = True`` after in-place changes: mark every container
         if value:
-            self._changed.update(k for k, v in self._data.items() if type(v) not in IMMUTABLE)
+            self._changed.update(
+                k for k, v in self._data.items() if v is not LAZY and type(v) not in IMMUTABLE
+            )
 
     def changes(self, encode: Callable[[str, Any], bytes]) -> tuple[dict[str, bytes], list[str]]:
         """``(fields to write, keys to delete)`` since the last load or save.
 
-        Assigned keys are encoded; containers that were not assigned are
-        encoded and compared with their stored encoding (in-place changes).
+        Assigned keys are encoded; containers that were decoded and not
+        assigned are encoded and compared with their stored encoding
+        (in-place changes).  Values never decoded are not looked at.
         """
         sets: dict[str, bytes] = {}
         raw = self._raw
         changed = self._changed
         for key, value in self._data.items():
+            if value is LAZY:
+                continue
             if key in changed or type(value) not in IMMUTABLE:
                 data = encode(key, value)
                 if raw.get(key) != data:

@@ -39,36 +39,38 @@ LOAD = b"return redis.call('HGETALL', KEYS[1])"
 META = b"return redis.call('HMGET', KEYS[1], '~u', '~c', '~a', '~s', '~r', '~v')"
 
 # ARGV: now, expect_version (-1: any), max_bytes, n_sets, requests, f1, v1, ..., d1, d2, ...
-SAVE = b"""
-local k = KEYS[1]
-local now = tonumber(ARGV[1])
-local meta = redis.call('HMGET', k, '~a', '~v', '~z', '~i')
-if not meta[1] then return {-1, 0, 0} end
-local absolute = tonumber(meta[1])
-if absolute <= now then redis.call('UNLINK', k) return {-2, 0, 0} end
-local version = tonumber(meta[2])
-local expect = tonumber(ARGV[2])
-if expect >= 0 and expect ~= version then return {-3, version, 0} end
-local size = tonumber(meta[3])
-local nsets = tonumber(ARGV[4])
-local first_delete = 6 + 2 * nsets
-for i = 6, first_delete - 1, 2 do
-  local old = redis.call('HGET', k, ARGV[i])
-  if old then size = size - #old else size = size + #ARGV[i] end
-  size = size + #ARGV[i + 1]
+# One HMGET of the metadata, HSTRLEN (not HGET: no copy) per written or deleted field, one
+# HSET of the fields and the new metadata, HDEL if needed, PEXPIRE.  Kept short: EVAL sends
+# and hashes the source on every call.
+SAVE = b"""local k=KEYS[1]
+local now=tonumber(ARGV[1])
+local m=redis.call('HMGET',k,'~a','~v','~z','~i','~r')
+if not m[1] then return {-1,0,0} end
+local a=tonumber(m[1])
+if a<=now then redis.call('UNLINK',k) return {-2,0,0} end
+local v=tonumber(m[2])
+local e=tonumber(ARGV[2])
+if e>=0 and e~=v then return {-3,v,0} end
+local z=tonumber(m[3])
+local j=6+2*tonumber(ARGV[4])
+for i=6,j-1,2 do
+local f=ARGV[i]
+local o=redis.call('HSTRLEN',k,f)
+if o==0 and redis.call('HEXISTS',k,f)==0 then z=z+#f end
+z=z-o+#ARGV[i+1]
 end
-for i = first_delete, #ARGV do
-  local old = redis.call('HGET', k, ARGV[i])
-  if old then size = size - #old - #ARGV[i] end
+for i=j,#ARGV do
+local f=ARGV[i]
+local o=redis.call('HSTRLEN',k,f)
+if o>0 or redis.call('HEXISTS',k,f)==1 then z=z-o-#f end
 end
-if size > tonumber(ARGV[3]) then return {-4, version, size} end
-for i = 6, first_delete - 1, 2 do redis.call('HSET', k, ARGV[i], ARGV[i + 1]) end
-for i = first_delete, #ARGV do redis.call('HDEL', k, ARGV[i]) end
-version = version + 1
-redis.call('HSET', k, '~v', version, '~z', size, '~s', now)
-if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', k, '~r', ARGV[5]) end
-redis.call('PEXPIRE', k, math.max(1, math.min(tonumber(meta[4]), absolute - now)))
-return {1, version, size}
+if z>tonumber(ARGV[3]) then return {-4,v,z} end
+v=v+1
+redis.call('HSET',k,'~v',v,'~z',z,'~s',ARGV[1],'~r',(tonumber(m[5]) or 0)+tonumber(ARGV[5]),
+unpack(ARGV,6,j-1))
+if j<=#ARGV then redis.call('HDEL',k,unpack(ARGV,j)) end
+redis.call('PEXPIRE',k,math.max(1,math.min(tonumber(m[4]),a-now)))
+return {1,v,z}
 """
 
 # ARGV: now, requests

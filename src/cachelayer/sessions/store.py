@@ -94,7 +94,11 @@ class SessionStore(_Base):
 
     def save(self, session: Session, expect_version: Optional[int] = None) -> int:
         """Write the changed fields of *session* atomically; the new version."""
-        return run(self.cache, self.logic.save(session, expect_version))
+        logic = self.logic
+        plan = logic.save_plan(session, expect_version)
+        if plan is None:
+            return session.version
+        return logic.saved(session, self.cache.eval(*plan[0]), plan)
 
     def touch(self, session: Session) -> bool:
         """Extend *session*'s idle timeout; False if it is gone."""
@@ -162,7 +166,11 @@ class AsyncSessionStore(_Base):
 
     async def save(self, session: Session, expect_version: Optional[int] = None) -> int:
         """See :meth:`SessionStore.save`."""
-        return await arun(self.cache, self.logic.save(session, expect_version))
+        logic = self.logic
+        plan = logic.save_plan(session, expect_version)
+        if plan is None:
+            return session.version
+        return logic.saved(session, await self.cache.eval(*plan[0]), plan)
 
     async def touch(self, session: Session) -> bool:
         """See :meth:`SessionStore.touch`."""
