@@ -62,6 +62,25 @@ def per_call_us(fn: Callable[[], Any], seconds: float) -> float:
 # ---- 1. primitives -----------------------------------------------------------------------
 
 
+def interleaved_us(fns: dict[str, Callable[[], Any]], seconds: float) -> dict[str, float]:
+    """Best over interleaved rounds of microseconds per call (the machine is shared)."""
+    rounds, n = 15, 200
+    for fn in fns.values():
+        for _ in range(50):
+            fn()
+    best = {name: float("inf") for name in fns}
+    deadline = time.perf_counter() + seconds * len(fns)
+    for r in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / n * 1e6)
+        if r >= 4 and time.perf_counter() > deadline:
+            break
+    return best
+
+
 def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
     raw = redis.Redis.from_url(url)
     with (
@@ -72,15 +91,12 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
         s = store.create(data=FIELDS)
         store.load(s.id)
         time.sleep(0.2)
-        l1 = per_call_us(lambda: store.load(s.id), seconds)
         cold_store = SessionStore(cold)
         c = cold_store.create(data=FIELDS)
-        redis_load = per_call_us(lambda: cold_store.load(c.id), seconds)
         blob = b"".join(cold.codec.encode(v, None) for v in FIELDS.values()) + b"".join(
             k.encode() for k in FIELDS
         )
         raw.set("raw:blob", blob)
-        raw_get = per_call_us(lambda: raw.get("raw:blob"), seconds)
         loaded = cold_store.load(c.id)
         counter = [0]
 
@@ -89,16 +105,27 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
             loaded["f0"] = counter[0]
             cold_store.save(loaded)
 
-        save = per_call_us(save_one, seconds)
         raw.hset("raw:hash", mapping={"f0": "1", "f1": "x" * 28})
-        raw_hset = per_call_us(lambda: raw.hset("raw:hash", "f0", b"\x92\x01"), seconds)
+        get_script = "return redis.call('GET', KEYS[1])"
+        us = interleaved_us(
+            {
+                "l1": lambda: store.load(s.id),
+                "load": lambda: cold_store.load(c.id),
+                "get": lambda: raw.get("raw:blob"),
+                "eval_get": lambda: raw.eval(get_script, 1, "raw:blob"),
+                "save": save_one,
+                "hset": lambda: raw.hset("raw:hash", "f0", b"\x92\x01"),
+            },
+            seconds,
+        )
     raw.close()
     return [
-        ("session load, L1 hit", l1),
-        ("session load from Redis (L1 off)", redis_load),
-        (f"redis-py GET of the same {len(blob)} bytes", raw_get),
-        ("save of one changed field", save),
-        ("redis-py HSET of one field", raw_hset),
+        ("session load, L1 hit", us["l1"]),
+        ("session load from Redis (L1 off)", us["load"]),
+        (f"redis-py GET of the same {len(blob)} bytes", us["get"]),
+        ("redis-py EVAL of a GET of them (script ceiling)", us["eval_get"]),
+        ("save of one changed field", us["save"]),
+        ("redis-py HSET of one field", us["hset"]),
     ]
 
 
@@ -434,9 +461,9 @@ def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     with RedisServer(name="bench-sessions") as server:
         url = server.url
-        print("## 1. primitives (µs per call, median of 5)")
+        print("## 1. primitives (µs per call, best of interleaved rounds)")
         for name, us in primitives(url, args.seconds):
-            print(f"  {name:<44} {us:8.2f}")
+            print(f"  {name:<48} {us:8.2f}")
         print("\n## 2. one session-touching endpoint, in-process (requests/s)")
         for name, rps in (
             starlette_rows(url, args.seconds)

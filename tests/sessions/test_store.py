@@ -293,7 +293,6 @@ def test_a_container_never_read_is_not_rewritten(store, cache):
 
     s = store.create(data={"cart": [1, 2], "n": 0})
     r = redis.Redis.from_url(cache.config.url)
-    key = cache.config.namespace + ":" + store.logic.key_of(s.handle)
     loaded = store.load(s.id)
     loaded["n"] = 1
     r.config_resetstat()
