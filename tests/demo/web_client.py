@@ -44,7 +44,7 @@ class Browser:
 
     def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         """``GET path``."""
-        return self.request("GET", path, **headers)
+        return self.request("GET", path, None, **headers)
 
     def post(self, path: str, form: Optional[dict[str, str]] = None, **headers: str) -> Any:
         """``POST path`` with a form body."""
