@@ -28,7 +28,9 @@ def test_help_lists_every_command():
 
 
 def test_demo_with_an_embedded_redis():
-    result = run("demo", "--no-serve", "--requests", "600", "--lessons", "300", "--loader-ms", "0.5")
+    result = run(
+        "demo", "--no-serve", "--requests", "600", "--lessons", "300", "--loader-ms", "0.5"
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "no --redis-url: started /" in out and "it is stopped at exit" in out
@@ -57,7 +59,9 @@ def test_demo_against_a_given_redis(redis_url):
 
 def test_demo_without_any_redis_runs_l1_only(tmp_path):
     env = dict(os.environ, PATH=str(tmp_path), CACHELAYER_REDIS_SERVER=str(tmp_path / "none"))
-    result = run("demo", "--no-serve", "--requests", "300", "--lessons", "100", "--loader-ms", "0", env=env)
+    result = run(
+        "demo", "--no-serve", "--requests", "300", "--lessons", "100", "--loader-ms", "0", env=env
+    )
     assert result.returncode == 0, result.stderr
     assert "running with the in-process L1 only" in result.stdout
     assert "hit ratio:" in result.stdout
