@@ -84,31 +84,12 @@ from .pages import course_page, home_page, lesson_page, progress_page
 from .service import LearningService
 from .telemetry import LOADED, Telemetry
 
-__all__ = ["STATIC", "Site", "ThreadedProgressStore", "build_caches", "create_app", "main"]
+__all__ = ["STATIC", "Site", "build_caches", "create_app", "main"]
 
 #: Files of the dashboard (HTML, the chart code, the style sheet).
 STATIC = Path(__file__).with_name("static")
 #: Most courses one session remembers for the progress page.
 MAX_COURSES_PER_SESSION = 20
-
-
-class ThreadedProgressStore:
-    """A :class:`~cachelayer.sessions.ProgressStore` whose SQLite calls run in worker threads.
-
-    SQLite commits (``synchronous=FULL``: an fsync) would otherwise stall the
-    event loop and every request waiting on it.
-    """
-
-    def __init__(self, store: SQLiteProgressStore) -> None:
-        self.store = store
-
-    def apply(self, user_id: str, course_id: str, ops: Sequence[Any]) -> Any:
-        """See :meth:`SQLiteProgressStore.apply` (a coroutine here)."""
-        return asyncio.to_thread(self.store.apply, user_id, course_id, ops)
-
-    def load(self, user_id: str, course_id: str) -> Any:
-        """See :meth:`SQLiteProgressStore.load` (a coroutine here)."""
-        return asyncio.to_thread(self.store.load, user_id, course_id)
 
 
 class Site:
@@ -132,9 +113,7 @@ class Site:
             HttpPolicy(ttl=600, tags=self._page_tags, namespace="page"),
         )
         self.sessions = AsyncSessionStore(state_cache, idle_timeout=1800, touch_interval=60)
-        self.learning = AsyncLearningStore(
-            state_cache, ThreadedProgressStore(SQLiteProgressStore(str(progress_path)))
-        )
+        self.learning = AsyncLearningStore(state_cache, SQLiteProgressStore(str(progress_path)))
         self.signin_limit = AsyncRateLimiter(state_cache, rate=30, per=60, name="signin")
         self.telemetry = Telemetry(
             {"content": content_cache, "state": state_cache}, sessions=self.sessions
@@ -427,8 +406,9 @@ def create_app(
                 headers={"Retry-After": str(retry)},
             )
         await login(request, user)
-        target = form.get("next", "/")
-        return RedirectResponse(target if target.startswith("/") else "/", status_code=303)
+        target = form.get("next", "/")  # a path on this site only: "//host" is another site
+        local = target.startswith("/") and not target.startswith(("//", "/\\"))
+        return RedirectResponse(target if local else "/", status_code=303)
 
     async def signout(request: Request) -> Response:
         await logout(request)

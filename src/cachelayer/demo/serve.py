@@ -130,19 +130,14 @@ def _measures(data: dict[str, Any], load: LoadReport) -> dict[str, Any]:
     routes = data["routes"]
     series = data["series"]
     half = data["uptime_s"] / 2
-    cached = [routes.get("lesson/http hit"), routes.get("lesson/content hit")]
-    counted = [r for r in cached if r]
-    total = sum(r["count"] for r in counted) or 1
+    cached = data["lesson_from_cache"] if data["lesson_from_cache"]["count"] else {}
     out: dict[str, Any] = {
         "hit_ratio": data["hit_ratio"],
         "steady_hit_ratio": steady_mean(series.get("ratio_total", []), half),
         "compression_saving": data["compression_saving"],
         "session_p50_ms": (routes.get("session/cached") or {}).get("p50_ms"),
-        # weighted by count: an approximation of the pooled percentile, shown as such
-        "cached_p50_ms": sum(r["p50_ms"] * r["count"] for r in counted) / total
-        if counted
-        else None,
-        "cached_p99_ms": max((r["p99_ms"] for r in counted), default=None),
+        "cached_p50_ms": cached.get("p50_ms"),
+        "cached_p99_ms": cached.get("p99_ms"),
         "loader_p50_ms": (routes.get("sqlite/loader") or {}).get("p50_ms"),
         "client_rps": load.requests / load.seconds if load.seconds else 0.0,
     }

@@ -154,6 +154,21 @@ class Telemetry:
             }
         return out
 
+    def from_cache(self) -> dict[str, Any]:
+        """Count, p50 and p99 (ms) of the recent lesson pages served without the loader."""
+        pooled: list[float] = []
+        count = 0
+        for outcome in ("http hit", "content hit"):
+            window = self.windows.get(("lesson", outcome))
+            if window is not None:
+                pooled.extend(window.recent)
+                count += window.count
+        return {
+            "count": count,
+            "p50_ms": 1e3 * percentile(pooled, 0.5),
+            "p99_ms": 1e3 * percentile(pooled, 0.99),
+        }
+
     def snapshot(self) -> dict[str, Any]:
         """Everything the dashboard shows, as JSON-ready data."""
         totals = self.totals()
@@ -167,5 +182,6 @@ class Telemetry:
             "compression_saving": saving,
             "active_sessions": self.active_sessions,
             "routes": self.routes(),
+            "lesson_from_cache": self.from_cache(),
             "series": {name: list(points) for name, points in self.series.items()},
         }
