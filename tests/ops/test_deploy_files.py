@@ -208,6 +208,9 @@ def test_backup_schedule_serves_its_metrics(redis_url, tmp_path):
                 assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
                 time.sleep(0.1)
         assert "cachelayer_backup_runs_total" in body
-    finally:
         proc.terminate()
-        proc.wait(10)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

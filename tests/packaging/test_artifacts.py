@@ -122,11 +122,12 @@ def test_sdist_installs_in_a_clean_venv_and_runs(sdist: Path, work: Path) -> Non
 
 def test_readme_demo_command_runs_in_an_unpacked_sdist(unpacked: Path, work: Path) -> None:
     readme = (ROOT / "README.md").read_text()
-    command = "pip install '.[server]' && cachelayer demo"
+    command = "pip install '.[server,demo]' && cachelayer demo"
     assert f"```sh\n{command}\n```" in readme
     python = _fresh_venv(work / "venv-demo")
     out = _run("sh", "-c", command, cwd=unpacked, **_venv_env(python))
-    assert "hit ratio:" in out and "L1 hit" in out
+    assert "the Learning Assistant is at http://" in out and "hit ratio:" in out
+    assert "lesson page, built from cached content" in out
 
 
 def test_readme_wheel_command_gives_a_manylinux_wheel_that_installs(

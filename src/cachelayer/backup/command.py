@@ -175,26 +175,47 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from .schedule import ScheduleConfig, run_schedule
+    # The stop handlers go in first: a SIGTERM/SIGINT from here on (while the
+    # metrics server starts, between ticks, during a backup) ends the process
+    # promptly with status 0.
+    from .schedule import ScheduleConfig, StopFlag, run_schedule
 
-    config = ScheduleConfig.from_env()
-    if args.storage:
-        config.storage_url = args.storage
-    if args.redis_url:
-        config.redis_url = args.redis_url
-    if args.namespace:
-        config.namespace = args.namespace
-    if args.metrics_port:
-        _serve_backup_metrics(args.metrics_port)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    run_schedule(config, stop=stop)
-    return 0
+    stop = StopFlag()
+    stop.install()
+    server: Any = None
+    try:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        log = logging.getLogger("cachelayer.backup")
+        log.info("backup schedule: starting (pid %d)", os.getpid())
+        config = ScheduleConfig.from_env()
+        if args.storage:
+            config.storage_url = args.storage
+        if args.redis_url:
+            config.redis_url = args.redis_url
+        if args.namespace:
+            config.namespace = args.namespace
+        if args.metrics_port and not stop.is_set():
+            server = _serve_backup_metrics(args.metrics_port)
+        if not stop.is_set():
+            run_schedule(config, stop=stop)
+        if stop.signal is not None:
+            log.info("backup schedule: stopped by signal %d", stop.signal)
+        return 0
+    finally:
+        if server is not None:
+            _shutdown(server)
+        stop.close()
 
 
-def _serve_backup_metrics(port: int) -> None:
+def _shutdown(server: Any, timeout: float = 5.0) -> None:
+    """Stop the metrics HTTP server (from a helper thread, bounded by *timeout*)."""
+    stopper = threading.Thread(target=server.shutdown, name="metrics-shutdown", daemon=True)
+    stopper.start()
+    stopper.join(timeout)
+    server.server_close()
+
+
+def _serve_backup_metrics(port: int) -> Any:
     """Serve the cachelayer_backup_* figures of this process on ``:port/metrics``."""
     from prometheus_client import CollectorRegistry
 
@@ -203,7 +224,7 @@ def _serve_backup_metrics(port: int) -> None:
 
     registry = CollectorRegistry()
     registry.register(BackupCollector())
-    serve(port, registry=registry)
+    return serve(port, registry=registry)
 
 
 def _restore(args: argparse.Namespace) -> int:

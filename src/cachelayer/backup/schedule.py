@@ -9,17 +9,21 @@ URL, or a path/bucket the storage type's scheme is put in front of).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
+import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Protocol, Union
 
 from ..errors import CacheError, ConfigError
+from .progress import Progress
 
-__all__ = ["Cron", "ScheduleConfig", "run_schedule"]
+__all__ = ["Cron", "ScheduleConfig", "StopFlag", "run_schedule"]
 
 log = logging.getLogger("cachelayer.backup")
 _SCHEMES = {
@@ -96,13 +100,119 @@ class Cron:
         return t.tm_min in minute and t.tm_hour in hour and t.tm_mon in month and day_ok
 
     def next_after(self, ts: float) -> float:
-        """The first scheduled minute strictly after *ts* (Unix time)."""
+        """The first scheduled minute strictly after *ts* (Unix time).
+
+        Days and hours that cannot match are skipped whole, so even a
+        schedule that fires once in four years is found in a few thousand steps.
+        """
         t = (int(ts) // 60 + 1) * 60
-        for _ in range(366 * 24 * 60 * 5):
-            if self.matches(t):
+        limit = t + 5 * 366 * 86400
+        minutes, hours = self.fields[0], self.fields[1]
+        while t < limit:
+            if not self._day_matches(t):
+                t = (t // 86400 + 1) * 86400
+                continue
+            if time.gmtime(t).tm_hour not in hours:
+                t = (t // 3600 + 1) * 3600
+                continue
+            if time.gmtime(t).tm_min in minutes:
                 return float(t)
             t += 60
         raise ConfigError(f"BACKUP_SCHEDULE {self.expression!r} never fires")
+
+    def _day_matches(self, ts: float) -> bool:
+        t = time.gmtime(ts)
+        _, _, dom, month, dow = self.fields
+        if t.tm_mon not in month:
+            return False
+        if self._dow_any:
+            return t.tm_mday in dom
+        if self._dom_any:
+            return (t.tm_wday + 1) % 7 in dow
+        return t.tm_mday in dom or (t.tm_wday + 1) % 7 in dow
+
+
+class _Stop(Protocol):
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: Optional[float] = None) -> bool: ...
+
+
+class StopFlag:
+    """A stop request that a signal handler may raise at any moment.
+
+    ``threading.Event.set`` takes a lock, so calling it from a signal
+    handler deadlocks when the signal lands while the main thread holds that
+    lock inside ``Event.wait``.  ``set`` here only stores a flag and writes a
+    byte to a non-blocking pipe (both safe in a handler); :meth:`wait` sleeps
+    in ``select`` on that pipe, so it wakes as soon as the flag is set, from
+    a handler or from another thread.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._set = False
+        self.signal: Optional[int] = None
+        self._previous: dict[int, Any] = {}
+
+    def set(self, signum: Optional[int] = None) -> None:
+        """Request the stop (and wake every :meth:`wait`)."""
+        if signum is not None and self.signal is None:
+            self.signal = signum
+        self._set = True
+        with contextlib.suppress(OSError):  # pipe full (already woken) or closed
+            os.write(self._write, b"x")
+
+    def is_set(self) -> bool:
+        """Whether the stop was requested."""
+        return self._set
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Sleep until the stop is requested or *timeout* seconds pass; return :meth:`is_set`."""
+        if not self._set:
+            try:
+                select.select([self._read], [], [], timeout)
+            except (OSError, ValueError):  # closed: fall back to a plain sleep
+                if timeout:
+                    time.sleep(min(timeout, 0.1))
+        return self._set
+
+    def install(self, signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)) -> None:
+        """Make each of *signals* set the flag (main thread only)."""
+        for signum in signals:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.set(signum)
+
+    def close(self) -> None:
+        """Restore the previous signal handlers and close the pipe."""
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+        for fd in (self._read, self._write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class _Cancelled(CacheError):
+    """The scheduled backup was stopped by a stop request."""
+
+
+class _StopCheck(Progress):
+    """A silent progress sink that aborts the backup it watches once *stop* is set."""
+
+    def __init__(self, stop: _Stop) -> None:
+        super().__init__("backup", enabled=False)
+        self._stop = stop
+
+    def update(self, keys: int = 0, nbytes: int = 0) -> None:
+        """Count, and raise :class:`_Cancelled` if the stop was requested."""
+        if self._stop.is_set():
+            raise _Cancelled("backup stopped: the scheduler is shutting down")
+        super().update(keys, nbytes)
 
 
 @dataclass
@@ -146,7 +256,7 @@ class ScheduleConfig:
 def run_schedule(
     config: ScheduleConfig,
     *,
-    stop: Optional[threading.Event] = None,
+    stop: Optional[Union[threading.Event, StopFlag, _Stop]] = None,
     clock: Callable[[], float] = time.time,
     run: Optional[Callable[[], object]] = None,
     max_runs: Optional[int] = None,
@@ -154,7 +264,9 @@ def run_schedule(
     """Run backups on the schedule until *stop* is set; prune after each success.
 
     Returns the number of runs.  A failed run is logged and recorded (its
-    outcome) and the scheduler goes on.
+    outcome) and the scheduler goes on.  A stop requested during the default
+    backup job aborts it at the next key (the partial archive is removed,
+    the run is recorded as failed) instead of waiting for it to finish.
     """
     from .full import backup_full
     from .ops import prune
@@ -165,25 +277,37 @@ def run_schedule(
     if not config.storage_url:
         raise ConfigError("backup schedule needs BACKUP_URL (or a STORAGE argument)")
     cron = Cron(config.schedule)
-    stop = stop or threading.Event()
+    stopper: _Stop = stop if stop is not None else threading.Event()
     runs = 0
 
     def default_run() -> object:
-        return backup_full(config.redis_url, config.storage_url, namespace=config.namespace)
+        return backup_full(
+            config.redis_url,
+            config.storage_url,
+            namespace=config.namespace,
+            progress=_StopCheck(stopper),
+        )
 
     job = run or default_run
-    while not stop.is_set() and (max_runs is None or runs < max_runs):
+    while not stopper.is_set() and (max_runs is None or runs < max_runs):
         due = cron.next_after(clock())
-        while not stop.is_set() and clock() < due:
-            stop.wait(min(30.0, max(0.0, due - clock())))
-        if stop.is_set():
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(due))
+        log.info("backup schedule: next run at %s UTC", when)
+        while not stopper.is_set() and clock() < due:
+            stopper.wait(min(30.0, max(0.0, due - clock())))
+        if stopper.is_set():
             break
         runs += 1
         try:
             job()
+        except _Cancelled as exc:
+            log.info("%s", exc)
+            break
         except CacheError as exc:
             log.error("scheduled backup failed: %s", exc)
             continue
+        if stopper.is_set():
+            break
         try:
             removed = prune(config.storage_url, config.retention_days)
             log.info("scheduled backup done; pruned %d old archive(s)", len(removed))

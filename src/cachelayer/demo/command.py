@@ -1,4 +1,9 @@
-"""``cachelayer demo``: run the Learning Assistant workload and print what the cache did."""
+"""``cachelayer demo``: the Learning Assistant web app under learners, or the terminal workload.
+
+By default the web app (:mod:`.app`) is served and driven by learner threads
+(:mod:`.learners`, :mod:`.serve`); ``--no-serve`` runs the terminal-only
+workload (:mod:`.workload`) instead.
+"""
 
 from __future__ import annotations
 
@@ -154,6 +159,12 @@ def _main(args: argparse.Namespace) -> int:
     out = sys.stdout
     with contextlib.ExitStack() as stack:
         url = args.redis_url or stack.enter_context(_private_redis(out))
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cachelayer-demo-")))
+        if not args.no_serve:
+            if url is None:
+                print("cachelayer demo: the web app needs Redis; use --no-serve", file=sys.stderr)
+                return 2
+            return _serve(args, url, work, stack)
         cache: Any
         if url is None:
             cache = L1OnlyCache(args.l1_entries)
@@ -164,7 +175,6 @@ def _main(args: argparse.Namespace) -> int:
             if args.redis_url and not _may_clear(args, cache.config.namespace):
                 return 2
             cache.clear()
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cachelayer-demo-")))
         service = LearningService(work / "learning.db", args.lessons, args.loader_ms / 1000.0)
         print(
             f"serving {args.requests:,} lesson reads (Zipf {args.zipf}) over "
@@ -183,38 +193,97 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, url: str, work: Path, stack: contextlib.ExitStack) -> int:
+    """The web app and its learners (see :mod:`.serve`)."""
+    from ..cache import Cache
+
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        print(
+            f"cachelayer demo: the web app needs the [demo] extra ({exc.name} is missing): "
+            "pip install 'cachelayer[demo]', or run the terminal workload with --no-serve",
+            file=sys.stderr,
+        )
+        return 2
+    from .serve import serve_demo
+
+    for suffix in ("content", "state"):
+        with Cache.from_url(url, namespace=f"{args.namespace}-{suffix}") as cache:
+            if args.redis_url and not _may_clear(args, cache.config.namespace):
+                return 2
+            cache.clear()
+    app_args = [
+        "--namespace",
+        args.namespace,
+        "--lessons",
+        str(args.lessons),
+        "--delay-ms",
+        str(args.loader_ms),
+        "--l1-entries",
+        str(args.l1_entries),
+    ]
+    return serve_demo(
+        url,
+        work,
+        args.host,
+        args.port,
+        args.duration,
+        args.users,
+        args.threads,
+        app_args,
+        sys.stdout,
+    )
+
+
 def register(subparsers: Any) -> None:
     """Add the ``demo`` sub-command."""
     p = subparsers.add_parser(
         "demo",
-        help="run the Learning Assistant demo workload through the cache",
-        description="Serve Zipf-distributed lesson reads from a slow SQLite-backed service "
-        "through a two-tier Cache and print hit ratios, latency by outcome (L1 hit, Redis "
-        "hit, miss) and compression savings.\n\n"
+        help="serve the Learning Assistant web app under simulated learners",
+        description="Serve the Learning Assistant web app (courses and lessons from a slow "
+        "SQLite service; sessions, progress, content and page caching, warming, rate-limited "
+        "sign-in, /metrics and a live /dashboard) and drive it with learner threads for "
+        "--duration seconds: it prints the URL (open /dashboard in a browser), a live summary "
+        "line, and at the end latencies by outcome, hit ratios and the targets. Ctrl-C stops "
+        "early and still prints the summary.\n\n"
+        "With --no-serve it runs the terminal workload instead: Zipf-distributed lesson reads "
+        "through a two-tier Cache, with hit ratios, latency by outcome (L1 hit, Redis hit, "
+        "miss) and compression savings.\n\n"
         "Without --redis-url it starts a private redis-server for the run (the first of "
         "$CACHELAYER_REDIS_SERVER, redis-server on PATH, a binary from the [server] extra, "
         "valkey-server on PATH), on a free loopback port, without persistence, and stops it "
         "at exit; with none of them it runs with the in-process L1 alone.\n\n"
-        "With --redis-url it clears the namespace (default 'demo') first: if keys are "
-        "there it asks on a terminal, and otherwise needs --force.",
+        "With --redis-url it clears its namespaces first (--no-serve: NS; the web app: "
+        "NS-content and NS-state; NS defaults to 'demo'): if keys are there it asks on a "
+        "terminal, and otherwise needs --force.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("--redis-url", help="use this Redis instead of starting one")
     p.add_argument(
         "--force", action="store_true", help="clear a non-empty namespace without asking"
     )
-    p.add_argument("--requests", type=int, default=20_000, help="lesson reads")
+    p.add_argument("--no-serve", action="store_true", help="the terminal workload only, no web app")
+    p.add_argument("--host", default="127.0.0.1", help="address the web app listens on")
+    p.add_argument("--port", type=int, default=8000, help="web app port (0: a free one)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of learner traffic")
+    p.add_argument("--users", type=int, default=200, help="demo users the learners sign in as")
+    p.add_argument("--threads", type=int, default=4, help="learner threads")
+    p.add_argument("--requests", type=int, default=20_000, help="lesson reads (--no-serve)")
     p.add_argument("--lessons", type=int, default=5_000, help="lessons in the database")
-    p.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of the key popularity")
+    p.add_argument(
+        "--zipf", type=float, default=1.0, help="Zipf exponent of the key popularity (--no-serve)"
+    )
     p.add_argument(
         "--loader-ms", type=float, default=2.0, help="latency added to each loader call, in ms"
     )
-    p.add_argument("--seed", type=int, default=1, help="workload seed")
+    p.add_argument("--seed", type=int, default=1, help="workload seed (--no-serve)")
     p.add_argument("--namespace", default="demo", help="cache namespace (cleared first)")
     p.add_argument(
         "--l1-entries",
         type=int,
         default=1_000,
-        help="in-process L1 size; the default is a fifth of the default lessons",
+        help="in-process L1 size (per cache); the default is a fifth of the default lessons",
     )
     p.set_defaults(handler=_main)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .analytics import SessionStats
 from .config import SessionConfig
-from .durable import ProgressStore, SQLiteProgressStore
+from .durable import ProgressStore, SQLiteProgressStore, ThreadedProgressStore
 from .learning import AsyncLearningStore, LearningState, LearningStore
 from .logic import KEEP, SessionInfo
 from .mapping import Session
@@ -30,4 +30,5 @@ __all__ = [
     "SessionInfo",
     "SessionStats",
     "SessionStore",
+    "ThreadedProgressStore",
 ]

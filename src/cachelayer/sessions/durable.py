@@ -15,6 +15,8 @@ keeps it, the next day extends it, a gap restarts it at 1).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -22,7 +24,7 @@ from typing import Any, Protocol, Union
 
 from ..errors import ProgressStoreError
 
-__all__ = ["ProgressOp", "ProgressStore", "SQLiteProgressStore"]
+__all__ = ["ProgressOp", "ProgressStore", "SQLiteProgressStore", "ThreadedProgressStore"]
 
 #: One update operation (see the module docstring).
 ProgressOp = tuple[Any, ...]
@@ -164,3 +166,30 @@ def _apply_one(conn: sqlite3.Connection, user: str, course: str, op: ProgressOp)
             conn.execute(_UPSERT + "excluded.value", (user, course, name, value))
     else:
         raise ProgressStoreError(f"unknown progress operation {kind!r}")
+
+
+class ThreadedProgressStore:
+    """A sync :class:`ProgressStore` whose calls run in worker threads (coroutines here).
+
+    :class:`~cachelayer.sessions.AsyncLearningStore` wraps a sync store in
+    it: a SQLite commit (``synchronous=FULL``: an fsync) would otherwise stall
+    the event loop and every request waiting on it.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def apply(self, user_id: str, course_id: str, ops: Sequence[ProgressOp]) -> Any:
+        """``store.apply`` in a worker thread."""
+        return asyncio.to_thread(self.store.apply, user_id, course_id, ops)
+
+    def load(self, user_id: str, course_id: str) -> Any:
+        """``store.load`` in a worker thread."""
+        return asyncio.to_thread(self.store.load, user_id, course_id)
+
+
+def off_the_loop(store: Any) -> Any:
+    """*store* itself if its methods are coroutine functions, else it in worker threads."""
+    if inspect.iscoroutinefunction(store.apply) and inspect.iscoroutinefunction(store.load):
+        return store
+    return ThreadedProgressStore(store)

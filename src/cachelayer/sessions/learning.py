@@ -27,7 +27,7 @@ from typing import Any, Optional, Union, cast
 
 from ..errors import ConnectionLost, InvalidArgument
 from .driver import CALL, STORE, Step, arun, run
-from .durable import ProgressOp, ProgressStore
+from .durable import ProgressOp, ProgressStore, off_the_loop
 
 __all__ = ["AsyncLearningStore", "LearningLogic", "LearningState", "LearningStore"]
 
@@ -293,7 +293,16 @@ class LearningStore(_LearningBase):
 
 
 class AsyncLearningStore(_LearningBase):
-    """Learning state on an ``AsyncCache``: the operations of :class:`LearningStore`, awaited."""
+    """Learning state on an ``AsyncCache``: the operations of :class:`LearningStore`, awaited.
+
+    A sync durable store (such as :class:`SQLiteProgressStore`) is called in
+    worker threads, never on the event loop.
+    """
+
+    def __init__(
+        self, cache: Any, durable: ProgressStore, ttl: float = 86400.0, prefix: str = "learn"
+    ) -> None:
+        super().__init__(cache, off_the_loop(durable), ttl, prefix)
 
     async def state(self, user_id: Any, course_id: Any) -> LearningState:
         """See :meth:`LearningStore.state`."""

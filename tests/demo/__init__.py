@@ -1,0 +1,1 @@
+"""Tests of the Learning Assistant web demo (a real app process, real Redis, real browser)."""
