@@ -7,9 +7,11 @@ Starts its own redis-server on loopback and prints, in one run:
 1. session load: an L1 hit; a Redis load (L1 off) beside a raw redis-py GET
    of the same bytes; the save of one changed field beside a raw redis-py
    HSET of that field;
-2. requests/s of one endpoint that increments a counter in the session,
-   driven in-process (ASGI: the app called in one event loop; WSGI: the app
-   called with a prepared environ), with the cookie of a live session:
+2. requests/s of two endpoints, ``/count`` (increments a counter in the
+   session, so every request saves) and ``/whoami`` (only reads it, the
+   common case of an authenticated page), driven in-process (ASGI: the
+   app called in one event loop; WSGI: the app called with a prepared
+   environ), with the cookie of a live session:
    Starlette (this store / Starlette's signed-cookie SessionMiddleware),
    Flask (this store / Flask-Session's Redis backend), Django (this engine /
    ``django.contrib.sessions.backends.cache`` on django-redis);
@@ -35,6 +37,8 @@ import redis
 from cachelayer import Cache
 from cachelayer.sessions import SessionStore
 from cachelayer.testing.servers import RedisServer
+
+ENDPOINTS = ("/count", "/whoami")  # writes one field / only reads the session
 
 FIELDS = {f"f{i}": f"value-{i}-" + "x" * 20 for i in range(8)}
 FIELDS["cart"] = [1, 2, 3]
@@ -201,7 +205,7 @@ def first_cookie(set_cookie: str) -> str:
     return set_cookie.split(";", 1)[0]
 
 
-def starlette_rows(url: str, seconds: float) -> list[tuple[str, float]]:
+def starlette_rows(url: str, seconds: float) -> list[tuple[str, str, float]]:
     from starlette.applications import Starlette
     from starlette.middleware.sessions import SessionMiddleware
     from starlette.requests import Request
@@ -214,6 +218,9 @@ def starlette_rows(url: str, seconds: float) -> list[tuple[str, float]]:
     async def count(request: Request) -> PlainTextResponse:
         request.session["n"] = request.session.get("n", 0) + 1
         return PlainTextResponse(str(request.session["n"]))
+
+    async def whoami(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(request.session.get("n")))
 
     rows = []
     with Cache.from_url(url, namespace="st") as cache:
@@ -229,19 +236,17 @@ def starlette_rows(url: str, seconds: float) -> list[tuple[str, float]]:
                 lambda a: a.add_middleware(SessionMiddleware, secret_key="k" * 32),
             ),
         ):
-            app = Starlette(routes=[Route("/count", count)])
+            app = Starlette(routes=[Route("/count", count), Route("/whoami", whoami)])
             add(app)
             client = TestClient(app)
             r = client.get("/count")
             cookie = first_cookie(r.headers["set-cookie"])
-            if "cachelayer" not in name:
-                # a cookie session carries its data: use one with the same fields
-                pass
-            rows.append((name, asgi_rps(app, cookie.encode(), "/count", seconds)))
+            for path in ENDPOINTS:
+                rows.append((name, path, asgi_rps(app, cookie.encode(), path, seconds)))
     return rows
 
 
-def flask_rows(url: str, seconds: float) -> list[tuple[str, float]]:
+def flask_rows(url: str, seconds: float) -> list[tuple[str, str, float]]:
     from flask import Flask, session
     from flask_session import Session as FlaskSession
 
@@ -255,6 +260,10 @@ def flask_rows(url: str, seconds: float) -> list[tuple[str, float]]:
         def count() -> str:
             session["n"] = session.get("n", 0) + 1
             return str(session["n"])
+
+        @app.get("/whoami")
+        def whoami() -> str:
+            return str(session.get("n"))
 
         if kind == "ours":
             app.session_interface = CacheSessionInterface(
@@ -271,7 +280,8 @@ def flask_rows(url: str, seconds: float) -> list[tuple[str, float]]:
         client = app.test_client()
         r = client.get("/count")
         cookie = first_cookie(r.headers["Set-Cookie"])
-        rows.append((name, wsgi_rps(app, cookie, "/count", seconds)))
+        for path in ENDPOINTS:
+            rows.append((name, path, wsgi_rps(app, cookie, path, seconds)))
     return rows
 
 
@@ -306,10 +316,16 @@ def _django_count(request: Any) -> Any:
     return HttpResponse(str(request.session["n"]))
 
 
+def _django_whoami(request: Any) -> Any:
+    from django.http import HttpResponse
+
+    return HttpResponse(str(request.session.get("n")))
+
+
 def _urlpatterns() -> list[Any]:
     from django.urls import path
 
-    return [path("count", _django_count)]
+    return [path("count", _django_count), path("whoami", _django_whoami)]
 
 
 def __getattr__(name: str) -> Any:  # ROOT_URLCONF = this module
@@ -318,7 +334,7 @@ def __getattr__(name: str) -> Any:  # ROOT_URLCONF = this module
     raise AttributeError(name)
 
 
-def django_rows(url: str, seconds: float) -> list[tuple[str, float]]:
+def django_rows(url: str, seconds: float) -> list[tuple[str, str, float]]:
     django_setup(url)
     from django.conf import settings
     from django.core.handlers.wsgi import WSGIHandler
@@ -336,7 +352,8 @@ def django_rows(url: str, seconds: float) -> list[tuple[str, float]]:
         cookie = (
             f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
         )
-        rows.append((name, wsgi_rps(app, cookie, "/count", seconds)))
+        for path in ENDPOINTS:
+            rows.append((name, path, wsgi_rps(app, cookie, path, seconds)))
     return rows
 
 
@@ -464,13 +481,18 @@ def main() -> None:
         print("## 1. primitives (µs per call, best of interleaved rounds)")
         for name, us in primitives(url, args.seconds):
             print(f"  {name:<48} {us:8.2f}")
-        print("\n## 2. one session-touching endpoint, in-process (requests/s)")
-        for name, rps in (
-            starlette_rows(url, args.seconds)
-            + flask_rows(url, args.seconds)
-            + django_rows(url, args.seconds)
-        ):
-            print(f"  {name:<44} {rps:8.0f}")
+        print("\n## 2. session-touching endpoints, in-process (requests/s; x = ours / peer)")
+        print(f"  {'':<44} {'/count':>9} {'/whoami':>9}")
+        for group in (starlette_rows, flask_rows, django_rows):
+            rows = group(url, args.seconds)
+            ours = {path: rps for name, path, rps in rows if "cachelayer" in name}
+            for name in dict.fromkeys(name for name, _, _ in rows):
+                cells = []
+                for path in ENDPOINTS:
+                    rps = next(r for n, p, r in rows if n == name and p == path)
+                    tag = "" if "cachelayer" in name else f" {ours[path] / rps:.2f}x"
+                    cells.append(f"{rps:9.0f}{tag:<7}")
+                print(f"  {name:<44} {' '.join(cells)}")
         print(
             f"\n## 3. lost updates: 8 threads x 2 processes x {args.rounds} requests,"
             " own field each"

@@ -30,7 +30,7 @@ from ..security.audit import audit
 from .client import make_tier
 from .helpers import MISSING, decorated, key_builder, merge_many, plan_many
 from .protocol import CALL, JOIN, LOAD, PAUSE, Op
-from .scripts import Decoder, Scripts
+from .scripts import Decoder, Scripts, _read_command
 from .stampede import AsyncFlight, SingleFlight
 
 __all__ = ["AsyncCache"]
@@ -220,6 +220,23 @@ class AsyncCache(Scripts, _AsyncFront):
         value = self._l1_lookup(key)
         if value is MISSING:
             value = await self._arun(self._eval_read(script, key, args, decode))
+            if value is MISSING:
+                return default
+        return value
+
+    async def read_cached(
+        self,
+        command: Union[str, bytes],
+        key: str,
+        *args: Any,
+        decode: Decoder,
+        default: Any = None,
+    ) -> Any:
+        """A read-only command's decoded reply via the L1 (see :meth:`Cache.read_cached`)."""
+        name = _read_command(command)
+        value = self._l1_lookup(key)
+        if value is MISSING:
+            value = await self._arun(self._eval_read(None, key, args, decode, name))
             if value is MISSING:
                 return default
         return value

@@ -22,7 +22,7 @@ from ..security.audit import audit
 from .helpers import INTERNAL, MISSING, decorated, glob_escape, key_builder, merge_many, plan_many
 from .locks import Lock
 from .protocol import CALL, Op
-from .scripts import Decoder, Scripts
+from .scripts import Decoder, Scripts, _read_command
 from .stampede import SingleFlight
 
 __all__ = ["Cache", "make_tier"]
@@ -210,6 +210,29 @@ class Cache(Scripts, _SyncFront):
         value = self._l1_lookup(key)
         if value is MISSING:
             value = self._run(self._eval_read(script, key, args, decode))
+            if value is MISSING:
+                return default
+        return value
+
+    def read_cached(
+        self,
+        command: Union[str, bytes],
+        key: str,
+        *args: Any,
+        decode: Decoder,
+        default: Any = None,
+    ) -> Any:
+        """:meth:`eval_cached` for one read-only Redis *command* on *key* (no script).
+
+        *command* is one of :data:`cachelayer.cache.scripts.READ_COMMANDS`
+        (``"HGETALL"``, ``"SMEMBERS"``, ``"ZRANGE"``, ...; anything else is an
+        InvalidArgument); *args* follow the key.  A plain command costs Redis
+        less than the shortest script, and is retried after a lost connection.
+        """
+        name = _read_command(command)
+        value = self._l1_lookup(key)
+        if value is MISSING:
+            value = self._run(self._eval_read(None, key, args, decode, name))
             if value is MISSING:
                 return default
         return value

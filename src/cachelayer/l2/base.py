@@ -102,6 +102,10 @@ class Tier(Protocol):
         """EVAL *script* with one key (routed by it); error replies as objects."""
         ...
 
+    def read(self, command: bytes, key: bytes, *args: Any) -> Any:
+        """A read-only *command* on one key (routed by it); error replies as objects."""
+        ...
+
     def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only while it holds *token*."""
         ...

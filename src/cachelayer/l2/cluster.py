@@ -680,6 +680,10 @@ class ClusterTier:
         """EVAL *script* with one key, on that key's primary; error replies as objects."""
         return self._command(key, b"EVAL", script, 1, key, *args)
 
+    def read(self, command: bytes, key: bytes, *args: Any) -> Any:
+        """A read-only *command* on one key, on that key's primary; error replies as objects."""
+        return self._command(key, command, key, *args)
+
     def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only if it still holds *token* (atomic, server-side script)."""
         return bool(check(self.eval(RELEASE_LOCK, key, token), key, "EVAL"))

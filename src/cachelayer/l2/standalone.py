@@ -359,6 +359,10 @@ class RedisTier:
         """EVAL *script* with one key; an error reply is returned as an object."""
         return self.command(b"EVAL", script, 1, key, *args)
 
+    def read(self, command: bytes, key: bytes, *args: Any) -> Any:
+        """A read-only *command* on one key; an error reply is returned as an object."""
+        return self.command(command, key, *args)
+
     def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only if it still holds *token* (atomic, server-side script)."""
         return bool(check(self.eval(RELEASE_LOCK, key, token), key, "EVAL"))

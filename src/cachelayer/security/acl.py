@@ -47,8 +47,8 @@ CONNECTION_COMMANDS: tuple[str, ...] = (
     "subscribe",
     "unsubscribe",
 )
-#: Reads: ``get``/``get_many``/``exists``/``ttl``, tag versions.
-READ_COMMANDS: tuple[str, ...] = ("get", "mget", "exists", "pttl")
+#: Reads: ``get``/``get_many``/``exists``/``ttl``, tag versions, session loads.
+READ_COMMANDS: tuple[str, ...] = ("get", "mget", "exists", "pttl", "hgetall")
 #: Writes: ``set``/``set_many``/``delete``/``incr``/``expire``/``touch``/``clear``,
 #: loader locks (``SET NX`` + a compare-and-delete script), durable writes.
 WRITE_COMMANDS: tuple[str, ...] = (

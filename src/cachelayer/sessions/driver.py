@@ -4,7 +4,7 @@ Every operation of :mod:`cachelayer.sessions` is written once, as a generator
 that yields requests and receives their results:
 
 ``(CALL, method_name, args, kwargs)``
-    A method of the public cache API (``eval``, ``eval_cached``, ``get``,
+    A method of the public cache API (``eval``, ``read_cached``, ``get``,
     ``set``, ``delete_many``, ``incr``, ``invalidate_tags``, ...).
 ``(STORE, fn, args)``
     A call of the durable store (:mod:`.durable`): plain or a coroutine

@@ -82,8 +82,6 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-_LOAD = b"return redis.call('HGETALL', KEYS[1])"
-
 
 def _num(value: Any) -> Union[int, float]:
     """A stored number (Redis sends bytes, SQLite ints or floats) as int when whole."""
@@ -173,7 +171,7 @@ class LearningLogic:
         user, course = _check_name("user_id", user_id), _check_name("course_id", course_id)
         key = self.key(user, course)
         decode = self._decoder(user, course)
-        state = yield CALL, "eval_cached", (_LOAD, key), {"decode": decode}
+        state = yield CALL, "read_cached", ("HGETALL", key), {"decode": decode}
         if state is not None:
             return cast(LearningState, state)
         seq, fields = yield STORE, self.durable.load, (user, course)

@@ -7,7 +7,7 @@ operations on a sync or an asyncio cache.  The rules:
   concurrent requests changing different fields all keep their changes; for
   the same field the last save wins, unless ``expect_version`` is given (then
   :class:`~cachelayer.errors.SessionConflict`);
-* reads go through the L1 (:meth:`Cache.eval_cached`); a read that finds the
+* reads go through the L1 (:meth:`Cache.read_cached` of one HGETALL); a read that finds the
   last-seen time older than ``touch_interval`` extends the idle timeout;
 * user indexes are sorted sets of handles, so ``sessions_of`` and
   ``revoke_all`` cost O(sessions of the user), never a SCAN;
@@ -243,7 +243,7 @@ class SessionLogic:
         if found is None:
             return None
         handle, key = found
-        snap = yield CALL, "eval_cached", (scripts.LOAD, key), {"decode": self.decode}
+        snap = yield CALL, "read_cached", ("HGETALL", key), {"decode": self.decode}
         session, stale = self.loaded(session_id, handle, snap)
         if stale:
             return (yield from self.refresh(session))  # type: ignore[arg-type]

@@ -18,7 +18,6 @@ from .driver import CALL, Step, arun, run
 from .ids import sign, unsign, valid_id
 from .logic import KEEP, SessionInfo, SessionLogic
 from .mapping import Session
-from .scripts import LOAD
 
 __all__ = ["AsyncSessionStore", "SessionStore"]
 
@@ -86,7 +85,7 @@ class SessionStore(_Base):
         found = logic.load_key(session_id)
         if found is None:
             return None
-        snap = self.cache.eval_cached(LOAD, found[1], decode=logic.decode)
+        snap = self.cache.read_cached("HGETALL", found[1], decode=logic.decode)
         session, stale = logic.loaded(session_id, found[0], snap)  # type: ignore[arg-type]
         if stale:
             return run(self.cache, logic.refresh(session))  # type: ignore[arg-type]
@@ -158,7 +157,7 @@ class AsyncSessionStore(_Base):
         found = logic.load_key(session_id)
         if found is None:
             return None
-        snap = await self.cache.eval_cached(LOAD, found[1], decode=logic.decode)
+        snap = await self.cache.read_cached("HGETALL", found[1], decode=logic.decode)
         session, stale = logic.loaded(session_id, found[0], snap)  # type: ignore[arg-type]
         if stale:
             return await arun(self.cache, logic.refresh(session))  # type: ignore[arg-type]

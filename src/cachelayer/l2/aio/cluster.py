@@ -241,6 +241,10 @@ class AsyncClusterTier(Controlled):
         """EVAL *script* with one key, on its primary."""
         return await self.command(key, b"EVAL", script, 1, key, *args, idempotent=False)
 
+    async def read(self, command: bytes, key: bytes, *args: Any) -> Any:
+        """A read-only *command* on one key, on its primary."""
+        return await self.command(key, command, key, *args)
+
     async def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only while it holds *token*."""
         return bool(check(await self.eval(RELEASE_LOCK, key, token), key, "EVAL"))

@@ -267,6 +267,10 @@ class AsyncRedisTier(Controlled):
         """EVAL *script* with one key; an error reply is returned as an object."""
         return await self.command(b"EVAL", script, 1, key, *args)
 
+    async def read(self, command: bytes, key: bytes, *args: Any) -> Any:
+        """A read-only *command* on one key; an error reply is returned as an object."""
+        return await self.command(command, key, *args)
+
     async def release_lock(self, key: bytes, token: bytes) -> bool:
         """Delete *key* only if it still holds *token*."""
         return bool(check(await self.eval(RELEASE_LOCK, key, token), key, "EVAL"))
