@@ -72,6 +72,12 @@ def test_loader_runs_once_and_stores(content):
     assert totals.bytes_served > 200 and totals.load_seconds > 0
 
 
+def test_a_content_miss_is_one_miss_of_the_cache(content, cache):
+    before = cache.stats().misses
+    content.get("l3b", loader=lambda: {"body": "y"})
+    assert cache.stats().misses - before == 1
+
+
 def test_concurrent_misses_share_one_loader_call(content):
     calls = []
     gate = threading.Event()

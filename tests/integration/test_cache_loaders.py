@@ -29,6 +29,16 @@ def test_get_or_set_calls_the_loader_once(cache):
     assert len(calls) == 1
 
 
+def test_a_miss_is_counted_once_and_count_miss_false_leaves_it_out(cache):
+    cache.get_or_set("counted", lambda: 1)
+    assert (cache.stats().misses, cache.stats().loader_calls) == (1, 1)
+    assert cache.get("quiet") is None  # the caller's own look-up: the one miss
+    cache.get_or_set("quiet", lambda: 2, count_miss=False)
+    assert (cache.stats().misses, cache.stats().loader_calls) == (2, 2)
+    assert cache.get_or_set("quiet", lambda: 3, count_miss=False) == 2
+    assert cache.stats().misses == 2
+
+
 def test_loader_exception_propagates_and_nothing_is_stored(cache):
     def boom():
         raise RuntimeError("db down")

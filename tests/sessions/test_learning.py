@@ -48,6 +48,41 @@ def test_progress_fields(cache, durable):
         ls.state("u:x", "py")
 
 
+class CountingStore:
+    """A durable store that counts its loads."""
+
+    def __init__(self, inner):
+        self.inner, self.loads = inner, 0
+
+    def apply(self, user, course, ops):
+        return self.inner.apply(user, course, ops)
+
+    def load(self, user, course):
+        self.loads += 1
+        return self.inner.load(user, course)
+
+
+def test_an_empty_state_is_loaded_once_then_served_by_the_cache(cache, durable, redis_url):
+    store = CountingStore(durable)
+    ls = LearningStore(cache, store)
+    for _ in range(5):
+        assert ls.state("new", "py").completed == frozenset()
+    assert store.loads == 1
+    misses = cache.stats().misses
+    ls.state("new", "py")
+    assert cache.stats().misses == misses
+    ls.complete("new", "py", "intro")  # applies on top of the warmed empty state
+    assert ls.state("new", "py").completed == {"intro"} and store.loads == 1
+    # the first update of a state nobody read starts the key itself
+    ls.complete("fresh", "py", "intro")
+    assert ls.state("fresh", "py").completed == {"intro"} and store.loads == 1
+    # a later update on a key Redis lost is not applied there: the next read rewarms
+    r = redis.Redis.from_url(redis_url)
+    assert r.delete(*r.keys("*learn:fresh:py")) == 1
+    ls.complete("fresh", "py", "loops")
+    assert ls.state("fresh", "py").completed == {"intro", "loops"} and store.loads == 2
+
+
 def test_reads_are_served_by_the_l1(cache, durable):
     ls = LearningStore(cache, durable)
     ls.complete("u", "py", "a")

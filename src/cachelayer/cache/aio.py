@@ -247,18 +247,20 @@ class AsyncCache(Scripts, _AsyncFront):
         loader: Callable[[], Union[Any, Awaitable[Any]]],
         ttl: Any = None,
         tags: Iterable[str] = (),
+        *,
+        count_miss: bool = True,
     ) -> Any:
         """The cached value of *key*, or the loader's value (awaited if needed) stored.
 
         Stampede control as for :meth:`cachelayer.Cache.get_or_set`; followers
-        in this process await the leader's load.
+        in this process await the leader's load; *count_miss* as there.
         """
         l1 = self._l1
         if l1 is not None and self._l1_trusted and type(key) is str:
             value = l1.get(key, MISSING)
             if value is not MISSING:
                 return value
-        return await self._arun(self._get_or_load(key, loader, ttl, tags))
+        return await self._arun(self._get_or_load(key, loader, ttl, tags, count_miss))
 
     def cached(
         self,

@@ -301,20 +301,28 @@ class Cache(Scripts, _SyncFront):
     # ---- loaders -------------------------------------------------------------------
 
     def get_or_set(
-        self, key: str, loader: Callable[[], Any], ttl: Any = None, tags: Iterable[str] = ()
+        self,
+        key: str,
+        loader: Callable[[], Any],
+        ttl: Any = None,
+        tags: Iterable[str] = (),
+        *,
+        count_miss: bool = True,
     ) -> Any:
         """The cached value of *key*, or ``loader()`` stored and returned.
 
         Concurrent callers in this process share one loader call; across
         processes a lock in Redis makes one of them load while the others wait
         (up to ``lock_wait``).  Hot keys may be refreshed early (XFetch).
+        *count_miss=False* leaves a miss out of :meth:`stats` (for a caller
+        that has just counted its own look-up of *key*).
         """
         l1 = self._l1
         if l1 is not None and self._l1_trusted and type(key) is str:
             value = l1.get(key, MISSING)
             if value is not MISSING:
                 return value
-        return self._run(self._get_or_load(key, loader, ttl, tags))
+        return self._run(self._get_or_load(key, loader, ttl, tags, count_miss))
 
     def cached(
         self,

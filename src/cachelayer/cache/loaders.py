@@ -30,14 +30,19 @@ class Loaders(Writes):
     """get_or_set and its stampede control (a layer of the core)."""
 
     def _get_or_load(
-        self, key: str, loader: Callable[[], Any], ttl: Any, tags: Iterable[str]
+        self,
+        key: str,
+        loader: Callable[[], Any],
+        ttl: Any,
+        tags: Iterable[str],
+        count_miss: bool = True,
     ) -> Op[Any]:
         rkey = self._rkey(key)
         seconds = self._ttl_seconds(key, ttl)
         if not self.config.enabled:
             self._counters.loader_calls += 1
             return (yield LOAD, loader)
-        value, env = yield from self._fetch(key, rkey)
+        value, env = yield from self._fetch(key, rkey, count=count_miss)
         if value is not MISSING and not self._refresh_early(env):
             return value
         lead, flight = self._flights.begin(key)

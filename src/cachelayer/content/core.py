@@ -165,7 +165,9 @@ class ContentCore:
             yield from self._record_closure(iid, closure, ttl)
             wrapped = _timed_loader(loader, version, timing)
             ttl = self.ttl if ttl is None else ttl
-            raw = yield CALL, "get_or_set", (key, wrapped), {"ttl": ttl, "tags": all_tags}
+            # the get above counted this miss; the re-check under the lock is not a second one
+            options = {"ttl": ttl, "tags": all_tags, "count_miss": False}
+            raw = yield CALL, "get_or_set", (key, wrapped), options
             parsed = parse_record(raw)
         if self.delivery is not None:
             hit = parsed is not None and not timing

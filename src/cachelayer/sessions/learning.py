@@ -36,7 +36,10 @@ log = logging.getLogger("cachelayer.sessions")
 _APPLY = b"""
 local k = KEYS[1]
 local cur = redis.call('HGET', k, '~seq')
-if not cur then return 0 end
+if not cur then
+  if ARGV[1] ~= '1' then return 0 end
+  cur = 0  -- the first operation of a state: it starts from nothing
+end
 cur = tonumber(cur)
 local seq = tonumber(ARGV[1])
 if seq <= cur then return 1 end
@@ -175,11 +178,12 @@ class LearningLogic:
         if state is not None:
             return cast(LearningState, state)
         seq, fields = yield STORE, self.durable.load, (user, course)
-        if seq:
-            flat: list[Any] = []
-            for name, value in fields.items():
-                flat += (name, value)
-            yield CALL, "eval", (_WARM, key, seq, self.ttl_ms, *flat), {}
+        # warmed even when empty (seq 0), so the next read is a hit, not another
+        # durable load; an update racing with this starts the key itself (seq 1)
+        flat: list[Any] = []
+        for name, value in fields.items():
+            flat += (name, value)
+        yield CALL, "eval", (_WARM, key, seq, self.ttl_ms, *flat), {}
         return LearningState.from_fields(user, course, seq, dict(fields))
 
     def update(self, user_id: Any, course_id: Any, ops: Sequence[ProgressOp]) -> Step[int]:
