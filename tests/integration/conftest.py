@@ -19,6 +19,7 @@ BOTH_DRIVERS = {
     "test_cache",
     "test_cache_coherence",
     "test_cache_degraded",
+    "test_cache_echoes",
     "test_cache_guarantees",
     "test_cache_loaders",
 }

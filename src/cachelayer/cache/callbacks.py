@@ -87,24 +87,29 @@ class CoherenceCallbacks(L1Bookkeeping):
     def _consume_echoes(self, raw_keys: Sequence[bytes]) -> Sequence[bytes]:
         """The invalidated Redis keys that are not echoes of our own writes (echo lock held).
 
-        An echo's value is already in the L1; each echo expected is consumed once.
+        A message naming a key consumes *every* echo still expected for it:
+        Redis announces a key once per event-loop iteration however many
+        writes it saw there (``bcast`` collects keys per iteration), so two
+        writes of ours may come back as one message.  Keeping the second echo
+        would swallow the next foreign write's invalidation; dropping it at
+        worst makes a later message of ours evict our own value (a miss, never
+        a stale hit).  Within one burst (several messages applied together) a
+        key named twice may consume two echoes; what is left is dropped.
         """
-        echoes = self._echoes
-        got = list(map(echoes.pop, raw_keys, repeat(0)))
-        if got.count(1) == len(got):  # every key one echo of ours (the usual burst)
+        pop = self._echoes.pop
+        got = list(map(pop, raw_keys, repeat(0)))
+        if 0 not in got:  # every key one echo of ours (the usual burst)
             return ()
-        for raw, count in zip(raw_keys, got):  # undo, then one key at a time
-            if count:
-                echoes[raw] = count
+        left: dict[bytes, int] = {}  # echoes of a key this burst may still consume
         others = []
-        for raw in raw_keys:
-            pending = echoes.get(raw)
-            if not pending:
-                others.append(raw)
-            elif pending == 1:
-                del echoes[raw]
+        for raw, count in zip(raw_keys, got):
+            if count:
+                left[raw] = count
+            pending = left.get(raw, 0)
+            if pending:
+                left[raw] = pending - 1
             else:
-                echoes[raw] = pending - 1
+                others.append(raw)
         return others
 
     def _on_internal_invalidate(self, key: str) -> None:

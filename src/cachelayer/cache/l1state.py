@@ -133,8 +133,9 @@ class L1Bookkeeping(CacheCore):
         triggers.  Echoes are kept by Redis key (namespaced bytes, as the
         invalidation names them), so the listener matches them undecoded.
 
-        *rkeys* are distinct.  Only in ``bcast`` mode while coherent: every
-        such write is announced exactly once, in Redis order.  Returns whether
+        *rkeys* are distinct.  Only in ``bcast`` mode while coherent: such a
+        write is announced, possibly in one message with other writes of the
+        key (the listener then consumes every echo of it).  Returns whether
         writing through is safe (not when the table of expected echoes would
         outgrow the L1's size: the write then simply does not fill the L1).
         Every caller clears the echoes of a write that failed, whatever the
@@ -183,7 +184,7 @@ class L1Bookkeeping(CacheCore):
         if l1 is None:
             return
         try:
-            l1.set(key, value, ttl=min(seconds, self.config.l1_max_ttl), weight=weigh(value, size))
+            l1.set(key, value, ttl=min(seconds, self._through_ttl), weight=weigh(value, size))
         except CacheError:
             l1.delete(key)  # e.g. heavier than the whole L1: no older value may stay
             return
@@ -214,7 +215,7 @@ class L1Bookkeeping(CacheCore):
         if l1 is None:
             return
         keys = [key for key, _ in items]
-        ttl = min(seconds, self.config.l1_max_ttl)
+        ttl = min(seconds, self._through_ttl)
         weights = [  # helpers.weigh, inlined (no call per key)
             (size if size > 64 else 64)
             if type(v) is not str and type(v) is not bytes
