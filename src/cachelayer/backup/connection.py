@@ -109,20 +109,36 @@ class RawConnection:
             reply = self._reader.gets()
             if reply is not False:
                 return reply
-            try:
-                data = self.sock.recv(_READ)
-            except OSError as exc:
-                self.close()
-                raise ConnectionLost(f"lost the connection to {self._where}: {exc}") from None
-            if not data:
-                self.close()
-                raise ConnectionLost(f"{self._where} closed the connection")
-            self._reader.feed(data)
+            self._receive()
+
+    def read_replies(self, count: int) -> list[Any]:
+        """The next *count* replies, read in one loop (error replies returned as values)."""
+        out: list[Any] = []
+        add = out.append
+        gets = self._reader.gets
+        for _ in range(count):
+            reply = gets()
+            while reply is False:
+                self._receive()
+                reply = gets()
+            add(reply)
+        return out
+
+    def _receive(self) -> None:
+        try:
+            data = self.sock.recv(_READ)
+        except OSError as exc:
+            self.close()
+            raise ConnectionLost(f"lost the connection to {self._where}: {exc}") from None
+        if not data:
+            self.close()
+            raise ConnectionLost(f"{self._where} closed the connection")
+        self._reader.feed(data)
 
     def pipeline(self, commands: Sequence[bytes]) -> list[Any]:
         """Send encoded *commands* in one write and read one reply each."""
         self.send(b"".join(commands))
-        return [self.read_reply() for _ in commands]
+        return self.read_replies(len(commands))
 
     def call(self, *args: Arg) -> Any:
         """Run one command; an error reply raises :class:`ServerError`."""
