@@ -11,7 +11,9 @@ times, in the same run and interleaved round by round:
   local archive, and ``restore`` (RESTORE ... ABSTTL);
 * a plain redis-py script: SCAN, pipelined DUMP + PTTL, RESTORE with the
   relative TTL (what most SCAN/DUMP tools do);
-* ``redis-cli --rdb`` (an RDB snapshot over the replication protocol);
+* ``redis-cli --rdb`` (an RDB snapshot over the replication protocol, with
+  ``repl-diskless-sync-delay 0`` so the server does not first wait 5 s for
+  more replicas);
 * with ``--twin``, cachelayer again with its pure-Python batch kernels.
 
 Each figure is the best of the rounds.  Besides keys/s it prints where the
@@ -184,12 +186,33 @@ class Timing:
         return value / self.keys * 1e6 if self.keys else 0.0
 
 
-def timed(servers: list[redis.Redis], fn: Callable[[], tuple[int, int]]) -> Timing:
-    """Run *fn* (returning keys and bytes) and measure it."""
+def timed(
+    servers: list[redis.Redis],
+    fn: Callable[[], tuple[int, int]],
+    settle: Optional[Callable[[], None]] = None,
+) -> Timing:
+    """Run *fn* (returning keys and bytes) and measure it.
+
+    *settle* runs after the clock stops and before the CPU times are read
+    (to let a server reap the child process it forked).
+    """
     c0, s0, t0 = client_cpu(), server_cpu(servers), time.perf_counter()
     keys, nbytes = fn()
     seconds = time.perf_counter() - t0
+    if settle is not None:
+        settle()
     return Timing(keys, seconds, client_cpu() - c0, server_cpu(servers) - s0, nbytes)
+
+
+def reaped(r: redis.Redis) -> None:
+    """Wait until the server has no forked child left (its CPU is then counted)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        info = r.info("persistence")
+        if not info.get("rdb_bgsave_in_progress") and info.get("current_fork_perc", 0) == 0:
+            time.sleep(0.3)  # the child is reaped by the server's cron
+            return
+        time.sleep(0.05)
 
 
 @dataclass
@@ -281,7 +304,7 @@ def one_round(ctx: dict[str, Any], best: dict[str, Best], tmp: str, n: int) -> N
             subprocess.run(command, check=True, capture_output=True)
             return keys, os.path.getsize(rdb)
 
-        dump = timed([rs], snapshot)
+        dump = timed([rs], snapshot, settle=lambda: reaped(rs))
         best[CLI].offer(dump, None)
         best[CLI].archive_bytes = os.path.getsize(rdb)
         os.unlink(rdb)
@@ -390,6 +413,9 @@ def main() -> None:
             sample = [
                 k for k in (f"k:{i}".encode() for i in range(0, args.keys, 97)) if rs.pttl(k) > 0
             ]
+            # redis-cli --rdb is a replica's full sync: without this the server
+            # waits 5 s (Redis 7 default) for more replicas before it starts
+            rs.config_set("repl-diskless-sync-delay", 0)
             ctx = {"src": src, "dst": dst, "rs": rs, "rd": rd, "sample": sample}
             load = os.getloadavg()[0]
             for n in range(args.rounds):

@@ -13,7 +13,7 @@ from cpython.list cimport PyList_GET_SIZE
 from cpython.long cimport PyLong_FromLongLong
 from libc.stdint cimport int64_t, uint8_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memchr, memcmp, memcpy
 
 cdef extern from "Python.h":
     PyObject *_bk_item "PyList_GET_ITEM"(object lst, Py_ssize_t i)
@@ -301,3 +301,179 @@ def backup_dump_commands(list keys, bytes expiry_command):
         return _resp_result(&b)
     finally:
         cl_buf_free(&b)
+
+
+# ---- raw RESP replies: DUMP/expiry pairs packed without a Python object per reply ----------
+
+cdef Py_ssize_t _bk_header(const unsigned char *p, Py_ssize_t pos, Py_ssize_t end,
+                           long long *value) noexcept:
+    """The integer of the header line at ``p[pos]`` (type byte first) and the offset after
+    its CRLF; -1 when the line is incomplete, -2 when it is malformed."""
+    cdef Py_ssize_t i = pos + 1
+    cdef bint negative = 0
+    cdef long long v = 0
+    cdef int digits = 0
+    if i < end and p[i] == 0x2D:  # '-'
+        negative = 1
+        i += 1
+    while i < end and 0x30 <= p[i] <= 0x39:
+        if digits == 18:
+            return -2
+        v = v * 10 + (p[i] - 0x30)
+        digits += 1
+        i += 1
+    if i + 1 >= end:
+        return -1
+    if digits == 0 or p[i] != 0x0D or p[i + 1] != 0x0A:
+        return -2
+    value[0] = -v if negative else v
+    return i + 2
+
+
+def backup_skip_replies(const unsigned char[::1] buf, Py_ssize_t pos, Py_ssize_t count):
+    """``(pos, done)``: the end of the last of up to *count* complete replies from *pos*.
+
+    *buf* is bytes or a bytearray.  Nested arrays count as one reply.  Raises
+    ValueError for a malformed reply.
+    """
+    cdef Py_ssize_t end = buf.shape[0], nxt, boundary = pos, done = 0
+    cdef const unsigned char *p = &buf[0] if end else <const unsigned char *>b""
+    cdef Py_ssize_t pending = 0
+    cdef long long v
+    cdef const unsigned char *nl
+    cdef unsigned char t
+    if pos < 0 or pos > end:
+        raise ValueError("pos is outside the buffer")
+    while done < count and pos < end:
+        if pending == 0:
+            pending = 1
+        t = p[pos]
+        if t == 0x2B or t == 0x2D:  # '+' status, '-' error
+            nl = <const unsigned char *>memchr(p + pos, 0x0A, <size_t>(end - pos))
+            if nl == NULL:
+                break
+            pos = nl - p + 1
+        elif t == 0x3A or t == 0x24 or t == 0x2A:  # ':' integer, '$' bulk, '*' array
+            nxt = _bk_header(p, pos, end, &v)
+            if nxt == -1:
+                break
+            if nxt == -2:
+                raise ValueError(f"malformed reply at byte {pos}")
+            if t == 0x24 and v >= 0:
+                if v + 2 > end - nxt:
+                    break
+                pos = nxt + <Py_ssize_t>v + 2
+            else:
+                pos = nxt
+            if t == 0x2A and v > 0:
+                pending += <Py_ssize_t>v
+        else:
+            raise ValueError(f"malformed reply at byte {pos}")
+        pending -= 1
+        if pending == 0:
+            done += 1
+            boundary = pos
+    return boundary, done
+
+
+def backup_pack_raw(list keys, bytes data, Py_ssize_t pos, long long now_ms, bint absolute):
+    """:func:`backup_pack_dumps` over the raw RESP pairs in ``data[pos:]``, or None.
+
+    None when a reply is not a bulk string, nil or integer (an error reply:
+    the caller parses the pairs and runs the twin, which raises for it).
+    """
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(data), n = PyList_GET_SIZE(keys), i, nxt
+    cdef Py_ssize_t total = 0, kept = 0, skipped = 0, klen, vlen
+    cdef long long v, expiry
+    cdef PyObject *key
+    cdef Py_ssize_t *offsets
+    cdef long long *expiries
+    cdef unsigned char *out
+    cdef unsigned char code
+    cdef uint8_t acc[16]
+    cdef uint8_t d[16]
+    cdef Py_ssize_t counts[256]
+    cdef int j
+    if pos < 0 or pos > end:
+        raise ValueError("pos is outside data")
+    offsets = <Py_ssize_t *>malloc(sizeof(Py_ssize_t) * 2 * (n if n else 1))
+    expiries = <long long *>malloc(sizeof(long long) * (n if n else 1))
+    if offsets == NULL or expiries == NULL:
+        free(offsets)
+        free(expiries)
+        raise MemoryError()
+    try:
+        for i in range(n):  # pass 1: where each payload is, what is kept
+            key = _bk_item(keys, i)
+            if not _bk_is_bytes(key) or pos >= end or p[pos] != 0x24:
+                return None
+            nxt = _bk_header(p, pos, end, &v)
+            if nxt < 0:
+                raise ValueError(f"incomplete or malformed reply at byte {pos}")
+            if v >= 0:
+                if v + 2 > end - nxt:
+                    raise ValueError(f"incomplete reply at byte {pos}")
+                offsets[2 * i] = nxt
+                offsets[2 * i + 1] = <Py_ssize_t>v
+                pos = nxt + <Py_ssize_t>v + 2
+            else:
+                offsets[2 * i] = -1  # nil: gone since SCAN
+                pos = nxt
+            if pos >= end or p[pos] != 0x3A:
+                return None
+            nxt = _bk_header(p, pos, end, &expiry)
+            if nxt < 0:
+                raise ValueError(f"incomplete or malformed reply at byte {pos}")
+            pos = nxt
+            if offsets[2 * i] < 0:
+                expiries[i] = -3
+                continue
+            if expiry >= 0:
+                if not absolute:
+                    expiry += now_ms
+                if expiry <= now_ms:
+                    expiries[i] = -3
+                    continue
+            elif expiry == -2:
+                expiries[i] = -3
+                continue
+            elif expiry != -1:
+                return None
+            expiries[i] = expiry
+            total += _BK_HEAD + _bk_bytes_len(key) + offsets[2 * i + 1]
+        records = PyBytes_FromStringAndSize(NULL, total)
+        out = <unsigned char *>PyBytes_AS_STRING(records)
+        for j in range(16):
+            acc[j] = 0
+        for j in range(256):
+            counts[j] = 0
+        for i in range(n):  # pass 2: write the records, fold the digests
+            if expiries[i] == -3:
+                skipped += 1
+                continue
+            key = _bk_item(keys, i)
+            klen = _bk_bytes_len(key)
+            vlen = offsets[2 * i + 1]
+            code = _BK_TYPE_OF[p[offsets[2 * i]]] if vlen else 255
+            counts[code] += 1
+            out[0] = 0x4B  # 'K'
+            out[1] = code
+            _bk_put_be(out + 2, <unsigned long long>expiries[i], 8)
+            _bk_put_be(out + 10, <unsigned long long>klen, 4)
+            _bk_put_be(out + 14, <unsigned long long>vlen, 4)
+            memcpy(out + _BK_HEAD, _bk_bytes_data(key), klen)
+            memcpy(out + _BK_HEAD + klen, p + offsets[2 * i], vlen)
+            out += _BK_HEAD + klen + vlen
+            cl_keyset_digest(d, _bk_bytes_data(key), <size_t>klen, p + offsets[2 * i],
+                             <size_t>vlen)
+            for j in range(16):
+                acc[j] ^= d[j]
+            kept += 1
+    finally:
+        free(offsets)
+        free(expiries)
+    type_counts = []
+    for j in range(256):
+        type_counts.append(counts[j])
+    return records, kept, skipped, _bk_digest_int(acc), type_counts

@@ -122,6 +122,14 @@ def backup_parse_keys(
 ) -> tuple[int, int, int, int, int]:
     """Parse the complete key records of ``data[pos:]`` into the column lists."""
 
+def backup_skip_replies(buf: Union[bytes, bytearray], pos: int, count: int) -> tuple[int, int]:
+    """``(pos, done)``: the end of the last of up to *count* complete RESP replies from *pos*."""
+
+def backup_pack_raw(
+    keys: list[bytes], data: bytes, pos: int, now_ms: int, absolute: bool
+) -> Optional[tuple[bytes, int, int, int, list[int]]]:
+    """``backup_pack_dumps`` over the raw RESP DUMP/expiry pairs in ``data[pos:]``."""
+
 def backup_restore_commands(
     keys: list[bytes], expiries: list[int], payloads: list[bytes], replace: bool
 ) -> Optional[bytes]:

@@ -190,3 +190,45 @@ def test_the_c_kernels_leave_error_replies_to_the_twin() -> None:
     tag = encode_command(1, 2, 0, [b"SET"])
     assert c.backup_parse_keys(tag, 0, b"", None, -1, [], [], [], [0] * 256)[4] == 0x43
     assert _batch_py.backup_parse_keys(tag, 0, b"", None, -1, [], [], [], [0] * 256)[4] == 0x43
+
+
+def _resp_pairs(rng: random.Random, keys: list[bytes]) -> tuple[bytes, list[object]]:
+    """DUMP/expiry reply pairs for *keys*, as raw RESP and as hiredis would parse them."""
+    raw, replies = [], []
+    for _ in keys:
+        payload = None if rng.random() < 0.05 else _payload(rng)
+        expiry = rng.choice([-2, -1, -1, NOW - 3, NOW, NOW + 7, rng.randint(1, 10**6)])
+        raw.append(b"$-1\r\n" if payload is None else b"$%d\r\n%b\r\n" % (len(payload), payload))
+        raw.append(b":%d\r\n" % expiry)
+        replies += [payload, expiry]
+    return b"".join(raw), replies
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_raw_replies_are_skipped_and_packed_like_parsed_ones(seed: int) -> None:
+    c, py = _c_kernels(), _batch_py
+    rng = random.Random(seed)
+    keys = [b"k:%d" % i for i in range(200)]
+    scan = b"*2\r\n$3\r\n123\r\n*2\r\n$1\r\na\r\n$0\r\n\r\n"
+    pairs, replies = _resp_pairs(rng, keys)
+    data = scan + b"+OK\r\n-ERR x\r\n" + pairs
+    for kernel in (c, py):
+        assert kernel.backup_skip_replies(data, 0, 1) == (len(scan), 1)
+        assert kernel.backup_skip_replies(bytearray(data), 0, 3 + 2 * len(keys)) == (
+            len(data),
+            3 + 2 * len(keys),
+        )
+        for cut in range(0, len(data), 97):  # a prefix: only the complete replies count
+            end, done = kernel.backup_skip_replies(data[:cut], 0, 10**6)
+            assert end <= cut and (done == 0 or end > 0)
+            assert kernel.backup_skip_replies(data, 0, done) == (end, done)
+        for absolute in (True, False):
+            expected = py.backup_pack_dumps(keys, replies, 0, NOW, absolute)
+            assert kernel.backup_pack_raw(keys, scan + pairs, len(scan), NOW, absolute) == expected
+    for bad in (b"?x\r\n", b"$abc\r\n", b":1\rx", b"$" + b"9" * 19 + b"\r\n"):
+        for kernel in (c, py):
+            with pytest.raises(ValueError, match="malformed"):
+                kernel.backup_skip_replies(bad, 0, 1)
+    assert c.backup_pack_raw([b"k"], b"-ERR x\r\n:1\r\n", 0, NOW, True) is None
+    with pytest.raises(ServerError, match="ERR x"):
+        _batch_py.backup_pack_raw([b"k"], b"-ERR x\r\n:1\r\n", 0, NOW, True)

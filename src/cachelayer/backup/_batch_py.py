@@ -9,8 +9,9 @@ and raises the typed error.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import hiredis
 
@@ -21,8 +22,10 @@ __all__ = [
     "backup_dump_commands",
     "backup_keyset_digest",
     "backup_pack_dumps",
+    "backup_pack_raw",
     "backup_parse_keys",
     "backup_restore_commands",
+    "backup_skip_replies",
     "keyset_fold",
 ]
 
@@ -195,3 +198,76 @@ def backup_restore_commands(
     return b"".join(
         [template % (len(k), k, len(t), t, len(p), p) for k, t, p in zip(keys, ttls, payloads)]
     )
+
+
+_HEADER_LINE = re.compile(rb"(-?[0-9]{1,18})\r\n")
+
+
+def _header(buf: Any, pos: int) -> tuple[int, int]:
+    """The offset after the header line at ``buf[pos]`` (type byte first) and its integer.
+
+    ``(-1, 0)`` when the line is incomplete; a malformed line raises ValueError.
+    """
+    match = _HEADER_LINE.match(buf, pos + 1)
+    if match is not None:
+        return match.end(), int(match.group(1))
+    rest = bytes(buf[pos + 1 : pos + 23])
+    body = rest[1:] if rest[:1] == b"-" else rest
+    digits = len(body) - len(body.lstrip(b"0123456789"))
+    if digits <= 18 and body[digits:] in (b"", b"\r"):
+        return -1, 0
+    raise ValueError(f"malformed reply at byte {pos}")
+
+
+def backup_skip_replies(buf: Union[bytes, bytearray], pos: int, count: int) -> tuple[int, int]:
+    """``(pos, done)``: the end of the last of up to *count* complete replies from *pos*.
+
+    Nested arrays count as one reply.  Raises ValueError for a malformed reply.
+    """
+    end = len(buf)
+    if pos < 0 or pos > end:
+        raise ValueError("pos is outside the buffer")
+    boundary, done, pending = pos, 0, 0
+    while done < count and pos < end:
+        if pending == 0:
+            pending = 1
+        kind = buf[pos]
+        if kind in (0x2B, 0x2D):  # '+' status, '-' error
+            newline = buf.find(b"\n", pos)
+            if newline < 0:
+                break
+            pos = newline + 1
+        elif kind in (0x3A, 0x24, 0x2A):  # ':' integer, '$' bulk, '*' array
+            after, value = _header(buf, pos)
+            if after < 0:
+                break
+            if kind == 0x24 and value >= 0:
+                if value + 2 > end - after:
+                    break
+                pos = after + value + 2
+            else:
+                pos = after
+            if kind == 0x2A and value > 0:
+                pending += value
+        else:
+            raise ValueError(f"malformed reply at byte {pos}")
+        pending -= 1
+        if pending == 0:
+            done += 1
+            boundary = pos
+    return boundary, done
+
+
+def backup_pack_raw(
+    keys: list[bytes], data: bytes, pos: int, now_ms: int, absolute: bool
+) -> Optional[PackedDumps]:
+    """:func:`backup_pack_dumps` over the raw RESP DUMP/expiry pairs in ``data[pos:]``."""
+    reader = hiredis.Reader()
+    reader.feed(data, pos)
+    replies = []
+    for _ in range(2 * len(keys)):
+        reply = reader.gets()
+        if reply is False:
+            raise ValueError("incomplete replies")
+        replies.append(reply)
+    return backup_pack_dumps(keys, replies, 0, now_ms, absolute)

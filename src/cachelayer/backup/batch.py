@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .. import _impl
-from ..errors import ArchiveCorrupt
+from ..errors import ArchiveCorrupt, ServerError
 from . import _batch_py
 from ._batch_py import TYPE_BY_RDB_BYTE, keyset_fold
 from .records import TYPE_NAMES
@@ -53,7 +53,9 @@ __all__ = [
     "keyset_digest",
     "keyset_fold",
     "pack_dumps",
+    "pack_raw",
     "restore_commands",
+    "skip_replies",
 ]
 
 
@@ -106,6 +108,27 @@ def pack_dumps(
         packed = _batch_py.backup_pack_dumps(keys, replies, pos, now_ms, absolute)
     records, kept, skipped, digest, counts = packed
     return DumpBatch(records, kept, skipped, digest, counts)
+
+
+def pack_raw(keys: list[bytes], data: bytes, pos: int, now_ms: int, absolute: bool) -> DumpBatch:
+    """:func:`pack_dumps` over the raw RESP reply pairs in ``data[pos:]`` (no reply objects)."""
+    try:
+        packed = KERNELS.backup_pack_raw(keys, data, pos, now_ms, absolute)
+        if packed is None:  # an error reply: the twin raises the typed error
+            packed = _batch_py.backup_pack_raw(keys, data, pos, now_ms, absolute)
+    except ValueError as exc:
+        raise ServerError(f"unreadable DUMP replies: {exc}") from None
+    records, kept, skipped, digest, counts = packed
+    return DumpBatch(records, kept, skipped, digest, counts)
+
+
+def skip_replies(buf: Union[bytes, bytearray], pos: int, count: int) -> tuple[int, int]:
+    """``(pos, done)``: the end of the last of up to *count* complete RESP replies from *pos*."""
+    try:
+        end, done = KERNELS.backup_skip_replies(buf, pos, count)
+    except ValueError as exc:
+        raise ServerError(f"unreadable reply from the server: {exc}") from None
+    return int(end), int(done)
 
 
 @dataclass

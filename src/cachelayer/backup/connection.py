@@ -124,6 +124,36 @@ class RawConnection:
             add(reply)
         return out
 
+    def read_raw(self, count: int) -> bytes:
+        """The raw RESP bytes of the next *count* replies, unparsed.
+
+        For bulk reads whose replies a kernel parses in place (see
+        :func:`~cachelayer.backup.batch.pack_raw`); nothing may be pending
+        in the reply parser (replies are read in the order sent).
+        """
+        from .batch import skip_replies
+
+        if self._reader.has_data():
+            raise ServerError(f"{self._where}: replies are pending in the parser")
+        buf = bytearray()
+        pos = 0
+        left = count
+        while left:
+            try:
+                data = self.sock.recv(_READ)
+            except OSError as exc:
+                self.close()
+                raise ConnectionLost(f"lost the connection to {self._where}: {exc}") from None
+            if not data:
+                self.close()
+                raise ConnectionLost(f"{self._where} closed the connection")
+            buf += data
+            pos, done = skip_replies(buf, pos, left)
+            left -= done
+        if pos != len(buf):
+            raise ServerError(f"{self._where}: {len(buf) - pos} unexpected bytes after the replies")
+        return bytes(buf)
+
     def _receive(self) -> None:
         try:
             data = self.sock.recv(_READ)

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import hiredis
 
 from ..errors import ConnectionLost, ServerError
-from .batch import TYPE_BY_RDB_BYTE, DumpBatch, dump_commands, pack_dumps
+from .batch import TYPE_BY_RDB_BYTE, DumpBatch, dump_commands, pack_raw, skip_replies
 from .connection import RawConnection, encode
 from .endpoints import Endpoints
 from .records import TYPE_OTHER
@@ -83,24 +83,26 @@ def _node_batches(
     sent = send(b"0", [])
     scanning = True
     while sent:
-        replies = conn.read_replies(sent)
+        raw = conn.read_raw(sent)  # the DUMP payloads are packed from these bytes in place
         now_ms = int(time.time() * 1000)
         pos = 0
         next_cursor: Optional[bytes] = None
         next_keys: list[bytes] = []
         if scanning:
-            scan_reply = replies[0]
+            pos = skip_replies(raw, 0, 1)[0]
+            reader = hiredis.Reader()
+            reader.feed(raw, 0, pos)
+            scan_reply = reader.gets()
             if isinstance(scan_reply, hiredis.ReplyError):
                 raise ServerError(f"SCAN failed: {scan_reply}")
             cursor, next_keys = scan_reply[0], scan_reply[1]
             next_cursor = cursor if cursor != b"0" else None
-            pos = 1
         current = in_flight
         in_flight = next_keys
         scanning = next_cursor is not None
         sent = send(next_cursor, next_keys)
         if current:
-            batch = pack_dumps(current, replies, pos, now_ms, absolute)
+            batch = pack_raw(current, raw, pos, now_ms, absolute)
             stats.keys += batch.keys
             stats.skipped += batch.skipped
             yield batch
