@@ -3,8 +3,8 @@
 A restore reads its archive twice: the first pass checks every chunk and
 counts what would be written (and, unless ``replace``, which target keys
 already exist), the second writes, a batch of records at a time (one
-RESTORE pipeline per batch, its replies checked together).  A corrupt archive therefore fails in
-the first pass, before anything is written.
+RESTORE pipeline per batch, its replies checked together).  A corrupt
+archive therefore fails in the first pass, before anything is written.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ __all__ = ["KeyFilter", "RestoreCounts", "find_conflicts", "restore_records"]
 #: Most keys in one RESTORE pipeline.
 _BATCH_KEYS = 2000
 _Slice = tuple[list[bytes], list[int], list[bytes]]
+_OK = b"+OK\r\n"
+_OK_LEN = len(_OK)
 
 
 @dataclass
@@ -204,9 +206,9 @@ def restore_records(
     """``RESTORE ... ABSTTL`` every selected record into *endpoints* (pipelined per node).
 
     Each batch is encoded as one pipeline per node and its replies are
-    checked together.  One batch stays in flight: batch i+1 is sent before
-    the replies of batch i are read, so the server restores while the client
-    encodes.
+    checked together (as raw bytes: every one must be ``+OK``).  One batch
+    stays in flight: batch i+1 is sent before the replies of batch i are
+    read, so the server restores while the client encodes.
     """
     nodes = _Nodes(endpoints)
     pending: list[tuple[RawConnection, list[bytes], int]] = []
@@ -214,11 +216,13 @@ def restore_records(
 
     def settle(items: list[tuple[RawConnection, list[bytes], int]]) -> None:
         for conn, keys, nbytes in items:
-            replies = conn.read_replies(len(keys))
-            written = replies.count(b"OK")
-            if written != len(keys):
-                _check_replies(replies, keys, counts, written)
-            counts.keys += written
+            raw = conn.read_raw(len(keys))
+            if len(raw) != _OK_LEN * len(keys) or raw.count(_OK) != len(keys):
+                reader = hiredis.Reader()
+                reader.feed(raw)
+                replies = [reader.gets() for _ in keys]
+                _check_replies(replies, keys, counts, replies.count(b"OK"))
+            counts.keys += len(keys)
             counts.bytes += nbytes
 
     try:

@@ -89,6 +89,7 @@ class RawConnection:
             raise ConnectionLost(f"cannot connect to Redis at {self._where}: {exc}") from None
         self.sock = sock
         self._reader = hiredis.Reader()
+        self._pending = b""  # received bytes not yet handed out by read_raw
         if password is not None:
             auth = ("AUTH", username, password) if username else ("AUTH", password)
             self.call(*auth)
@@ -105,6 +106,7 @@ class RawConnection:
 
     def read_reply(self) -> Any:
         """The next reply (an error reply is returned as :class:`hiredis.ReplyError`)."""
+        self._hand_over()
         while True:
             reply = self._reader.gets()
             if reply is not False:
@@ -113,6 +115,7 @@ class RawConnection:
 
     def read_replies(self, count: int) -> list[Any]:
         """The next *count* replies, read in one loop (error replies returned as values)."""
+        self._hand_over()
         out: list[Any] = []
         add = out.append
         gets = self._reader.gets
@@ -128,16 +131,17 @@ class RawConnection:
         """The raw RESP bytes of the next *count* replies, unparsed.
 
         For bulk reads whose replies a kernel parses in place (see
-        :func:`~cachelayer.backup.batch.pack_raw`); nothing may be pending
-        in the reply parser (replies are read in the order sent).
+        :func:`~cachelayer.backup.batch.pack_raw`).  Bytes received past
+        those replies (of commands sent since) are kept for the next read.
         """
         from .batch import skip_replies
 
         if self._reader.has_data():
             raise ServerError(f"{self._where}: replies are pending in the parser")
-        buf = bytearray()
-        pos = 0
-        left = count
+        buf = bytearray(self._pending)
+        self._pending = b""
+        pos, done = skip_replies(buf, 0, count) if buf else (0, 0)
+        left = count - done
         while left:
             try:
                 data = self.sock.recv(_READ)
@@ -151,8 +155,14 @@ class RawConnection:
             pos, done = skip_replies(buf, pos, left)
             left -= done
         if pos != len(buf):
-            raise ServerError(f"{self._where}: {len(buf) - pos} unexpected bytes after the replies")
+            self._pending = bytes(buf[pos:])
+            del buf[pos:]
         return bytes(buf)
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            self._reader.feed(self._pending)
+            self._pending = b""
 
     def _receive(self) -> None:
         try:
