@@ -783,6 +783,7 @@ cdef class Codec:
     cdef bint _sign_all
     cdef tuple _keys
     cdef tuple _macs         # one FrameMac per signing key (the first signs)
+    cdef _SignKeys _sk       # the same keys for the C kernel (None: sign with _macs)
     cdef uint64_t _encoded, _decoded, _raw_bytes, _stored_bytes
     cdef uint64_t _by_codec[7]
     cdef Py_ssize_t _sampling
@@ -820,6 +821,7 @@ cdef class Codec:
         self._sign_all = cfg.sign_all
         self._keys = cfg.signing_keys
         self._macs = _cx_macs(self._keys)
+        self._sk = _cx_sign_keys(self._keys)
         if self._sign_all:
             self._flags0 |= CL_FLAG_HMAC
         self._encoded = self._decoded = self._raw_bytes = self._stored_bytes = 0
@@ -980,8 +982,11 @@ cdef class Codec:
         f.crc32 = crc
         hlen = cl_frame_build(hdr, &f)
         pb = payload if type(payload) is bytes else bytes(payload)
-        if flags & CL_FLAG_HMAC:
+        if flags & CL_FLAG_HMAC and self._sk is not None:
             # the tag of header-before-tag || payload, written into the header's tag slot
+            self._sk.sign(hdr, f.tag_offset, <const uint8_t *>PyBytes_AS_STRING(pb),
+                          <size_t>PyBytes_GET_SIZE(pb), hdr + f.tag_offset)
+        elif flags & CL_FLAG_HMAC:
             mac = self._macs[0]
             inner = mac.inner.copy()
             inner.update(PyBytes_FromStringAndSize(<char *>hdr, f.tag_offset))
@@ -1204,8 +1209,14 @@ cdef class Codec:
         # the frame starts at b[off]; small payloads are sliced (a copy is cheaper
         # than a memoryview), large ones viewed
         cdef Py_ssize_t start = off + <Py_ssize_t>f.header_len
+        cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(b) + off
         if not self._macs:
             raise _cx_E.signature_error("no-key", key)
+        if self._sk is not None:
+            if self._sk.verify(p, f.tag_offset, p + f.header_len,
+                               <size_t>(PyBytes_GET_SIZE(b) - start), p + f.tag_offset):
+                return 0
+            raise _cx_E.signature_error("mismatch", key)
         head = b[off:off + <Py_ssize_t>f.tag_offset]
         tag = b[off + <Py_ssize_t>f.tag_offset:off + <Py_ssize_t>f.tag_offset + CL_HMAC_SIZE]
         if PyBytes_GET_SIZE(b) - start <= 65536:

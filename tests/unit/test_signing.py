@@ -66,3 +66,32 @@ def test_signed_frames_verify_on_both_twins(impl: Any, size: int) -> None:
         codec.decode(bytes(flipped))
     with pytest.raises(errors.SignatureError, match="does not verify"):
         older.decode(stored)
+
+
+@settings(max_examples=150, deadline=None)
+@given(key=st.binary(max_size=150), head=st.binary(max_size=40), body=st.binary(max_size=3000))
+def test_the_c_kernel_agrees_with_hashlib_on_both_block_functions(
+    key: bytes, head: bytes, body: bytes
+) -> None:
+    from cachelayer import _core
+
+    want = hmac.digest(key, head + body, "sha256")
+    assert _core.hmac_sha256(key, head, body) == want
+    assert _core.hmac_sha256(key, head, body, accelerated=False) == want
+
+
+def test_the_c_codec_signs_with_its_kernel_where_the_cpu_accelerates_it() -> None:
+    import platform
+
+    from cachelayer import _core
+
+    if platform.machine() in ("x86_64", "AMD64"):
+        with open("/proc/cpuinfo") as fh:
+            assert _core.sha256_accelerated() == (" sha_ni" in fh.read())
+    codec = _core.Codec(signing_key=KEY, sign_all=True)
+    stored = codec.encode(b"x" * 100_000, compression=None)  # hashed without the GIL
+    f = _core.frame_parse(stored, 2**32)[1]
+    assert stored[f.tag_offset : f.header_len] == hmac.digest(
+        KEY, stored[: f.tag_offset] + stored[f.header_len :], "sha256"
+    )
+    assert codec.decode(stored) == b"x" * 100_000
