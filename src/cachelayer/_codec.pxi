@@ -19,6 +19,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStri
 from cpython.pythread cimport PyThread_get_thread_ident
 
 import hmac as _cx_hmac
+from cachelayer.codec.signing import macs as _cx_macs
 import zlib as _cx_zlib
 import time as _cx_time
 from cachelayer.codec import _errors as _cx_E
@@ -781,6 +782,8 @@ cdef class Codec:
     cdef bint _allow_pickle
     cdef bint _sign_all
     cdef tuple _keys
+    cdef tuple _macs         # one FrameMac per signing key (the first signs)
+    cdef _SignKeys _sk       # the same keys for the C kernel (None: sign with _macs)
     cdef uint64_t _encoded, _decoded, _raw_bytes, _stored_bytes
     cdef uint64_t _by_codec[7]
     cdef Py_ssize_t _sampling
@@ -817,6 +820,8 @@ cdef class Codec:
         self._allow_pickle = cfg.allow_pickle
         self._sign_all = cfg.sign_all
         self._keys = cfg.signing_keys
+        self._macs = _cx_macs(self._keys)
+        self._sk = _cx_sign_keys(self._keys)
         if self._sign_all:
             self._flags0 |= CL_FLAG_HMAC
         self._encoded = self._decoded = self._raw_bytes = self._stored_bytes = 0
@@ -967,7 +972,7 @@ cdef class Codec:
         cdef uint8_t hdr[CL_FRAME_MAX_HEADER]
         cdef size_t hlen
         cdef Py_ssize_t plen
-        cdef bytes out, pb
+        cdef bytes out, pb, tag
         cdef char *p
         f.serializer = sid
         f.codec = codec
@@ -976,12 +981,20 @@ cdef class Codec:
         f.length = length
         f.crc32 = crc
         hlen = cl_frame_build(hdr, &f)
-        if flags & CL_FLAG_HMAC:
-            pb = payload if type(payload) is bytes else bytes(payload)
-            head = PyBytes_FromStringAndSize(<char *>hdr, f.tag_offset)
-            tag = _cx_hmac.digest(self._keys[0], head + pb, "sha256")
-            return head + tag + pb
         pb = payload if type(payload) is bytes else bytes(payload)
+        if flags & CL_FLAG_HMAC and self._sk is not None:
+            # the tag of header-before-tag || payload, written into the header's tag slot
+            self._sk.sign(hdr, f.tag_offset, <const uint8_t *>PyBytes_AS_STRING(pb),
+                          <size_t>PyBytes_GET_SIZE(pb), hdr + f.tag_offset)
+        elif flags & CL_FLAG_HMAC:
+            mac = self._macs[0]
+            inner = mac.inner.copy()
+            inner.update(PyBytes_FromStringAndSize(<char *>hdr, f.tag_offset))
+            inner.update(pb)
+            outer = mac.outer.copy()
+            outer.update(inner.digest())
+            tag = outer.digest()
+            memcpy(hdr + f.tag_offset, PyBytes_AS_STRING(tag), CL_HMAC_SIZE)
         plen = PyBytes_GET_SIZE(pb)
         out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>hlen + plen)
         p = PyBytes_AS_STRING(out)
@@ -1170,7 +1183,7 @@ cdef class Codec:
             if not f.flags & CL_FLAG_HMAC:
                 raise _cx_E.signature_error("pickle-unsigned", key)
         if f.flags & CL_FLAG_HMAC:
-            self._verify(b if off == 0 else b[off:], &f, key)
+            self._verify(b, off, &f, key)
         elif self._sign_all:
             raise _cx_E.signature_error("unsigned", key)
         codec = f.codec
@@ -1192,13 +1205,31 @@ cdef class Codec:
         self._decoded += 1
         return value
 
-    cdef int _verify(self, bytes b, cl_frame *f, object key) except -1:
-        if not self._keys:
+    cdef int _verify(self, bytes b, Py_ssize_t off, cl_frame *f, object key) except -1:
+        # the frame starts at b[off]; small payloads are sliced (a copy is cheaper
+        # than a memoryview), large ones viewed
+        cdef Py_ssize_t start = off + <Py_ssize_t>f.header_len
+        cdef const uint8_t *p = <const uint8_t *>PyBytes_AS_STRING(b) + off
+        if not self._macs:
             raise _cx_E.signature_error("no-key", key)
-        msg = b[:f.tag_offset] + b[f.header_len:]
-        tag = b[f.tag_offset:f.tag_offset + CL_HMAC_SIZE]
-        for k in self._keys:
-            if _cx_hmac.compare_digest(_cx_hmac.digest(k, msg, "sha256"), tag):
+        if self._sk is not None:
+            if self._sk.verify(p, f.tag_offset, p + f.header_len,
+                               <size_t>(PyBytes_GET_SIZE(b) - start), p + f.tag_offset):
+                return 0
+            raise _cx_E.signature_error("mismatch", key)
+        head = b[off:off + <Py_ssize_t>f.tag_offset]
+        tag = b[off + <Py_ssize_t>f.tag_offset:off + <Py_ssize_t>f.tag_offset + CL_HMAC_SIZE]
+        if PyBytes_GET_SIZE(b) - start <= 65536:
+            body = b[start:]
+        else:
+            body = memoryview(b)[start:]
+        for mac in self._macs:
+            inner = mac.inner.copy()
+            inner.update(head)
+            inner.update(body)
+            outer = mac.outer.copy()
+            outer.update(inner.digest())
+            if _cx_hmac.compare_digest(outer.digest(), tag):
                 return 0
         raise _cx_E.signature_error("mismatch", key)
 
