@@ -203,7 +203,6 @@ def sha256_accelerated() -> bool:
 def hmac_sha256(key: _Buffer, head: _Buffer, payload: _Buffer, accelerated: bool = True) -> bytes:
     """HMAC-SHA256 of ``head || payload`` by the C kernel (portable C if not *accelerated*)."""
 
-
 LATENCY_BUCKETS: int
 
 class LatencyHistogram:
