@@ -29,7 +29,9 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 #: Fields whose values never appear in ``repr()``, messages or logs.
-SECRET_FIELDS = frozenset({"password", "sentinel_password", "signing_key", "encryption_keys"})
+SECRET_FIELDS = frozenset(
+    {"password", "sentinel_password", "signing_key", "encryption_key", "encryption_keys"}
+)
 #: Query parameters of a URL whose values are redacted in messages.
 _SECRET_QUERY_WORDS = ("pass", "secret", "key", "token")
 
@@ -105,6 +107,11 @@ class CacheConfig:
     encryption_keys: Union[str, Mapping[str, bytes], Callable[[], Any], Any, None] = None
     #: Id of the key new values are encrypted with (one of ``encryption_keys``).
     encryption_key_id: Optional[str] = None
+    #: Encryption at rest with one key: a 32-byte AES-256 key as bytes, as
+    #: base64 text, or ``@PATH`` (a file holding the base64 key).  The same as
+    #: ``encryption_keys={"default": key}``: its key id is always ``default``.
+    #: Exclusive with ``encryption_keys``.
+    encryption_key: Union[bytes, str, None] = None
     #: Train a zstd dictionary for this namespace once this many small values
     #: were written (0: never).  One process trains it, all use it.
     dictionary_samples: int = 2000
@@ -353,6 +360,21 @@ def _check_tls(cfg: CacheConfig, scheme: str) -> None:
 
 def _check_encryption(cfg: CacheConfig) -> None:
     """``encryption_keys`` parses (ids, 32-byte keys) and names ``encryption_key_id``."""
+    if cfg.encryption_key is not None:
+        from .security.encryption import SINGLE_KEY_ID, single_key
+
+        _require(
+            cfg.encryption_keys is None,
+            "encryption_key and encryption_keys are both set: give one key as "
+            "encryption_key or a keyring as encryption_keys, not both",
+        )
+        _require(
+            cfg.encryption_key_id in (None, SINGLE_KEY_ID),
+            f"encryption_key_id applies to encryption_keys; the key of encryption_key "
+            f"has the id {SINGLE_KEY_ID!r}",
+        )
+        single_key(cfg.encryption_key)
+        return
     if cfg.encryption_keys is None:
         _require(cfg.encryption_key_id is None, "encryption_key_id needs encryption_keys")
         return

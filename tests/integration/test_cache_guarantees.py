@@ -485,6 +485,8 @@ def test_non_numeric_database_is_refused():
 
 
 SECRET = "Sup3rS3cretValue"
+#: An encryption key whose base64 text holds SECRET (so the leak check below sees it).
+ENCRYPTION_KEY = SECRET * 2 + "AAAAAAAAAAA="
 
 
 def test_secrets_never_leave(redis_server_factory, caplog):
@@ -492,8 +494,14 @@ def test_secrets_never_leave(redis_server_factory, caplog):
     url = f"redis://:{SECRET}@{server.host}:{server.port}/0"
     from cachelayer import CacheConfig
 
-    cfg = CacheConfig.from_url(url, signing_key=SECRET + "-signing", password=SECRET)
+    cfg = CacheConfig.from_url(
+        url, signing_key=SECRET + "-signing", password=SECRET, encryption_key=ENCRYPTION_KEY
+    )
     texts = [repr(cfg), str(cfg)]
+    for bad_key in (ENCRYPTION_KEY[:-4] + "====", ENCRYPTION_KEY + "!", ENCRYPTION_KEY[4:]):
+        with pytest.raises(errors.ConfigError) as bad:
+            CacheConfig(encryption_key=bad_key)
+        texts.append(str(bad.value))
     bad_urls = [
         f"ftp://:{SECRET}@localhost/0",
         f"redis://:{SECRET}@localhost:6379/abc",

@@ -21,7 +21,8 @@ KEY = b"\x07" * 32
 OLD_KEY = base64.b64encode(bytes([6]) * 32).decode()
 KEYS = f"a:{OLD_KEY},b:{base64.b64encode(KEY).decode()}"
 VALUE = "value-that-must-not-be-logged-123"
-SECRETS = (PASSWORD, SIGNING, KEYS, base64.b64encode(KEY).decode(), VALUE)
+SINGLE = base64.b64encode(bytes([9]) * 32).decode()
+SECRETS = (PASSWORD, SIGNING, KEYS, base64.b64encode(KEY).decode(), VALUE, SINGLE)
 
 
 def _records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
@@ -51,6 +52,12 @@ def test_audit_records_and_no_secret_anywhere(
         with pytest.raises(errors.PermissionDenied):
             cache.clear()  # SCAN allowed, UNLINK refused
         texts = [repr(cache), repr(cache.stats()), repr(cache.config), str(cache.config)]
+    with Cache.from_url(url, encryption_key=SINGLE, **options) as single:
+        single.set("k3", VALUE)
+        raw.set("au:copy3", raw.get("au:k3"))
+        assert single.get("copy3") is None
+        assert single.get("k2") is None  # sealed under another key id
+        texts += [repr(single), repr(single.stats()), repr(single.config), str(single.config)]
         raw.close()
     records = _records(caplog)
     events = [r["event"] for r in records]
@@ -62,7 +69,7 @@ def test_audit_records_and_no_secret_anywhere(
     assert failure["key"] == "copy" and failure["outcome"] == "refused"
     after = audit.counts()
     assert after["acl_denied"] > before["acl_denied"]
-    assert after["decrypt_failure"] == before["decrypt_failure"] + 1
+    assert after["decrypt_failure"] == before["decrypt_failure"] + 3
     everything = "\n".join([*texts, caplog.text, *(r.getMessage() for r in caplog.records)])
     for secret in SECRETS:
         assert secret not in everything

@@ -10,7 +10,12 @@ import pytest
 import redis
 
 from cachelayer import Cache, CacheConfig, errors
-from cachelayer.security.encryption import MAGIC, EncryptionKeys, payload_key_id
+from cachelayer.security.encryption import (
+    MAGIC,
+    SINGLE_KEY_ID,
+    EncryptionKeys,
+    payload_key_id,
+)
 from tests.drivers import AsyncDriven
 
 K1 = base64.b64encode(b"\x01" * 32).decode()
@@ -144,6 +149,106 @@ def test_bad_encryption_config_is_a_config_error(options: dict[str, Any], needle
     assert K1 not in str(info.value)
 
 
+# ---- one key: encryption_key -----------------------------------------------------------
+
+RAW = b"\x03" * 32
+K3 = base64.b64encode(RAW).decode()
+
+
+def test_single_key_round_trip_bytes_base64_and_file(
+    make: Callable[..., Any], r: redis.Redis, tmp_path: Any
+) -> None:
+    key_file = tmp_path / "cache.key"
+    key_file.write_text(f"{K3}\n")
+    for i, source in enumerate((RAW, K3, f"@{key_file}")):
+        cache = make(encryption_key=source)
+        value = {"card": "4111-1111-1111-1111", "i": i}
+        assert cache.set(f"one{i}", value, ttl=60, tags=["t"]) is True
+        assert cache.get(f"one{i}") == value
+        raw = r.get(f"enc:one{i}")
+        assert raw is not None and b"4111" not in raw
+        assert payload_key_id(_payload(raw)) == SINGLE_KEY_ID == "default"
+        assert cache.incr(f"n{i}", 2) == 2  # counters stay usable
+    assert make(encryption_key=RAW).get("one2") == {"card": "4111-1111-1111-1111", "i": 2}
+
+
+def test_single_key_is_a_keyring_of_one_key_named_default(
+    make: Callable[..., Any], r: redis.Redis
+) -> None:
+    single = make(encryption_key=K3)
+    ring = make(encryption_keys={SINGLE_KEY_ID: RAW})
+    single.set("from-single", [1, "a"])
+    ring.set("from-ring", {"b": 2})
+    assert ring.get("from-single") == [1, "a"]
+    assert single.get("from-ring") == {"b": 2}
+    assert payload_key_id(_payload(r.get("enc:from-ring"))) == SINGLE_KEY_ID
+    # moving on to a keyring: the old key keeps its id, a new one becomes current
+    rotated = make(encryption_keys=f"{SINGLE_KEY_ID}:{K3},k2:{K2}")
+    assert rotated.get("from-single") == [1, "a"]
+    other = make(encryption_key=K1)  # another key under the same id fails authentication
+    assert other.get("from-single") is None
+    assert other.stats().decode_errors == 1
+
+
+def test_single_key_from_the_environment_and_the_url(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CACHE_ENCRYPTION_KEY", K3)
+    with Cache.from_url(redis_url, namespace="enc", l1_enabled=False) as cache:
+        cache.set("env", "v")
+    monkeypatch.delenv("CACHE_ENCRYPTION_KEY")
+    quoted = K3.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    config = CacheConfig.from_url(f"{redis_url}?encryption_key={quoted}", namespace="enc")
+    assert config.encryption_key == K3 and "encryption_key" not in config.url
+    with Cache(config) as cache:
+        assert cache.get("env") == "v"
+    monkeypatch.setenv("CACHE_ENCRYPTION_KEYS", OLD)
+    with pytest.raises(errors.ConfigError, match="encryption_key and encryption_keys"):
+        CacheConfig.from_env(encryption_key=K3)
+
+
+@pytest.mark.parametrize(
+    ("source", "needle"),
+    [
+        (b"\x03" * 16, "16 bytes; AES-256 needs exactly 32"),
+        (base64.b64encode(b"\x03" * 31).decode(), "31 bytes; AES-256 needs exactly 32"),
+        (base64.b64encode(b"\x03" * 33), "44 bytes; AES-256 needs exactly 32"),
+        ("not base64!" + K3[:8], "not valid base64; it must be a 32-byte"),
+        ("@/nonexistent/cache.key", "cannot be read (FileNotFoundError); it must hold a 32-byte"),
+        ("@", "names no file"),
+        (12345, "32-byte AES-256 key"),
+    ],
+)
+def test_bad_single_key_is_a_config_error_without_the_key(source: Any, needle: str) -> None:
+    with pytest.raises(errors.ConfigError) as info:
+        CacheConfig(encryption_key=source)
+    text = str(info.value)
+    assert needle in text and "encryption_key" in text
+    assert K3[:8] not in text and K1 not in text
+
+
+def test_single_key_file_with_a_bad_key(tmp_path: Any) -> None:
+    short = base64.b64encode(b"\x05" * 20).decode()
+    (tmp_path / "short.key").write_text(short)
+    (tmp_path / "junk.key").write_text("not base64 at all")
+    with pytest.raises(errors.ConfigError, match="encryption_key is 20 bytes") as info:
+        CacheConfig(encryption_key=f"@{tmp_path / 'short.key'}")
+    assert short not in str(info.value)
+    with pytest.raises(errors.ConfigError, match="encryption_key is not valid base64"):
+        CacheConfig(encryption_key=f"@{tmp_path / 'junk.key'}")
+
+
+def test_single_key_and_keyring_are_exclusive() -> None:
+    with pytest.raises(errors.ConfigError) as info:
+        CacheConfig(encryption_key=K3, encryption_keys=OLD)
+    text = str(info.value)
+    assert "encryption_key " in text and "encryption_keys" in text
+    assert K3 not in text and K1 not in text
+    with pytest.raises(errors.ConfigError, match="encryption_key_id applies to encryption_keys"):
+        CacheConfig(encryption_key=K3, encryption_key_id="k1")
+    assert CacheConfig(encryption_key=K3, encryption_key_id=SINGLE_KEY_ID).encryption_key == K3
+
+
 def test_keys_stay_out_of_repr_and_stats(make: Callable[..., Any]) -> None:
     config = CacheConfig(encryption_keys=BOTH, signing_key="s" * 20)
     for text in (repr(config), str(config)):
@@ -152,6 +257,14 @@ def test_keys_stay_out_of_repr_and_stats(make: Callable[..., Any]) -> None:
     cache.set("k", 1)
     for text in (repr(cache), repr(cache.stats()), repr(cache.codec)):
         assert K1 not in text and K2 not in text
+    for source in (K3, RAW):
+        config = CacheConfig(encryption_key=source)
+        single = make(encryption_key=source)
+        single.set("k", 1)
+        texts = (repr(config), str(config), repr(single), repr(single.stats()), repr(single.codec))
+        for text in texts:
+            assert K3 not in text and repr(RAW) not in text and str(RAW) not in text
+        assert "encryption_key='***'" in repr(config)
 
 
 # ---- rotation: rewriting old values ---------------------------------------------------
@@ -202,3 +315,21 @@ def test_rekey_and_acl_commands(
     assert main(["acl", "--namespace", "bad*ns"]) == 1
     for text in (out.out, out.err, rule):
         assert K1 not in text and K2 not in text
+
+
+def test_rekey_command_under_the_single_key(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from cachelayer.cli import main
+
+    with Cache.from_url(redis_url, namespace="cli1") as plain:
+        plain.set("a", "in clear")
+    monkeypatch.setenv("CACHE_ENCRYPTION_KEY", K3)
+    args = ["rekey", "--redis-url", redis_url, "--namespace", "cli1", "--include-plaintext"]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "rewritten          1" in out.out
+    assert K3 not in out.out and K3 not in out.err
+    monkeypatch.delenv("CACHE_ENCRYPTION_KEY")
+    with Cache.from_url(redis_url, namespace="cli1", encryption_keys={"default": RAW}) as ring:
+        assert ring.get("a") == "in clear"

@@ -122,10 +122,13 @@ class CacheCore(_CacheFront):
             namespace=cfg.namespace,
             **codec_options,
         )
-        if cfg.encryption_keys is not None:
+        if cfg.encryption_keys is not None or cfg.encryption_key is not None:
             from ..security.encryption import EncryptingCodec, EncryptionKeys
 
-            keys = EncryptionKeys.resolve(cfg.encryption_keys, cfg.encryption_key_id)
+            if cfg.encryption_key is not None:
+                keys = EncryptionKeys.single(cfg.encryption_key)
+            else:
+                keys = EncryptionKeys.resolve(cfg.encryption_keys, cfg.encryption_key_id)
             self._codec = EncryptingCodec(  # type: ignore[assignment]
                 self._codec, keys, cfg.namespace, cfg
             )

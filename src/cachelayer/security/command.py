@@ -3,8 +3,9 @@
 ``acl`` prints the least-privilege ACL rule of a cache.  The rule carries no
 password: append ``on >PASSWORD`` (or run ``ACL SETUSER <user> on
 >PASSWORD`` separately).  ``rekey`` re-encrypts a namespace's values under
-the current key of ``CACHE_ENCRYPTION_KEYS`` (``CACHE_ENCRYPTION_KEY_ID``),
-with progress on stderr and a summary on stdout.
+the current key of ``CACHE_ENCRYPTION_KEYS`` (``CACHE_ENCRYPTION_KEY_ID``)
+or the one key of ``CACHE_ENCRYPTION_KEY``, with progress on stderr and a
+summary on stdout.
 
 Exit status 0 on success, 1 on a failure (the reason on stderr, never a
 secret), 2 for bad usage.
@@ -96,7 +97,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Rewrite every value of NAMESPACE encrypted with an older key of "
             "$CACHE_ENCRYPTION_KEYS under the current one ($CACHE_ENCRYPTION_KEY_ID, "
-            "default the last listed), keeping TTLs; a value written meanwhile wins."
+            "default the last listed), or under the one key of $CACHE_ENCRYPTION_KEY "
+            "(with --include-plaintext), keeping TTLs; a value written meanwhile wins."
         ),
     )
     rk.add_argument("--redis-url", help="Redis URL (default: $REDIS_URL)")

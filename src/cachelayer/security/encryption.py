@@ -40,6 +40,7 @@ from .audit import audit
 
 __all__ = [
     "MAGIC",
+    "SINGLE_KEY_ID",
     "EncryptingCodec",
     "EncryptionKeys",
     "KeyFile",
@@ -58,6 +59,8 @@ _MAX_ID = 64
 _NONCE_BATCH = 256
 #: Sealed values up to this size are sliced (copied) for decryption, larger ones viewed.
 _COPY_LIMIT = 65536
+#: Key id of the one key of ``encryption_key`` (written into every payload it seals).
+SINGLE_KEY_ID = "default"
 
 #: A key provider: returns the keys by id, or ``(keys, current_id)``.
 KeyProvider = Callable[[], Union[Mapping[str, bytes], "tuple[Mapping[str, bytes], str]"]]
@@ -179,6 +182,16 @@ class EncryptionKeys:
             f"key provider callable, not {type(source).__name__}"
         )
 
+    @classmethod
+    def single(cls, source: Any) -> EncryptionKeys:
+        """The keyring of an ``encryption_key`` option: one key, id :data:`SINGLE_KEY_ID`.
+
+        *source* is the 32-byte key as bytes, as base64 text, or ``@PATH`` (a
+        file holding the base64 key, read once).  Errors name the option and
+        the size, never the key.
+        """
+        return cls({SINGLE_KEY_ID: single_key(source)})
+
     @staticmethod
     def generate() -> str:
         """A new random key, base64 (for ``id:KEY`` lists)."""
@@ -280,6 +293,42 @@ def parse_keys(text: str) -> dict[str, bytes]:
         except (binascii.Error, ValueError):
             raise ConfigError(f"encryption_keys: key {key_id!r} is not valid base64") from None
     return keys
+
+
+_SINGLE_HINT = f"a {_KEY_BYTES}-byte AES-256 key as bytes, base64 text or @PATH"
+
+
+def single_key(source: Any) -> bytes:
+    """The 32-byte key of an ``encryption_key`` option (bytes, base64 text or ``@PATH``)."""
+    if isinstance(source, (bytearray, memoryview)):
+        source = bytes(source)
+    if isinstance(source, str):
+        text = source.strip()
+        if text.startswith("@"):
+            path = text[1:]
+            if not path:
+                raise ConfigError("encryption_key '@PATH' names no file")
+            try:
+                with open(path, encoding="ascii") as fh:
+                    text = fh.read(4096).strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"encryption_key file {path!r} cannot be read ({type(exc).__name__}); "
+                    f"it must hold a {_KEY_BYTES}-byte AES-256 key, base64"
+                ) from None
+        try:
+            source = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(
+                f"encryption_key is not valid base64; it must be {_SINGLE_HINT}"
+            ) from None
+    if not isinstance(source, bytes):
+        raise ConfigError(f"encryption_key must be {_SINGLE_HINT}, not {type(source).__name__}")
+    if len(source) != _KEY_BYTES:
+        raise ConfigError(
+            f"encryption_key is {len(source)} bytes; AES-256 needs exactly {_KEY_BYTES}"
+        )
+    return source
 
 
 class ProvidedKeys(EncryptionKeys):

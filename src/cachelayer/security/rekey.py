@@ -70,7 +70,7 @@ def rekey(
     """
     codec = cache.codec
     if not isinstance(codec, EncryptingCodec):
-        raise ConfigError("rekey needs a cache configured with encryption_keys")
+        raise ConfigError("rekey needs a cache configured with encryption_keys or encryption_key")
     keys = codec.keys
     prefix = (cache.config.namespace + ":").encode()
     internal = prefix + INTERNAL.encode()
