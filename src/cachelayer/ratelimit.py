@@ -32,7 +32,7 @@ from collections import OrderedDict
 from typing import Any, Callable, Optional, TypeVar
 
 from .errors import ConnectionLost, InvalidArgument, InvalidKey, describe_key
-from .l2.standalone import check
+from .l2.standalone import RedisTier, check
 
 __all__ = [
     "GCRA_SCRIPT",
@@ -67,6 +67,19 @@ return {1, 0, math.floor((tolerance - (new_tat - now)) / interval)}
 """
 
 _MAX_KEY_BYTES = 1024
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+#: ``EVAL <GCRA_SCRIPT> 1`` as RESP, up to the key: encoded once, not per check.
+_EVAL_HEAD = b"*7\r\n" + _bulk(b"EVAL") + _bulk(GCRA_SCRIPT) + _bulk(b"1")
+
+
+def _tail(interval: int, tolerance: int, cost: int) -> bytes:
+    """The script's arguments as RESP (what follows the key)."""
+    return b"".join(_bulk(b"%d" % n) for n in (interval, tolerance, cost))
 
 
 class RateLimitExceeded(Exception):
@@ -112,6 +125,7 @@ class _Base:
         self._interval = max(1, round(self.per * 1_000_000 / rate))
         self._tolerance = self._interval * rate
         self._prefix = f"{cache.config.namespace}:__cl__:rl:{name}:".encode()
+        self._tail1 = _tail(self._interval, self._tolerance, 1)
         self._refused: OrderedDict[str, float] = OrderedDict()
         self._local_entries = local_entries
         self._lock = threading.Lock()
@@ -186,6 +200,32 @@ class RateLimiter(_Base):
 
     def hit(self, key: str, cost: int = 1) -> bool:
         """Count one hit (or *cost*) against *key*; True if admitted."""
+        # the common case inline: a str key, cost 1, not refused here, one server
+        if key.__class__ is not str or cost.__class__ is not int or cost != 1:
+            return self._hit(key, cost)
+        refused = self._refused
+        if refused and key in refused and self._locally_refused(key):
+            return False
+        raw = key.encode("utf-8", "surrogatepass")
+        if len(raw) > _MAX_KEY_BYTES:
+            self._rkey(key)  # raises
+        tier = self.cache._tier
+        rkey = self._prefix + raw
+        try:
+            if tier.__class__ is RedisTier:
+                payload = b"%s$%d\r\n%s\r\n%s" % (_EVAL_HEAD, len(rkey), rkey, self._tail1)
+                reply = tier.execute(payload, 1)[0]
+            else:
+                reply = tier.eval(GCRA_SCRIPT, rkey, self._interval, self._tolerance, 1)
+        except ConnectionLost:
+            return self._unavailable()
+        if reply.__class__ is list and reply[0] == 1:
+            with self._lock:
+                self._counts["admitted"] += 1
+            return True
+        return self._settle(key, reply)
+
+    def _hit(self, key: str, cost: int) -> bool:
         args = self._args(cost)
         if self._locally_refused(key):
             return False

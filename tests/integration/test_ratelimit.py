@@ -159,3 +159,27 @@ def test_async_twin_and_asgi_middleware(redis_url: str) -> None:
             await cache.aclose()
 
     asyncio.run(main())
+
+
+def test_every_path_of_hit_admits_the_same(redis_url: str, redis_server: RedisServer) -> None:
+    with Cache.from_url(redis_url, namespace="rl", coherence="off") as cache:
+        limiter = RateLimiter(cache, rate=4, per=DAY, name="paths")
+        # cost 1 on a str key (the pre-encoded EVAL), cost 2 (the general one), a non-ASCII key
+        assert [limiter.hit("p"), limiter.hit("p", cost=2), limiter.hit("p")] == [True] * 3
+        assert limiter.hit("p") is False and limiter.hit("p", cost=2) is False
+        assert limiter.hit("clé ☃") is True
+        assert redis_server.command("EXISTS", "rl:__cl__:rl:paths:clé ☃") == 1
+        assert limiter.stats() == {
+            "admitted": 4,
+            "refused": 1,
+            "refused_locally": 1,
+            "unavailable": 0,
+        }
+        with pytest.raises(errors.InvalidKey, match="over the limit"):
+            limiter.hit("y" * 1025)
+        assert limiter.hit("y" * 1024) is True
+        redis_server.command("RPUSH", "rl:__cl__:rl:paths:listkey", "x")
+        with pytest.raises(errors.CacheError) as info:
+            limiter.hit("listkey")  # an error reply of the script is a typed error
+        assert "listkey" in str(info.value)
+        assert limiter.stats()["admitted"] == 5
