@@ -37,6 +37,7 @@ __all__ = [
     "ReadOnly",
     "ReplyTimeout",
     "RestoreConflict",
+    "RestoreTooLarge",
     "ServerError",
     "ServerUnavailable",
     "SessionConflict",
@@ -287,6 +288,23 @@ class ArchiveKeyError(ArchiveCorrupt):
 
 class RestoreConflict(BackupError):
     """The restore target already holds keys the archive would write (pass ``replace``)."""
+
+
+class RestoreTooLarge(BackupError, ValueTooLarge):
+    """An archived value is larger than the restore target accepts in one argument.
+
+    Redis refuses a bulk argument over its ``proto-max-bulk-len`` (512 MB by
+    default), and a ``RESTORE`` carries a key's whole ``DUMP`` payload.
+    ``key``, ``size`` and ``limit`` name the first such key, its payload size
+    and the target's limit in bytes.  Raised by the check before the first
+    write, so nothing was written.
+    """
+
+    def __init__(self, message: str, *, key: bytes = b"", size: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.key = key
+        self.size = size
+        self.limit = limit
 
 
 class StorageError(BackupError, OSError):

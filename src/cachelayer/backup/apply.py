@@ -15,15 +15,26 @@ from typing import Any, Callable, Optional
 
 import hiredis
 
-from ..errors import ConfigError, RestoreConflict, ServerError
+from ..errors import ConfigError, RestoreConflict, RestoreTooLarge, ServerError
 from .batch import KeyColumns, count_types, key_columns, restore_commands
 from .connection import Address, RawConnection, encode_key_command
 from .endpoints import Endpoints
 
-__all__ = ["KeyFilter", "RestoreCounts", "find_conflicts", "restore_records"]
+__all__ = [
+    "DEFAULT_BULK_LIMIT",
+    "KeyFilter",
+    "RestoreCounts",
+    "bulk_limit",
+    "find_conflicts",
+    "restore_records",
+]
 
 #: Most keys in one RESTORE pipeline.
 _BATCH_KEYS = 2000
+#: Redis' default ``proto-max-bulk-len``: the largest argument (a RESTORE payload) it accepts.
+DEFAULT_BULK_LIMIT = 512 * 1024 * 1024
+#: Payloads from this size on are sent as they are, not copied into a pipeline buffer.
+_DIRECT_PAYLOAD = 1024 * 1024
 _Slice = tuple[list[bytes], list[int], list[bytes]]
 _OK = b"+OK\r\n"
 _OK_LEN = len(_OK)
@@ -123,13 +134,14 @@ def _slices(
         if total <= size:
             if total:
                 yield cols.keys, cols.expiries, cols.payloads
-            continue
-        for at in range(0, total, size):
-            yield (
-                cols.keys[at : at + size],
-                cols.expiries[at : at + size],
-                cols.payloads[at : at + size],
-            )
+        else:
+            for at in range(0, total, size):
+                yield (
+                    cols.keys[at : at + size],
+                    cols.expiries[at : at + size],
+                    cols.payloads[at : at + size],
+                )
+        del cols  # the payloads are not held while the next records are read
 
 
 def target_is_empty(endpoints: Endpoints) -> bool:
@@ -141,16 +153,59 @@ def target_is_empty(endpoints: Endpoints) -> bool:
     return True
 
 
+def bulk_limit(endpoints: Endpoints) -> int:
+    """The largest ``RESTORE`` payload every target primary accepts (``proto-max-bulk-len``).
+
+    A server that does not allow ``CONFIG GET`` (managed Redis) is assumed to
+    have Redis' default, 512 MB.
+    """
+    limit = 0
+    for address in endpoints.primaries():
+        with endpoints.connect(address, timeout=10.0) as conn:
+            try:
+                reply = conn.call("CONFIG", "GET", "proto-max-bulk-len")
+                value = int(reply[1]) if isinstance(reply, list) and len(reply) == 2 else 0
+            except (ServerError, ValueError):
+                value = 0
+        value = value or DEFAULT_BULK_LIMIT
+        limit = value if not limit else min(limit, value)
+    return limit or DEFAULT_BULK_LIMIT
+
+
+def too_large(key: bytes, size: int, limit: int) -> RestoreTooLarge:
+    """The error for a payload of *size* bytes over the target's *limit*."""
+    return RestoreTooLarge(
+        f"key {key[:80]!r} has a {size:,}-byte DUMP payload, over the target's "
+        f"proto-max-bulk-len of {limit:,} bytes (raise it on the target with "
+        "CONFIG SET proto-max-bulk-len); nothing was written",
+        key=key,
+        size=size,
+        limit=limit,
+    )
+
+
+def _payload_bytes(batch: _Slice, max_payload: Optional[int]) -> int:
+    """The payload bytes of *batch*; one over *max_payload* raises :class:`RestoreTooLarge`."""
+    keys, _, payloads = batch
+    if max_payload is not None:
+        for i, payload in enumerate(payloads):
+            if len(payload) > max_payload:
+                raise too_large(keys[i], len(payload), max_payload)
+    return sum(map(len, payloads))
+
+
 def find_conflicts(
     endpoints: Endpoints,
     columns: Iterable[KeyColumns],
     counts: RestoreCounts,
     *,
     check: bool = True,
+    max_payload: Optional[int] = None,
 ) -> Optional[bytes]:
     """Count the selected records; return the first target key that already exists.
 
     With ``check=False`` only count (a ``replace`` restore has no conflicts).
+    A payload over *max_payload* bytes raises :class:`RestoreTooLarge`.
     """
     empty = target_is_empty(endpoints) if check else True
     nodes = _Nodes(endpoints)
@@ -158,12 +213,11 @@ def find_conflicts(
     types = [0] * 256
     try:
         for batch in _slices(columns, counts, types):
-            keys, _, payloads = batch
-            counts.keys += len(keys)
-            counts.bytes += sum(map(len, payloads))
-            if empty:
-                continue
-            for address, (group, _, _) in nodes.grouped(batch):
+            counts.keys += len(batch[0])
+            counts.bytes += _payload_bytes(batch, max_payload)
+            groups = [] if empty else [(a, g) for a, (g, _, _) in nodes.grouped(batch)]
+            del batch  # the payloads are not held while the next records are read
+            for address, group in groups:
                 replies = nodes.conn(address).pipeline(
                     [encode_key_command(b"EXISTS", t) for t in group]
                 )
@@ -193,6 +247,49 @@ def _check_replies(
             raise ServerError(f"RESTORE of key {target[:80]!r} failed: {text}")
         if reply != b"OK":
             raise ServerError(f"RESTORE of key {target[:80]!r}: unexpected reply {reply!r}")
+
+
+def _send_restores(
+    conn: RawConnection,
+    keys: list[bytes],
+    expiries: list[int],
+    payloads: list[bytes],
+    replace: bool,
+) -> None:
+    """Send the RESTORE commands of one batch: one buffer, large payloads passed as they are."""
+    start = 0
+    for i, payload in enumerate(payloads):
+        if len(payload) < _DIRECT_PAYLOAD:
+            continue
+        if start < i:
+            conn.send(
+                restore_commands(keys[start:i], expiries[start:i], payloads[start:i], replace)
+            )
+        ttl = b"%d" % max(expiries[i], 0)
+        key = keys[i]
+        conn.send(
+            b"*%d\r\n$7\r\nRESTORE\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n"
+            % (6 if replace else 5, len(key), key, len(ttl), ttl, len(payload))
+        )
+        conn.send(payload)
+        conn.send(b"\r\n$6\r\nABSTTL\r\n" + (b"$7\r\nREPLACE\r\n" if replace else b""))
+        start = i + 1
+    if start == 0:
+        conn.send(restore_commands(keys, expiries, payloads, replace))
+    elif start < len(keys):
+        conn.send(restore_commands(keys[start:], expiries[start:], payloads[start:], replace))
+
+
+def _send_batch(
+    nodes: _Nodes, batch: _Slice, replace: bool
+) -> list[tuple[RawConnection, list[bytes], int]]:
+    """Send one batch's RESTORE pipelines; ``(connection, keys, payload bytes)`` per node."""
+    sent = []
+    for address, (keys, expiries, payloads) in nodes.grouped(batch):
+        conn = nodes.conn(address)
+        _send_restores(conn, keys, expiries, payloads, replace)
+        sent.append((conn, keys, sum(map(len, payloads))))
+    return sent
 
 
 def restore_records(
@@ -227,15 +324,13 @@ def restore_records(
 
     try:
         for batch in _slices(columns, counts, types):
-            sent = []
-            for address, (keys, expiries, payloads) in nodes.grouped(batch):
-                conn = nodes.conn(address)
-                conn.send(restore_commands(keys, expiries, payloads, replace))
-                sent.append((conn, keys, sum(map(len, payloads))))
+            sent = _send_batch(nodes, batch, replace)
+            keys_sent = len(batch[0])
+            del batch  # the payloads are not held while the next records are read
             settle(pending)
             pending = sent
             if on_batch is not None:
-                on_batch(len(batch[0]), sum(n for _, _, n in sent))
+                on_batch(keys_sent, sum(n for _, _, n in sent))
         settle(pending)
     finally:
         nodes.close()

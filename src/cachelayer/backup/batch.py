@@ -20,6 +20,7 @@ Records and the digest are exactly those of docs/backup-format.md.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -29,6 +30,9 @@ from ..errors import ArchiveCorrupt, ServerError
 from . import _batch_py
 from ._batch_py import TYPE_BY_RDB_BYTE, keyset_fold
 from .records import TYPE_NAMES
+
+_KEY_HEAD = 18  # a key record's fixed part: 'K' type expiry:i64 key_len:u32 value_len:u32
+_KEY_LENGTHS = struct.Struct(">II")
 
 
 def _select_kernels() -> Any:
@@ -170,10 +174,21 @@ def key_columns(
     parse = KERNELS.backup_parse_keys
     rename = to_prefix if to_prefix is not None and to_prefix != prefix else None
     horizon = -1 if now_ms is None else now_ms
-    data = b""
-    pos = 0
+    # A record cut by a chunk boundary is gathered piece by piece and joined
+    # once all its bytes are in: a large value costs its own size twice at
+    # most (pieces + joined, then joined + payload), never a copy per chunk.
+    pending: list[bytes] = []
+    have = need = 0
     for chunk in chunks:
-        data = data[pos:] + chunk if pos < len(data) else chunk
+        if pending:
+            pending.append(chunk)
+            have += len(chunk)
+            if have < need:
+                continue
+            data = b"".join(pending)
+            pending = []
+        else:
+            data = chunk
         cols = KeyColumns()
         pos, cols.payload_bytes, cols.expired, cols.filtered, tag = parse(
             data,
@@ -189,11 +204,24 @@ def key_columns(
         if tag:
             what = "a command record" if tag == 0x43 else f"an unknown record tag {tag:#04x}"
             raise ArchiveCorrupt(f"{path}: {what} in a key archive", path=path)
+        if pos < len(data):
+            tail = data[pos:]
+            pending, have, need = [tail], len(tail), _record_size(tail)
+        data = b""  # not kept alive while the batch is restored
         yield cols
-    if pos < len(data):
+        del cols  # nor its payloads while the next record is gathered
+    if pending:
         raise ArchiveCorrupt(
-            f"{path}: the last record is cut short ({len(data) - pos} bytes left over)", path=path
+            f"{path}: the last record is cut short ({have} bytes left over)", path=path
         )
+
+
+def _record_size(head: bytes) -> int:
+    """Bytes of the key record starting *head* (the fixed part's size while that is cut)."""
+    if len(head) < _KEY_HEAD or head[0] != 0x4B:
+        return _KEY_HEAD
+    klen, vlen = _KEY_LENGTHS.unpack_from(head, _KEY_HEAD - _KEY_LENGTHS.size)
+    return int(_KEY_HEAD + klen + vlen)
 
 
 def restore_commands(

@@ -282,9 +282,10 @@ def _verify_restore(args: argparse.Namespace) -> int:
     if name is None and args.at is None:
         fulls = list_manifests(Storage(args.storage), "keys")
         name = fulls[-1].name if fulls else None
-    if name is None:
+    if name is None or name.startswith("log/"):
         print(
-            "--verify compares a key archive; point-in-time restores are checked by replay",
+            "--verify compares a key archive; point-in-time restores and log bundles "
+            "are checked by replay",
             file=sys.stderr,
         )
         return 0
@@ -394,7 +395,11 @@ def register(subparsers: Any) -> None:
     rst = subparsers.add_parser("restore", help="restore a backup (or a point in time) into Redis")
     _common(rst)
     rst.add_argument("--at", help="point in time: Unix seconds or ISO 8601")
-    rst.add_argument("--archive", help="this archive instead of the latest full backup")
+    rst.add_argument(
+        "--archive",
+        help="this archive instead of the latest full backup (a log bundle is replayed "
+        "over the target)",
+    )
     rst.add_argument("--namespace", help="only keys under NAMESPACE:")
     rst.add_argument("--to-namespace", help="write them under TO_NAMESPACE: instead")
     rst.add_argument("--replace", action="store_true", help="overwrite keys that exist")

@@ -6,7 +6,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterable
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import BackupError, ConnectionLost
 from .archive import DEFAULT_CHUNK, KIND_KEYS, ArchiveWriter
@@ -65,6 +65,7 @@ def write_keys_archive(
     progress: Optional[Progress] = None,
     name: Optional[str] = None,
     stats: Optional[ScanStats] = None,
+    finish: Optional[Callable[[Manifest], None]] = None,
 ) -> Manifest:
     """Write the :class:`DumpBatch` iterable *batches* as a key archive; return its manifest.
 
@@ -72,7 +73,8 @@ def write_keys_archive(
     digest folded into the keyset digest and its counts into the manifest.
 
     The manifest object is written only once the archive is complete; any
-    failure removes the partial archive and propagates.
+    failure removes the partial archive and propagates.  *finish*, if given,
+    is called with the manifest once every batch is written, before it is sealed.
     """
     storage.ensure_root()
     started = manifest.started_at or time.time()
@@ -106,6 +108,8 @@ def write_keys_archive(
         manifest.keyset_digest = digest.hex()
         manifest.key_id = writer.header.key_id
         manifest.raw_bytes = writer.raw_bytes
+        if finish is not None:
+            finish(manifest)
         writer.close(manifest.to_json())
         manifest.stored_bytes = writer.stored_bytes
     storage.write_bytes(target + ".json", manifest.to_json())
@@ -151,6 +155,13 @@ def backup_full(
             replid=replid,
             offset_start=offset,
         )
+
+        def finish(m: Manifest) -> None:
+            # where the source stood once the scan was over: the log after it follows
+            end_replid, end = replication_position(endpoints)
+            if replid and end_replid == replid:
+                m.offset_end = end
+
         manifest = write_keys_archive(
             storage,
             batches,
@@ -160,6 +171,7 @@ def backup_full(
             chunk_size=chunk_size,
             progress=progress,
             stats=stats,
+            finish=finish,
         )
         outcome.keys, outcome.bytes, outcome.archive = (
             manifest.keys,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import BackupError
 from .archive import KIND_LOG, ArchiveWriter
@@ -20,11 +20,57 @@ from .catalog import Manifest, archive_name, list_manifests
 from .crypto import Keyring
 from .outcome import BackupOutcome, record
 from .pitr import _commands
-from .records import encode_command
+from .records import CommandRecord, encode_command
 from .restore import local_copy
 from .storage import Storage
 
 __all__ = ["backup_log_bundle"]
+
+
+def _since(
+    manifests: list[Manifest], kind: str
+) -> tuple[list[Manifest], Callable[[Manifest, CommandRecord], bool]]:
+    """The log segments a new *kind* bundle takes, and which of their commands it keeps.
+
+    The cut is the previous backup: for a differential the latest full backup
+    or base, for an incremental the latest backup of any type.  It is that
+    backup's replication offset (where an RDB stands, the end of a bundle's
+    log, where the source stood when a SCAN+DUMP scan was over): exact, so a
+    command flushed into a segment only after the previous bundle was written,
+    or logged in the millisecond a full backup finished, is still taken.  A
+    backup without a position in the segments' history (a cluster's) cuts
+    at its time.
+    """
+    kinds = ("full", "base") + (("incremental", "differential") if kind == "incremental" else ())
+    previous = max(
+        (m for m in manifests if m.backup_type in kinds),
+        key=lambda m: m.finished_at,
+        default=None,
+    )
+    logged = [m for m in manifests if m.backup_type == "segment"]
+    if previous is not None and previous.replid and previous.offset_end >= 0:
+        replid, cut = previous.replid, previous.offset_end
+        segments = [m for m in logged if m.replid == replid and m.offset_end > cut]
+
+        def keep(seg: Manifest, rec: CommandRecord) -> bool:
+            return rec.offset > cut
+
+    else:
+        # after a bundle: what it did not hold; after a full: from the millisecond it finished
+        since_ms = -1
+        if previous is not None:
+            since_ms = (
+                previous.last_ts_ms
+                if previous.kind == "log"
+                else int(previous.finished_at * 1000) - 1
+            )
+        segments = [m for m in logged if m.last_ts_ms > since_ms]
+
+        def keep(seg: Manifest, rec: CommandRecord) -> bool:
+            return rec.ts_ms > since_ms
+
+    segments.sort(key=lambda m: m.offset_start)
+    return segments, keep
 
 
 def backup_log_bundle(
@@ -44,20 +90,12 @@ def backup_log_bundle(
         storage = Storage(storage_url, storage_options)
         outcome.storage = storage.shown
         manifests = list_manifests(storage)
-        fulls = [m for m in manifests if m.backup_type in ("full", "base")]
-        previous = fulls + (
-            [m for m in manifests if m.backup_type in ("incremental", "differential")]
-            if kind == "incremental"
-            else []
-        )
-        since_ms = int(max((m.finished_at for m in previous), default=0.0) * 1000)
-        segments = [m for m in manifests if m.backup_type == "segment" and m.last_ts_ms > since_ms]
+        segments, keep = _since(manifests, kind)
         if not segments:
             since = "backup" if kind == "incremental" else "full backup"
             raise BackupError(
                 f"no log segments since the last {since} (is `cachelayer backup stream` running?)"
             )
-        segments.sort(key=lambda m: m.offset_start)
         name = archive_name("log", started, os.urandom(16))
         manifest = Manifest(
             "log",
@@ -76,7 +114,7 @@ def backup_log_bundle(
             for seg in segments:
                 with local_copy(storage, seg.name) as path:
                     for rec in _commands(path, f"{storage.shown}/{seg.name}", keyring):
-                        if rec.ts_ms <= since_ms:
+                        if not keep(seg, rec):
                             continue
                         if not manifest.first_ts_ms:
                             manifest.first_ts_ms = rec.ts_ms

@@ -9,6 +9,7 @@ time (:mod:`cachelayer.backup.pitr`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -17,16 +18,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..errors import ArchiveCorrupt, BackupError, RestoreConflict
-from .apply import KeyFilter, RestoreCounts, find_conflicts, restore_records, target_is_empty
-from .archive import CHUNK_DATA, KIND_KEYS, ArchiveReader
+from ..errors import ArchiveCorrupt, BackupError, ConfigError, RestoreConflict
+from .apply import (
+    KeyFilter,
+    RestoreCounts,
+    bulk_limit,
+    find_conflicts,
+    restore_records,
+    target_is_empty,
+)
+from .archive import CHUNK_DATA, KIND_KEYS, KIND_LOG, ArchiveReader
 from .batch import KeyColumns
 from .catalog import Manifest, list_manifests
 from .crypto import Keyring
 from .endpoints import parse_endpoints
 from .outcome import BackupOutcome, record
 from .progress import Progress
-from .records import KeyRecord, iter_records
+from .records import CommandRecord, KeyRecord, iter_records
 from .storage import Storage
 
 __all__ = ["RestoreResult", "key_batches", "key_chunks", "key_records", "local_copy", "restore"]
@@ -105,15 +113,20 @@ def restore_file(
 ) -> RestoreCounts:
     """Check then apply the local key archive *path* (see :func:`restore`)."""
     endpoints = parse_endpoints(redis_url)
+    limit = bulk_limit(endpoints)
     planned = RestoreCounts()
     first: Optional[bytes] = None
     if dry_run or not (replace or target_is_empty(endpoints)):
         columns = key_batches(path, shown, keyring, keys)
-        first = find_conflicts(endpoints, columns, planned, check=not replace)
+        first = find_conflicts(endpoints, columns, planned, check=not replace, max_payload=limit)
     else:  # nothing to compare with: check every chunk without decoding the records
         with open(path, "rb") as fh:
             manifest = Manifest.from_json(ArchiveReader(fh, shown, keyring).check(), shown)
         planned.keys = manifest.keys
+        if manifest.raw_bytes > limit:  # a value may be over the limit: look at each one
+            planned = RestoreCounts()
+            columns = key_batches(path, shown, keyring, keys)
+            find_conflicts(endpoints, columns, planned, check=False, max_payload=limit)
     if dry_run:
         return planned
     if first is not None:
@@ -132,6 +145,55 @@ def restore_file(
         on_batch=progress.update if progress is not None else None,
     )
     return done
+
+
+def _archive_kind(path: str, shown: str, keyring: Optional[Keyring]) -> int:
+    with open(path, "rb") as fh:
+        return ArchiveReader(fh, shown, keyring).header.kind
+
+
+def restore_log(
+    redis_url: str,
+    path: str,
+    shown: str,
+    *,
+    keys: KeyFilter,
+    dry_run: bool,
+    keyring: Optional[Keyring],
+) -> RestoreCounts:
+    """Replay the log archive *path* (an incremental or differential bundle) into a server.
+
+    Meant for a target holding the backup the bundle follows: every command
+    is applied as logged, so there is no conflict check.  The first pass reads
+    and checks the whole archive (nothing is written if it is bad).  Commands
+    of one logged database go to the target URL's database; a bundle of
+    several databases replays each into its own, and needs a database 0 URL.
+    """
+    from .pitr import _commands, replay
+
+    if keys.namespace is not None:
+        raise ConfigError("--namespace selects keys of a key archive; a log bundle replays whole")
+    endpoints = parse_endpoints(redis_url)
+    if endpoints.kind == "cluster":
+        raise BackupError("a log bundle replays into one server, not a cluster")
+    counts = RestoreCounts()
+    dbs: set[int] = set()
+    for rec in _commands(path, shown, keyring):  # every chunk checked, to the end chunk
+        counts.keys += 1
+        dbs.add(rec.db)
+    if len(dbs) > 1 and endpoints.db != 0:
+        raise ConfigError(
+            f"{shown} logs databases {sorted(dbs)}: replay it into a database 0 URL, "
+            "each command goes to its own database"
+        )
+    if dry_run or not counts.keys:
+        return counts
+    records: Iterator[CommandRecord] = _commands(path, shown, keyring)
+    if len(dbs) == 1:
+        records = (dataclasses.replace(rec, db=endpoints.db) for rec in records)
+    with endpoints.connect(endpoints.primaries()[0]) as conn:
+        counts.keys = replay(conn, records, at_ms=1 << 62, db=endpoints.db)
+    return counts
 
 
 def _latest_full(storage: Storage, at: Optional[float]) -> Manifest:
@@ -157,6 +219,9 @@ def restore(
     storage_options: Optional[dict[str, object]] = None,
 ) -> RestoreResult:
     """Restore the latest full backup, a named *archive*, or the state at Unix time *at*.
+
+    A log *archive* (an incremental or differential bundle) is replayed over
+    the target instead (:func:`restore_log`): restore the full backup first.
 
     With *at*, the latest base before *at* plus the replication log up to
     *at* is rebuilt in a scratch server first (:mod:`cachelayer.backup.pitr`).
@@ -191,16 +256,22 @@ def restore(
             outcome.archive = name
             shown = f"{storage.shown}/{name}"
             with local_copy(storage, name) as path:
-                counts = restore_file(
-                    redis_url,
-                    path,
-                    shown,
-                    keys=keys,
-                    replace=replace,
-                    dry_run=dry_run,
-                    keyring=keyring,
-                    progress=progress,
-                )
+                if _archive_kind(path, shown, keyring) == KIND_LOG:
+                    outcome.kind = "log"
+                    counts = restore_log(
+                        redis_url, path, shown, keys=keys, dry_run=dry_run, keyring=keyring
+                    )
+                else:
+                    counts = restore_file(
+                        redis_url,
+                        path,
+                        shown,
+                        keys=keys,
+                        replace=replace,
+                        dry_run=dry_run,
+                        keyring=keyring,
+                        progress=progress,
+                    )
         outcome.keys, outcome.bytes = counts.keys, counts.bytes
         return RestoreResult(
             outcome.archive,
