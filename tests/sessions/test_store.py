@@ -257,6 +257,34 @@ def test_l1_serves_loads_and_stays_coherent(cache, redis_url):
     assert store.load(s.id)["a"] == 2
 
 
+def test_a_save_is_written_through_so_the_next_load_needs_no_round_trip(cache, redis_url):
+    store = SessionStore(cache)
+    s = store.create(data={"a": 1})
+    for n in range(2, 6):
+        s["a"] = n
+        store.save(s)
+        hits = cache.local.stats().hits
+        loaded = store.load(s.id)
+        assert loaded["a"] == n and loaded.version == s.version
+        assert cache.local.stats().hits == hits + 1  # the saved state, from the L1
+    refused = store.load(s.id)
+    refused["b"] = "x"
+    with pytest.raises(SessionConflict):
+        store.save(refused, expect_version=1)  # refused: nothing written, nothing kept
+    assert "b" not in store.load(s.id)
+    other = Cache.from_url(redis_url)  # another process's save after ours is seen here
+    try:
+        o = SessionStore(other).load(s.id)
+        o["a"] = 100
+        SessionStore(other).save(o)
+    finally:
+        other.close()
+    deadline = time.monotonic() + 5
+    while store.load(s.id)["a"] != 100 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert store.load(s.id)["a"] == 100
+
+
 def test_stats_count_events(store):
     s = store.create(user_id="fay")
     store.create(user_id="gus")

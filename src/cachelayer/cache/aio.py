@@ -204,8 +204,16 @@ class AsyncCache(Scripts, _AsyncFront):
 
     # ---- loaders -------------------------------------------------------------------
 
-    async def eval(self, script: Union[str, bytes], key: str, *args: Any) -> Any:
-        """Run a Lua script on *key* (see :meth:`cachelayer.Cache.eval`)."""
+    async def eval(
+        self,
+        script: Union[str, bytes],
+        key: str,
+        *args: Any,
+        fill: Optional[Decoder] = None,
+    ) -> Any:
+        """Run a Lua script on *key* (see :meth:`cachelayer.Cache.eval`, *fill* included)."""
+        if fill is not None:
+            return await self._arun(self._eval_write(script, key, args, fill))
         return await self._arun(self._eval(script, key, args))
 
     async def eval_cached(

@@ -181,14 +181,27 @@ class Cache(Scripts, _SyncFront):
 
     # ---- scripts -------------------------------------------------------------------
 
-    def eval(self, script: Union[str, bytes], key: str, *args: Any) -> Any:
+    def eval(
+        self,
+        script: Union[str, bytes],
+        key: str,
+        *args: Any,
+        fill: Optional[Decoder] = None,
+    ) -> Any:
         """Run the Lua *script* with ``KEYS[1]`` = the namespaced *key*; Redis's reply.
 
         ``ARGV`` are *args*.  The script may change *key* (any type: hashes,
         sets, HyperLogLogs): the L1 copy of *key* is dropped here and in every
-        process.  Raises ConnectionLost while Redis is unreachable and the
-        typed error of an error reply (see :mod:`cachelayer.cache.scripts`).
+        process.  With *fill*, a script whose reply carries the key's new
+        state: ``fill(reply)`` gives ``(value, ttl_seconds)`` as the decoder
+        of :meth:`eval_cached` / :meth:`read_cached` for the key would, or
+        None when the script did not change it; the value is then written
+        through to this process's L1 instead of dropped.  Raises
+        ConnectionLost while Redis is unreachable and the typed error of an
+        error reply (see :mod:`cachelayer.cache.scripts`).
         """
+        if fill is not None:
+            return self._run(self._eval_write(script, key, args, fill))
         return self._run(self._eval(script, key, args))
 
     def eval_cached(

@@ -8,6 +8,13 @@ scripts.  Two operations give them that on the public API, for both drivers:
     Runs *script* with ``KEYS[1]`` = the namespaced *key*; the reply as Redis
     sent it.  The script may write: this process's L1 copy of *key* is
     dropped first, and every other process's through coherence.
+``eval(script, key, *args, fill=...)``
+    A write whose reply carries the key's new state: ``fill(reply)`` gives
+    ``(value, ttl_seconds)`` as ``decode`` does for ``eval_cached`` (the value
+    a read of the key would keep), or None when the script did not change
+    the key.  The value is written through to this process's L1 (for at most
+    ``write_through_ttl``) as ``set`` writes its own values, so the next read
+    here needs no round trip; other processes drop their copies as usual.
 ``eval_cached(script, key, *args, decode=...)``
     A read through the L1: an L1 hit returns the decoded value kept there;
     otherwise the script runs, ``decode(reply)`` turns the reply into
@@ -100,6 +107,41 @@ class Scripts(Loaders):
         reply = yield CALL, self._tier.eval, (source, rkey, *args)
         if isinstance(reply, Exception):
             raise server_error(reply, key, "EVAL")
+        return reply
+
+    def _eval_write(self, script: Any, key: str, args: tuple[Any, ...], fill: Decoder) -> Op[Any]:
+        """:meth:`_eval` of a script whose reply gives *key*'s new value (``fill``).
+
+        The write's announcement is expected as ours (as ``set`` does) before
+        the script runs.  A reply that says nothing changed (``fill`` gives
+        None), an error reply or a lost connection stops expecting it and
+        forgets the key here (an announcement of someone else's write that
+        the expectation may have absorbed meanwhile is thus made up for: the
+        epoch is bumped and the entry dropped).
+        """
+        source = _script_bytes(script)
+        rkey = self._rkey(key)
+        through = self._expect_echo([rkey])
+        self._epochs.bump(key)  # as _forget; written through, the entry is replaced later
+        if not through and self._l1 is not None:
+            self._l1.delete(key)
+        token = self._epochs.snapshot(key)
+        try:
+            reply = yield CALL, self._tier.eval, (source, rkey, *args)
+        except BaseException:
+            if through:
+                self._drop_echoes([key], [rkey])
+            raise
+        if isinstance(reply, Exception):
+            if through:
+                self._drop_echoes([key], [rkey])
+            raise server_error(reply, key, "EVAL")
+        if through:
+            decoded = fill(reply)
+            if decoded is None or decoded[1] <= 0:
+                self._drop_echoes([key], [rkey])
+            else:
+                self._write_through(key, decoded[0], decoded[1], _reply_size(reply), token)
         return reply
 
     def _l1_lookup(self, key: str) -> Any:

@@ -302,6 +302,12 @@ class SessionLogic:
         )
         return args, sets, deletes, expect
 
+    def save_fill(self, reply: Any) -> Optional[tuple[Snapshot, float]]:
+        """The ``fill`` of a SAVE: the saved session as :meth:`decode` gives it, None if refused."""
+        if type(reply) is not list or len(reply) < 4 or reply[0] != 1:
+            return None
+        return self.decode(reply[3])
+
     def saved(self, session: Session, reply: Any, plan: Plan) -> int:
         """The new version after the SAVE *reply* for *plan*; the typed error if refused."""
         status, version = reply[0], reply[1]
@@ -327,7 +333,7 @@ class SessionLogic:
         plan = self.save_plan(session, expect_version)
         if plan is None:
             return session.version
-        reply = yield CALL, "eval", plan[0], {}
+        reply = yield CALL, "eval", plan[0], {"fill": self.save_fill}
         return self.saved(session, reply, plan)
 
     def rotate(self, session: Session, user_id: Any = KEEP) -> Step[Session]:

@@ -41,7 +41,8 @@ META = b"return redis.call('HMGET', KEYS[1], '~u', '~c', '~a', '~s', '~r', '~v')
 # ARGV: now, expect_version (-1: any), max_bytes, n_sets, requests, f1, v1, ..., d1, d2, ...
 # One HMGET of the metadata, HSTRLEN (not HGET: no copy) per written or deleted field, one
 # HSET of the fields and the new metadata, HDEL if needed, PEXPIRE.  Kept short: EVAL sends
-# and hashes the source on every call.
+# and hashes the source on every call.  A save returns the session as HGETALL would (its
+# fourth item): written through to the L1, the next load of it here needs no round trip.
 SAVE = b"""local k=KEYS[1]
 local now=tonumber(ARGV[1])
 local m=redis.call('HMGET',k,'~a','~v','~z','~i','~r')
@@ -70,7 +71,7 @@ redis.call('HSET',k,'~v',v,'~z',z,'~s',ARGV[1],'~r',(tonumber(m[5]) or 0)+tonumb
 unpack(ARGV,6,j-1))
 if j<=#ARGV then redis.call('HDEL',k,unpack(ARGV,j)) end
 redis.call('PEXPIRE',k,math.max(1,math.min(tonumber(m[4]),a-now)))
-return {1,v,z}
+return {1,v,z,redis.call('HGETALL',k)}
 """
 
 # ARGV: now, requests

@@ -97,7 +97,7 @@ class SessionStore(_Base):
         plan = logic.save_plan(session, expect_version)
         if plan is None:
             return session.version
-        return logic.saved(session, self.cache.eval(*plan[0]), plan)
+        return logic.saved(session, self.cache.eval(*plan[0], fill=logic.save_fill), plan)
 
     def touch(self, session: Session) -> bool:
         """Extend *session*'s idle timeout; False if it is gone."""
@@ -169,7 +169,8 @@ class AsyncSessionStore(_Base):
         plan = logic.save_plan(session, expect_version)
         if plan is None:
             return session.version
-        return logic.saved(session, await self.cache.eval(*plan[0]), plan)
+        reply = await self.cache.eval(*plan[0], fill=logic.save_fill)
+        return logic.saved(session, reply, plan)
 
     async def touch(self, session: Session) -> bool:
         """See :meth:`SessionStore.touch`."""
