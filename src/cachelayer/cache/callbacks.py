@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
-from itertools import repeat
 from typing import Any
 
+from .._impl import core
 from ..errors import CacheError
 from .coherence import ListenerGroup
 from .helpers import INTERNAL
@@ -23,6 +23,9 @@ from .l1state import L1Bookkeeping
 __all__ = ["CoherenceCallbacks"]
 
 log = logging.getLogger("cachelayer.cache")
+
+# each expected echo consumed once (_wt.pxi in C, atomic under the GIL; twin cache/_wt_py.py)
+_echo_consume = core.echo_consume
 
 
 class CoherenceCallbacks(L1Bookkeeping):
@@ -53,8 +56,11 @@ class CoherenceCallbacks(L1Bookkeeping):
 
     def _on_invalidate(self, raw_keys: Sequence[bytes]) -> None:
         if self._echoes:
-            with self._echo_lock:
-                raw_keys = self._consume_echoes(raw_keys)
+            if type(raw_keys) is not list:
+                raw_keys = list(raw_keys)
+            raw_keys = _echo_consume(self._echoes, self._echo_lock, raw_keys)
+            if not raw_keys:  # every key an echo of our own writes (the usual burst)
+                return
         prefix = self._prefix_bytes
         plen = len(prefix)
         try:
@@ -83,29 +89,6 @@ class CoherenceCallbacks(L1Bookkeeping):
                 event = events.get(key)
                 if event is not None:
                     event.set()
-
-    def _consume_echoes(self, raw_keys: Sequence[bytes]) -> Sequence[bytes]:
-        """The invalidated Redis keys that are not echoes of our own writes (echo lock held).
-
-        An echo's value is already in the L1; each echo expected is consumed once.
-        """
-        echoes = self._echoes
-        got = list(map(echoes.pop, raw_keys, repeat(0)))
-        if got.count(1) == len(got):  # every key one echo of ours (the usual burst)
-            return ()
-        for raw, count in zip(raw_keys, got):  # undo, then one key at a time
-            if count:
-                echoes[raw] = count
-        others = []
-        for raw in raw_keys:
-            pending = echoes.get(raw)
-            if not pending:
-                others.append(raw)
-            elif pending == 1:
-                del echoes[raw]
-            else:
-                echoes[raw] = pending - 1
-        return others
 
     def _on_internal_invalidate(self, key: str) -> None:
         tag_prefix = INTERNAL + "tag:"

@@ -160,12 +160,12 @@ class Writes(Reads):
                 f"set_many takes a mapping of keys to values, not {type(mapping).__name__}"
             )
         items = list(mapping.items())
-        rkeys = self._rkeys([k for k, _ in items])
+        keys = [k for k, _ in items]
+        rkeys = self._rkeys(keys)
         seconds = self._ttl_seconds(None, ttl, batch_subject(items))
         durable = self._durable if durable_replicas is None else self._durability(durable_replicas)
         if not self.config.enabled or not items:
             return []
-        keys = [k for k, _ in items]
         tag_list = check_tags(tags)
         generation = self._tag_generation
         versions = yield from self._tag_versions_or_fail(tag_list, items, seconds)
@@ -205,9 +205,8 @@ class Writes(Reads):
         self._counters.sets += len(items) - len(failed)
         if through:
             gen = generation if tag_list else -1
-            sizes = [len(d) for d in datas]
-            acked = [ok is True for ok in results] if failed else None
-            self._write_through_many(items, sizes, seconds, token, tag_list, gen, acked)
+            replies = results if failed else None
+            self._write_through_many(items, datas, seconds, token, tag_list, gen, replies)
         return failed
 
     def _note_refused_batch(self, reply: Exception, failed: list[str]) -> None:
