@@ -26,11 +26,15 @@
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint16_t
 from cpython.bytes cimport PyBytes_CheckExact
-from cpython.dict cimport PyDict_SetItem, PyDict_DelItem, PyDict_Size  # PyDict_GetItem: _front.pxi
+from cpython.dict cimport PyDict_SetItem, PyDict_DelItem, PyDict_Size
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_CheckExact
 from cpython.object cimport PyObject_Hash
 from cpython.long cimport PyLong_AsSsize_t
+
+cdef extern from "Python.h":
+    # borrowed, NULL without an error when absent (bytes keys: hashing cannot fail)
+    PyObject *PyDict_GetItemWithError(object d, object key) except? NULL
 
 cdef enum:
     _EP_STRIPES = 4096
@@ -161,7 +165,7 @@ def echo_expect(dict echoes, object lock, list rkeys, Py_ssize_t limit):
         return False
     for i in range(n):
         rkey = <object>PyList_GET_ITEM(rkeys, i)
-        count = PyDict_GetItem(echoes, rkey)
+        count = PyDict_GetItemWithError(echoes, rkey)
         if count == NULL:
             PyDict_SetItem(echoes, rkey, 1)
         else:
@@ -176,7 +180,7 @@ def echo_drop(dict echoes, object lock, rkeys):
     _echo_keys_ok(rkeys)
     for i in range(len(rkeys)):
         rkey = rkeys[i]
-        if PyDict_GetItem(echoes, rkey) != NULL:
+        if PyDict_GetItemWithError(echoes, rkey) != NULL:
             PyDict_DelItem(echoes, rkey)
 
 
@@ -198,7 +202,7 @@ def echo_consume(dict echoes, object lock, list raw_keys):
     try:
         for i in range(n):  # no allocation that can run Python code in this loop
             raw = <object>PyList_GET_ITEM(raw_keys, i)
-            count = PyDict_GetItem(echoes, raw)
+            count = PyDict_GetItemWithError(echoes, raw)
             other[i] = count == NULL
             if count == NULL:
                 others += 1
