@@ -96,6 +96,45 @@ def encode_set_many(
 ) -> bytes:
     """Encode one ``SET key value [PX px_ms] [NX]`` per key (``b""`` for no keys)."""
 
+# ---- backup batch kernels (_backup.pxi, csrc/blake2b.c; twin: cachelayer.backup._batch_py) ----
+
+def backup_pack_dumps(
+    keys: list[bytes], replies: list[Any], pos: int, now_ms: int, absolute: bool
+) -> Optional[tuple[bytes, int, int, int, list[int]]]:
+    """``(records, kept, skipped, digest, type_counts)`` of one page of DUMP/expiry replies."""
+
+def backup_dump_commands(keys: list[bytes], expiry_command: bytes) -> Optional[bytes]:
+    """``DUMP key`` and ``<expiry_command> key`` per key, in RESP."""
+
+def backup_keyset_digest(keys: list[bytes], payloads: list[bytes]) -> Optional[int]:
+    """XOR of ``BLAKE2b-128(len(key):u32 || key || payload)`` over the pairs."""
+
+def backup_parse_keys(
+    data: bytes,
+    pos: int,
+    prefix: bytes,
+    to_prefix: Optional[bytes],
+    horizon: int,
+    keys: list[bytes],
+    expiries: list[int],
+    payloads: list[bytes],
+    counts: list[int],
+) -> tuple[int, int, int, int, int]:
+    """Parse the complete key records of ``data[pos:]`` into the column lists."""
+
+def backup_skip_replies(buf: Union[bytes, bytearray], pos: int, count: int) -> tuple[int, int]:
+    """``(pos, done)``: the end of the last of up to *count* complete RESP replies from *pos*."""
+
+def backup_pack_raw(
+    keys: list[bytes], data: bytes, pos: int, now_ms: int, absolute: bool
+) -> Optional[tuple[bytes, int, int, int, list[int]]]:
+    """``backup_pack_dumps`` over the raw RESP DUMP/expiry pairs in ``data[pos:]``."""
+
+def backup_restore_commands(
+    keys: list[bytes], expiries: list[int], payloads: list[bytes], replace: bool
+) -> Optional[bytes]:
+    """``RESTORE key max(expiry, 0) payload ABSTTL [REPLACE]`` per record, in RESP."""
+
 # ---- value codec (_codec.pxi; twin: cachelayer.codec._codec_py) ------------------------------
 
 _Buffer = Union[bytes, bytearray, memoryview]
@@ -197,6 +236,11 @@ def zstd_frame_bounds(data: _Buffer) -> tuple[int, int, int]: ...
 def sniff(data: _Buffer) -> int: ...
 def select_learns(data: _Buffer) -> bool: ...
 def entropy_q12(data: _Buffer) -> int: ...
+def sha256_accelerated() -> bool:
+    """Whether the C kernel signs frames with the CPU's SHA extensions."""
+
+def hmac_sha256(key: _Buffer, head: _Buffer, payload: _Buffer, accelerated: bool = True) -> bytes:
+    """HMAC-SHA256 of ``head || payload`` by the C kernel (portable C if not *accelerated*)."""
 
 LATENCY_BUCKETS: int
 

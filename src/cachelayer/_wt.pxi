@@ -187,38 +187,49 @@ def echo_drop(dict echoes, object lock, rkeys):
 def echo_consume(dict echoes, object lock, list raw_keys):
     """The invalidated Redis keys of *raw_keys* that are not expected echoes.
 
-    Each expected echo is consumed once (a key invalidated twice and
-    expected once is returned once).  Atomic under the GIL.
+    A key named here consumes *every* echo expected for it (Redis announces a
+    key once per event-loop iteration however many writes it saw there);
+    within one burst a key named twice may consume two echoes, what is left
+    of its count is dropped.  The table is changed by the first loop alone,
+    which runs no Python code: atomic under the GIL.
     """
-    cdef Py_ssize_t i, others = 0, n = PyList_GET_SIZE(raw_keys)
-    cdef char *other
+    cdef Py_ssize_t i, missing = 0, n = PyList_GET_SIZE(raw_keys)
+    cdef Py_ssize_t *got
+    cdef Py_ssize_t pending
     cdef PyObject *count
     cdef object raw
+    cdef dict left
     cdef list out
     _echo_keys_ok(raw_keys)
-    other = <char *>malloc(<size_t>(n if n else 1))
-    if other == NULL:
+    got = <Py_ssize_t *>malloc(<size_t>(n if n else 1) * sizeof(Py_ssize_t))
+    if got == NULL:
         raise MemoryError()
     try:
         for i in range(n):  # no allocation that can run Python code in this loop
             raw = <object>PyList_GET_ITEM(raw_keys, i)
             count = PyDict_GetItemWithError(echoes, raw)
-            other[i] = count == NULL
             if count == NULL:
-                others += 1
-            elif PyLong_AsSsize_t(<object>count) <= 1:
-                PyDict_DelItem(echoes, raw)
+                got[i] = 0
+                missing += 1
             else:
-                PyDict_SetItem(echoes, raw, <object>count - 1)
-        if others == 0:
+                got[i] = PyLong_AsSsize_t(<object>count)
+                PyDict_DelItem(echoes, raw)
+        if missing == 0:
             return ()
+        left = {}  # the table is consistent again: allocating is safe
         out = []
         for i in range(n):
-            if other[i]:
-                out.append(<object>PyList_GET_ITEM(raw_keys, i))
-        return out
+            raw = <object>PyList_GET_ITEM(raw_keys, i)
+            if got[i] > 0:
+                left[raw] = got[i]
+            pending = left.get(raw, 0)
+            if pending > 0:
+                left[raw] = pending - 1
+            else:
+                out.append(raw)
+        return out if out else ()
     finally:
-        free(other)
+        free(got)
 
 
 cdef inline Py_ssize_t _written_weight(object value, Py_ssize_t size) except -1:

@@ -123,6 +123,11 @@ class CacheConfig:
     l1_max_bytes: int = 64 * 1024 * 1024
     #: L1 entries live at most this long (and never beyond their Redis TTL).
     l1_max_ttl: float = 60.0
+    #: A value this process wrote is kept in its L1 at most this long before a
+    #: read refreshes it from Redis: bounds the one race the echo accounting of
+    #: ``bcast`` coherence cannot see (another client's write of the same key in
+    #: the same Redis event-loop iteration, announced in one message with ours).
+    write_through_ttl: float = 1.0
     #: L1 eviction policy: ``s3fifo`` or ``lru``.
     l1_policy: str = "s3fifo"
     #: Cross-process L1 coherence: ``bcast`` (prefix broadcast), ``tracking``
@@ -393,6 +398,7 @@ def _check(cfg: CacheConfig) -> None:
     _number(cfg, "l1_max_entries", 1, 0x7FFFFFF0, integer=True)
     _number(cfg, "l1_max_bytes", 1024, 2**62, integer=True)
     _number(cfg, "l1_max_ttl", 0.001, 86400 * 24, integer=False)
+    _number(cfg, "write_through_ttl", 0.001, 86400 * 24, integer=False)
     _number(cfg, "socket_timeout_ms", 1, 600_000, integer=True)
     _number(cfg, "connect_timeout_ms", 1, 600_000, integer=True)
     _number(cfg, "max_connections", 1, 100_000, integer=True)

@@ -170,3 +170,28 @@ def test_cluster_backup_and_restore(cluster_topology, redis_server_factory, loca
     total = sum(redis.Redis(*n.address).dbsize() for n in cluster_topology.masters())
     assert rc.get("c:2999") == b"2999" and total == 3000
     rc.close()
+
+
+def test_a_key_appearing_during_the_restore_stops_it_with_a_conflict(
+    redis_server_factory,
+) -> None:
+    from cachelayer.backup.apply import RestoreCounts, restore_records
+    from cachelayer.backup.batch import KeyColumns
+    from cachelayer.backup.endpoints import parse_endpoints
+
+    dst = redis_server_factory()
+    rd = redis.Redis.from_url(dst.url)
+    src = redis_server_factory()
+    rs = redis.Redis.from_url(src.url)
+    rs.set("a", "1")
+    rs.set("b", "2")
+    dumps = [rs.dump("a"), rs.dump("b")]
+    rd.set("b", "there first")  # as if written after the conflict check
+    cols = KeyColumns([b"a", b"b"], [-1, -1], dumps)  # type: ignore[list-item]
+    counts = RestoreCounts()
+    with pytest.raises(RestoreConflict, match=r"key b'b' appeared in the target"):
+        restore_records(parse_endpoints(dst.url), [cols], counts, replace=False)
+    assert rd.get("b") == b"there first"
+    counts = RestoreCounts()
+    restore_records(parse_endpoints(dst.url), [cols], counts, replace=True)
+    assert counts.keys == 2 and rd.get("b") == b"2"

@@ -50,10 +50,12 @@ def test_storage_failing_mid_upload(redis_server_factory, monkeypatch) -> None:
         class KillStorage:
             total = None
             keys = 0
+            killed = False
 
             def update(self, keys: int = 0, nbytes: int = 0) -> None:
-                self.keys += keys
-                if self.keys == 20_000:
+                self.keys += keys  # a SCAN page at a time
+                if self.keys >= 20_000 and not self.killed:
+                    self.killed = True
                     moto.kill()
 
             def close(self) -> None:

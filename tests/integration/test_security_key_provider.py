@@ -1,18 +1,26 @@
-"""``encryption_keys`` from a key provider callable, followed through a rotation."""
+"""``encryption_keys`` from a key provider callable or a key file, followed through a rotation."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 import redis
 
 from cachelayer import Cache, CacheConfig, errors
-from cachelayer.security.encryption import MAGIC, EncryptionKeys, ProvidedKeys, payload_key_id
+from cachelayer.security.encryption import (
+    MAGIC,
+    EncryptionKeys,
+    KeyFile,
+    ProvidedKeys,
+    payload_key_id,
+)
 from cachelayer.security.rekey import rekey
 from tests.drivers import AsyncDriven
 
@@ -164,3 +172,56 @@ def test_the_provider_never_shows_in_the_config() -> None:
     assert isinstance(EncryptionKeys.resolve(cfg.encryption_keys), ProvidedKeys)
     with pytest.raises(errors.ConfigError, match="key provider callable"):
         CacheConfig(encryption_keys=42)  # type: ignore[arg-type]
+
+
+def _entry(key_id: str, key: bytes) -> str:
+    return f"{key_id}:{base64.b64encode(key).decode()}"
+
+
+def test_a_key_file_from_the_environment_follows_a_rewrite(
+    cache_class: Any,
+    redis_url: str,
+    r: redis.Redis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / "cache-keys"
+    path.write_text(f"# rotated by the vault agent\n{_entry('k1', K1)}\n")
+    monkeypatch.setenv("CACHE_ENCRYPTION_KEYS", f"@{path}")
+    with cache_class.from_url(redis_url, namespace="kf", l1_enabled=False) as cache:
+        assert cache.set("a", {"card": "4111"}) is True and cache.get("a") == {"card": "4111"}
+        assert b"4111" not in r.get("kf:a") and _key_id(r, "kf:a") == "k1"
+    path.write_text(f"{_entry('k1', K1)}\n\n{_entry('k2', K2)}\n")  # k2 is current now
+    assert EncryptionKeys.resolve(f"@{path}").current == "k2"
+    keys = ProvidedKeys(KeyFile(str(path)), refresh=0.0)
+    with cache_class.from_url(
+        redis_url, namespace="kf", l1_enabled=False, encryption_keys=keys
+    ) as c:
+        c.set("b", "after rotation")
+        assert _key_id(r, "kf:b") == "k2" and c.get("a") == {"card": "4111"}
+        path.write_text("k2:not base64!\n")  # a broken rewrite: the keys it gave stay
+        assert c.set("c", 3.5) is True and c.get("c") == 3.5 and keys.provider_errors >= 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot be read: FileNotFoundError"),
+        ("", "lists no key"),
+        ("k1=" + base64.b64encode(K1).decode(), "entries must be ID:BASE64KEY"),
+        ("k1:" + base64.b64encode(K1[:20]).decode(), "'k1' is 20 bytes"),
+    ],
+    ids=["missing", "empty", "no-id", "short-key"],
+)
+def test_a_bad_key_file_is_a_config_error_naming_the_file_not_the_key(
+    tmp_path: Path, content: Any, message: str
+) -> None:
+    path = tmp_path / "keys"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(errors.ConfigError) as info:
+        CacheConfig(encryption_keys=f"@{path}")
+    assert message in str(info.value)
+    assert base64.b64encode(K1).decode()[:12] not in str(info.value)
+    with pytest.raises(errors.ConfigError, match="names no file"):
+        CacheConfig(encryption_keys="@")

@@ -2,28 +2,31 @@
 
 A restore reads its archive twice: the first pass checks every chunk and
 counts what would be written (and, unless ``replace``, which target keys
-already exist), the second writes.  A corrupt archive therefore fails in
-the first pass, before anything is written.
+already exist), the second writes, a batch of records at a time (one
+RESTORE pipeline per batch, its replies checked together).  A corrupt
+archive therefore fails in the first pass, before anything is written.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import hiredis
 
 from ..errors import ConfigError, RestoreConflict, ServerError
-from .connection import Address, RawConnection, encode_key_command, encode_restore
+from .batch import KeyColumns, count_types, key_columns, restore_commands
+from .connection import Address, RawConnection, encode_key_command
 from .endpoints import Endpoints
-from .records import KeyRecord
 
 __all__ = ["KeyFilter", "RestoreCounts", "find_conflicts", "restore_records"]
 
-_BATCH_KEYS = 1000
-_BATCH_BYTES = 8 * 1024 * 1024
+#: Most keys in one RESTORE pipeline.
+_BATCH_KEYS = 2000
+_Slice = tuple[list[bytes], list[int], list[bytes]]
+_OK = b"+OK\r\n"
+_OK_LEN = len(_OK)
 
 
 @dataclass
@@ -43,6 +46,10 @@ class KeyFilter:
             raise ConfigError("--to-namespace needs --namespace (the prefix to rewrite)")
         self._src = (self.namespace + ":").encode() if self.namespace else b""
         self._dst = (self.to_namespace + ":").encode() if self.to_namespace else self._src
+
+    def columns(self, chunks: Iterable[bytes], path: str, now_ms: int) -> Iterator[KeyColumns]:
+        """The selected, renamed, unexpired key records of the raw data *chunks*."""
+        return key_columns(chunks, path, prefix=self._src, to_prefix=self._dst, now_ms=now_ms)
 
     def name(self, key: bytes) -> Optional[bytes]:
         """The target name of *key*, or None if it is not selected."""
@@ -65,36 +72,6 @@ class RestoreCounts:
     types: dict[str, int] = field(default_factory=dict)
 
 
-def selected(
-    records: Iterable[KeyRecord], keys: KeyFilter, counts: RestoreCounts, now_ms: int
-) -> Iterator[tuple[bytes, KeyRecord]]:
-    """``(target name, record)`` of the records to write; counts the rest."""
-    for rec in records:
-        target = keys.name(rec.key)
-        if target is None:
-            counts.filtered += 1
-            continue
-        if 0 <= rec.expire_at_ms <= now_ms:
-            counts.expired += 1
-            continue
-        yield target, rec
-
-
-def _batches(
-    items: Iterable[tuple[bytes, KeyRecord]],
-) -> Iterator[list[tuple[bytes, KeyRecord]]]:
-    batch: list[tuple[bytes, KeyRecord]] = []
-    size = 0
-    for item in items:
-        batch.append(item)
-        size += len(item[1].payload)
-        if len(batch) >= _BATCH_KEYS or size >= _BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
 class _Nodes:
     """One connection per target primary, opened on first use."""
 
@@ -109,19 +86,50 @@ class _Nodes:
             conn = self._conns[address] = self.endpoints.connect(address)
         return conn
 
-    def grouped(
-        self, batch: list[tuple[bytes, KeyRecord]]
-    ) -> dict[Address, list[tuple[bytes, KeyRecord]]]:
+    def grouped(self, batch: _Slice) -> list[tuple[Address, _Slice]]:
+        """The parts of *batch* per target node (the whole batch for a single node)."""
         if self._only is not None:
-            return {self._only: batch}
-        groups: dict[Address, list[tuple[bytes, KeyRecord]]] = {}
-        for item in batch:
-            groups.setdefault(self.endpoints.owner(item[0]), []).append(item)
-        return groups
+            return [(self._only, batch)]
+        keys, expiries, payloads = batch
+        owner = self.endpoints.owner
+        groups: dict[Address, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(owner(key), []).append(i)
+        return [
+            (
+                address,
+                ([keys[i] for i in idx], [expiries[i] for i in idx], [payloads[i] for i in idx]),
+            )
+            for address, idx in groups.items()
+        ]
 
     def close(self) -> None:
         for conn in self._conns.values():
             conn.close()
+
+
+def _slices(
+    columns: Iterable[KeyColumns], counts: RestoreCounts, types: list[int]
+) -> Iterator[_Slice]:
+    """Cut *columns* into pipelines of at most ``_BATCH_KEYS`` keys; count what was left out."""
+    size = _BATCH_KEYS
+    for cols in columns:
+        counts.expired += cols.expired
+        counts.filtered += cols.filtered
+        for code, n in enumerate(cols.type_counts):
+            if n:
+                types[code] += n
+        total = len(cols.keys)
+        if total <= size:
+            if total:
+                yield cols.keys, cols.expiries, cols.payloads
+            continue
+        for at in range(0, total, size):
+            yield (
+                cols.keys[at : at + size],
+                cols.expiries[at : at + size],
+                cols.payloads[at : at + size],
+            )
 
 
 def target_is_empty(endpoints: Endpoints) -> bool:
@@ -135,8 +143,7 @@ def target_is_empty(endpoints: Endpoints) -> bool:
 
 def find_conflicts(
     endpoints: Endpoints,
-    records: Iterable[KeyRecord],
-    keys: KeyFilter,
+    columns: Iterable[KeyColumns],
     counts: RestoreCounts,
     *,
     check: bool = True,
@@ -145,82 +152,91 @@ def find_conflicts(
 
     With ``check=False`` only count (a ``replace`` restore has no conflicts).
     """
-    now_ms = int(time.time() * 1000)
     empty = target_is_empty(endpoints) if check else True
     nodes = _Nodes(endpoints)
     first: Optional[bytes] = None
+    types = [0] * 256
     try:
-        for batch in _batches(selected(records, keys, counts, now_ms)):
-            for _target, rec in batch:
-                counts.keys += 1
-                counts.bytes += len(rec.payload)
-                counts.types[rec.type_name] = counts.types.get(rec.type_name, 0) + 1
+        for batch in _slices(columns, counts, types):
+            keys, _, payloads = batch
+            counts.keys += len(keys)
+            counts.bytes += sum(map(len, payloads))
             if empty:
                 continue
-            for address, group in nodes.grouped(batch).items():
+            for address, (group, _, _) in nodes.grouped(batch):
                 replies = nodes.conn(address).pipeline(
-                    [encode_key_command(b"EXISTS", t) for t, _ in group]
+                    [encode_key_command(b"EXISTS", t) for t in group]
                 )
-                for (target, _), reply in zip(group, replies):
+                for target, reply in zip(group, replies):
                     if reply == 1:
                         counts.conflicts += 1
                         if first is None:
                             first = target
     finally:
         nodes.close()
+    count_types(types, counts.types)
     return first
+
+
+def _check_replies(
+    replies: list[Any], keys: list[bytes], counts: RestoreCounts, written: int
+) -> None:
+    """Raise for the first error reply of a RESTORE pipeline (*written* replies were OK)."""
+    for target, reply in zip(keys, replies):
+        if isinstance(reply, hiredis.ReplyError):
+            text = str(reply)
+            if text.startswith("BUSYKEY"):
+                raise RestoreConflict(
+                    f"key {target[:80]!r} appeared in the target during the restore; "
+                    f"{counts.keys + written} keys were already written (pass --replace)"
+                )
+            raise ServerError(f"RESTORE of key {target[:80]!r} failed: {text}")
+        if reply != b"OK":
+            raise ServerError(f"RESTORE of key {target[:80]!r}: unexpected reply {reply!r}")
 
 
 def restore_records(
     endpoints: Endpoints,
-    records: Iterable[KeyRecord],
-    keys: KeyFilter,
+    columns: Iterable[KeyColumns],
     counts: RestoreCounts,
     *,
     replace: bool,
-    on_batch: Optional[object] = None,
+    on_batch: Optional[Callable[[int, int], object]] = None,
 ) -> None:
     """``RESTORE ... ABSTTL`` every selected record into *endpoints* (pipelined per node).
 
-    One batch per node stays in flight: batch i+1 is sent before the replies
-    of batch i are read, so the server restores while the client encodes.
+    Each batch is encoded as one pipeline per node and its replies are
+    checked together (as raw bytes: every one must be ``+OK``).  One batch
+    stays in flight: batch i+1 is sent before the replies of batch i are
+    read, so the server restores while the client encodes.
     """
     nodes = _Nodes(endpoints)
-    pending: list[tuple[RawConnection, list[tuple[bytes, KeyRecord]]]] = []
+    pending: list[tuple[RawConnection, list[bytes], int]] = []
+    types = [0] * 256
 
-    def settle(items: list[tuple[RawConnection, list[tuple[bytes, KeyRecord]]]]) -> None:
-        for conn, group in items:
-            for target, rec in group:
-                reply = conn.read_reply()
-                if isinstance(reply, hiredis.ReplyError):
-                    text = str(reply)
-                    if text.startswith("BUSYKEY"):
-                        raise RestoreConflict(
-                            f"key {target[:80]!r} appeared in the target during the restore; "
-                            f"{counts.keys} keys were already written (pass --replace)"
-                        )
-                    raise ServerError(f"RESTORE of key {target[:80]!r} failed: {text}")
-                counts.keys += 1
-                counts.bytes += len(rec.payload)
-                counts.types[rec.type_name] = counts.types.get(rec.type_name, 0) + 1
+    def settle(items: list[tuple[RawConnection, list[bytes], int]]) -> None:
+        for conn, keys, nbytes in items:
+            raw = conn.read_raw(len(keys))
+            if len(raw) != _OK_LEN * len(keys) or raw.count(_OK) != len(keys):
+                reader = hiredis.Reader()
+                reader.feed(raw)
+                replies = [reader.gets() for _ in keys]
+                _check_replies(replies, keys, counts, replies.count(b"OK"))
+            counts.keys += len(keys)
+            counts.bytes += nbytes
 
     try:
-        now_ms = int(time.time() * 1000)
-        for batch in _batches(selected(records, keys, counts, now_ms)):
+        for batch in _slices(columns, counts, types):
             sent = []
-            for address, group in nodes.grouped(batch).items():
+            for address, (keys, expiries, payloads) in nodes.grouped(batch):
                 conn = nodes.conn(address)
-                conn.send(
-                    b"".join(
-                        encode_restore(t, max(rec.expire_at_ms, 0), rec.payload, replace)
-                        for t, rec in group
-                    )
-                )
-                sent.append((conn, group))
+                conn.send(restore_commands(keys, expiries, payloads, replace))
+                sent.append((conn, keys, sum(map(len, payloads))))
             settle(pending)
             pending = sent
-            if callable(on_batch):
-                on_batch(len(batch), sum(len(r.payload) for _, r in batch))
+            if on_batch is not None:
+                on_batch(len(batch[0]), sum(n for _, _, n in sent))
         settle(pending)
     finally:
         nodes.close()
+    count_types(types, counts.types)

@@ -109,6 +109,10 @@ class ArchiveWriter:
     ``add(raw)`` buffers payload bytes and emits a data chunk each
     ``chunk_size`` bytes; ``close(manifest_bytes)`` flushes, writes the
     manifest chunk and the end chunk.  The caller owns the stream.
+
+    ``level`` is the zstd level: 1 by default (on mixed small keys, level 3
+    made archives under 1 % smaller for about 2.5 times the compression CPU,
+    then the largest client cost of a dump).
     """
 
     def __init__(
@@ -119,7 +123,7 @@ class ArchiveWriter:
         keyring: Optional[Keyring] = None,
         encrypt: bool = False,
         chunk_size: int = DEFAULT_CHUNK,
-        level: int = 3,
+        level: int = 1,
     ) -> None:
         if not 4096 <= chunk_size <= MAX_CHUNK:
             raise ConfigError(f"chunk_size must be 4096 to {MAX_CHUNK} bytes, got {chunk_size}")

@@ -10,7 +10,6 @@ import argparse
 import datetime
 import logging
 import os
-import signal
 import sys
 import threading
 from typing import Any, Optional
@@ -95,24 +94,32 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _stream(args: argparse.Namespace) -> int:
+    # The signal handlers only set a flag and write to a pipe (a lock taken in a
+    # handler can deadlock); the tap polls the flag between commands, at least
+    # once a second when idle, and closes its current segment before returning.
+    from .signals import StopFlag
     from .tap import ReplicationTap
 
-    tap = ReplicationTap(
-        _redis_url(args),
-        args.storage,
-        keyring=_keyring(),
-        encrypt=args.encrypt,
-        segment_seconds=args.segment_seconds,
-    )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-        tap.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    tap.run(max_seconds=args.duration)
+    stop = StopFlag()
+    stop.install()
+    try:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        tap = ReplicationTap(
+            _redis_url(args),
+            args.storage,
+            keyring=_keyring(),
+            encrypt=args.encrypt,
+            segment_seconds=args.segment_seconds,
+            stop=stop,
+        )
+        if not stop.is_set():
+            tap.run(max_seconds=args.duration)
+        if stop.signal is not None:
+            logging.getLogger("cachelayer.backup").info(
+                "backup stream: stopped by signal %d", stop.signal
+            )
+    finally:
+        stop.close()
     print(
         _table(
             [
@@ -178,7 +185,8 @@ def _schedule(args: argparse.Namespace) -> int:
     # The stop handlers go in first: a SIGTERM/SIGINT from here on (while the
     # metrics server starts, between ticks, during a backup) ends the process
     # promptly with status 0.
-    from .schedule import ScheduleConfig, StopFlag, run_schedule
+    from .schedule import ScheduleConfig, run_schedule
+    from .signals import StopFlag
 
     stop = StopFlag()
     stop.install()

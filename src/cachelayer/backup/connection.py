@@ -89,6 +89,7 @@ class RawConnection:
             raise ConnectionLost(f"cannot connect to Redis at {self._where}: {exc}") from None
         self.sock = sock
         self._reader = hiredis.Reader()
+        self._pending = b""  # received bytes not yet handed out by read_raw
         if password is not None:
             auth = ("AUTH", username, password) if username else ("AUTH", password)
             self.call(*auth)
@@ -105,10 +106,43 @@ class RawConnection:
 
     def read_reply(self) -> Any:
         """The next reply (an error reply is returned as :class:`hiredis.ReplyError`)."""
+        self._hand_over()
         while True:
             reply = self._reader.gets()
             if reply is not False:
                 return reply
+            self._receive()
+
+    def read_replies(self, count: int) -> list[Any]:
+        """The next *count* replies, read in one loop (error replies returned as values)."""
+        self._hand_over()
+        out: list[Any] = []
+        add = out.append
+        gets = self._reader.gets
+        for _ in range(count):
+            reply = gets()
+            while reply is False:
+                self._receive()
+                reply = gets()
+            add(reply)
+        return out
+
+    def read_raw(self, count: int) -> bytes:
+        """The raw RESP bytes of the next *count* replies, unparsed.
+
+        For bulk reads whose replies a kernel parses in place (see
+        :func:`~cachelayer.backup.batch.pack_raw`).  Bytes received past
+        those replies (of commands sent since) are kept for the next read.
+        """
+        from .batch import skip_replies
+
+        if self._reader.has_data():
+            raise ServerError(f"{self._where}: replies are pending in the parser")
+        buf = bytearray(self._pending)
+        self._pending = b""
+        pos, done = skip_replies(buf, 0, count) if buf else (0, 0)
+        left = count - done
+        while left:
             try:
                 data = self.sock.recv(_READ)
             except OSError as exc:
@@ -117,12 +151,34 @@ class RawConnection:
             if not data:
                 self.close()
                 raise ConnectionLost(f"{self._where} closed the connection")
-            self._reader.feed(data)
+            buf += data
+            pos, done = skip_replies(buf, pos, left)
+            left -= done
+        if pos != len(buf):
+            self._pending = bytes(buf[pos:])
+            del buf[pos:]
+        return bytes(buf)
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            self._reader.feed(self._pending)
+            self._pending = b""
+
+    def _receive(self) -> None:
+        try:
+            data = self.sock.recv(_READ)
+        except OSError as exc:
+            self.close()
+            raise ConnectionLost(f"lost the connection to {self._where}: {exc}") from None
+        if not data:
+            self.close()
+            raise ConnectionLost(f"{self._where} closed the connection")
+        self._reader.feed(data)
 
     def pipeline(self, commands: Sequence[bytes]) -> list[Any]:
         """Send encoded *commands* in one write and read one reply each."""
         self.send(b"".join(commands))
-        return [self.read_reply() for _ in commands]
+        return self.read_replies(len(commands))
 
     def call(self, *args: Arg) -> Any:
         """Run one command; an error reply raises :class:`ServerError`."""

@@ -10,13 +10,13 @@ from typing import Optional
 
 from ..errors import BackupError, ConnectionLost
 from .archive import DEFAULT_CHUNK, KIND_KEYS, ArchiveWriter
+from .batch import DumpBatch, count_types
 from .catalog import Manifest, archive_name
 from .crypto import Keyring
 from .endpoints import Endpoints, parse_endpoints
 from .outcome import BackupOutcome, record
 from .progress import Progress
-from .records import TYPE_NAMES, encode_key
-from .scan_source import DumpedKey, ScanStats, scan_dump
+from .scan_source import ScanStats, scan_dump
 from .storage import Storage
 
 __all__ = ["KeysetDigest", "backup_full", "replication_position", "write_keys_archive"]
@@ -33,6 +33,10 @@ class KeysetDigest:
         h = hashlib.blake2b(len(key).to_bytes(4, "big") + key, digest_size=16)
         h.update(payload)
         self.value ^= int.from_bytes(h.digest(), "big")
+
+    def fold(self, value: int) -> None:
+        """Fold in the XOR of a batch of per-key digests (as :func:`.batch.keyset_fold` gives)."""
+        self.value ^= value
 
     def hex(self) -> str:
         """The digest as 32 hex digits."""
@@ -52,7 +56,7 @@ def replication_position(endpoints: Endpoints) -> tuple[str, int]:
 
 def write_keys_archive(
     storage: Storage,
-    keys: Iterable[DumpedKey],
+    batches: Iterable[DumpBatch],
     manifest: Manifest,
     *,
     keyring: Optional[Keyring] = None,
@@ -62,7 +66,10 @@ def write_keys_archive(
     name: Optional[str] = None,
     stats: Optional[ScanStats] = None,
 ) -> Manifest:
-    """Write the :class:`DumpedKey` iterable *keys* as a key archive; return its manifest.
+    """Write the :class:`DumpBatch` iterable *batches* as a key archive; return its manifest.
+
+    Each batch (a SCAN page) is added to the archive with one write, its
+    digest folded into the keyset digest and its counts into the manifest.
 
     The manifest object is written only once the archive is complete; any
     failure removes the partial archive and propagates.
@@ -77,15 +84,17 @@ def write_keys_archive(
         writer = ArchiveWriter(
             stream, KIND_KEYS, keyring=keyring, encrypt=encrypt, chunk_size=chunk_size
         )
-        for dk in keys:
-            record_bytes = encode_key(dk.key, dk.type_code, dk.expire_at_ms, dk.payload)
-            writer.add(record_bytes)
-            digest.add(dk.key, dk.payload)
-            tname = TYPE_NAMES.get(dk.type_code, "other")
-            types[tname] = types.get(tname, 0) + 1
-            count += 1
+        counts = [0] * 256
+        for batch in batches:
+            writer.add(batch.records)
+            digest.fold(batch.digest)
+            for code, n in enumerate(batch.type_counts):
+                if n:
+                    counts[code] += n
+            count += batch.keys
             if progress is not None:
-                progress.update(1, len(record_bytes))
+                progress.update(batch.keys, len(batch.records))
+        count_types(counts, types)
         if stats is not None:
             manifest.skipped = stats.skipped
             manifest.source["nodes"] = stats.nodes
@@ -127,7 +136,7 @@ def backup_full(
         outcome.storage = storage.shown
         endpoints = parse_endpoints(redis_url)
         replid, offset = replication_position(endpoints)
-        keys, stats = scan_dump(endpoints, namespace=namespace)
+        batches, stats = scan_dump(endpoints, namespace=namespace)
         manifest = Manifest(
             "keys",
             "full",
@@ -144,7 +153,7 @@ def backup_full(
         )
         manifest = write_keys_archive(
             storage,
-            keys,
+            batches,
             manifest,
             keyring=keyring,
             encrypt=encrypt,

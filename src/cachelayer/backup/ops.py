@@ -9,6 +9,7 @@ from typing import Optional
 import hiredis
 
 from ..errors import BackupError, ConnectionLost
+from .batch import key_columns, keyset_digest
 from .catalog import Manifest, list_manifests, partial_archives
 from .connection import Address, RawConnection, encode
 from .crypto import Keyring
@@ -17,7 +18,7 @@ from .full import KeysetDigest
 from .outcome import BackupOutcome, record
 from .records import KeyRecord
 from .replication import ReplicationLink
-from .restore import key_records, local_copy
+from .restore import key_chunks, key_records, local_copy
 from .storage import Storage
 from .tap import write_rdb_archive
 
@@ -92,9 +93,9 @@ def _check_keys_archive(storage: Storage, m: Manifest, keyring: Optional[Keyring
     count = 0
     shown = f"{storage.shown}/{m.name}"
     with local_copy(storage, m.name) as path:
-        for rec in key_records(path, shown, keyring):
-            digest.add(rec.key, rec.payload)
-            count += 1
+        for cols in key_columns(key_chunks(path, shown, keyring), shown):
+            digest.fold(keyset_digest(cols.keys, cols.payloads))
+            count += len(cols)
     if count != m.keys or digest.hex() != m.keyset_digest:
         raise BackupError(
             f"{shown}: holds {count} keys (digest {digest.hex()}), its manifest says {m.keys} "

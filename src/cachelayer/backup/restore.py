@@ -20,6 +20,7 @@ from typing import Optional
 from ..errors import ArchiveCorrupt, BackupError, RestoreConflict
 from .apply import KeyFilter, RestoreCounts, find_conflicts, restore_records, target_is_empty
 from .archive import CHUNK_DATA, KIND_KEYS, ArchiveReader
+from .batch import KeyColumns
 from .catalog import Manifest, list_manifests
 from .crypto import Keyring
 from .endpoints import parse_endpoints
@@ -28,7 +29,7 @@ from .progress import Progress
 from .records import KeyRecord, iter_records
 from .storage import Storage
 
-__all__ = ["RestoreResult", "key_records", "local_copy", "restore"]
+__all__ = ["RestoreResult", "key_batches", "key_chunks", "key_records", "local_copy", "restore"]
 
 
 @dataclass
@@ -64,17 +65,31 @@ def local_copy(storage: Storage, name: str) -> Iterator[str]:
             os.unlink(path)
 
 
-def key_records(path: str, shown: str, keyring: Optional[Keyring]) -> Iterator[KeyRecord]:
-    """The key records of the key archive at *path*, every chunk checked as it is read."""
+def key_chunks(path: str, shown: str, keyring: Optional[Keyring]) -> Iterator[bytes]:
+    """The raw data chunks of the key archive at *path*, each checked as it is read."""
     with open(path, "rb") as fh:
         reader = ArchiveReader(fh, shown, keyring)
         if reader.header.kind != KIND_KEYS:
             raise ArchiveCorrupt(f"{shown}: not a key archive", path=shown)
-        chunks = (raw for ctype, _, raw in reader.chunks() if ctype == CHUNK_DATA)
-        for rec in iter_records(chunks, shown):
-            if not isinstance(rec, KeyRecord):
-                raise ArchiveCorrupt(f"{shown}: a command record in a key archive", path=shown)
-            yield rec
+        for ctype, _, raw in reader.chunks():
+            if ctype == CHUNK_DATA:
+                yield raw
+
+
+def key_records(path: str, shown: str, keyring: Optional[Keyring]) -> Iterator[KeyRecord]:
+    """The key records of the key archive at *path*, one object each (every chunk checked)."""
+    for rec in iter_records(key_chunks(path, shown, keyring), shown):
+        if not isinstance(rec, KeyRecord):
+            raise ArchiveCorrupt(f"{shown}: a command record in a key archive", path=shown)
+        yield rec
+
+
+def key_batches(
+    path: str, shown: str, keyring: Optional[Keyring], keys: KeyFilter
+) -> Iterator[KeyColumns]:
+    """The records of *path* that *keys* selects and that have not expired, a chunk at a time."""
+    now_ms = int(time.time() * 1000)
+    return keys.columns(key_chunks(path, shown, keyring), shown, now_ms)
 
 
 def restore_file(
@@ -93,8 +108,8 @@ def restore_file(
     planned = RestoreCounts()
     first: Optional[bytes] = None
     if dry_run or not (replace or target_is_empty(endpoints)):
-        records = key_records(path, shown, keyring)
-        first = find_conflicts(endpoints, records, keys, planned, check=not replace)
+        columns = key_batches(path, shown, keyring, keys)
+        first = find_conflicts(endpoints, columns, planned, check=not replace)
     else:  # nothing to compare with: check every chunk without decoding the records
         with open(path, "rb") as fh:
             manifest = Manifest.from_json(ArchiveReader(fh, shown, keyring).check(), shown)
@@ -111,8 +126,7 @@ def restore_file(
     done = RestoreCounts()
     restore_records(
         endpoints,
-        key_records(path, shown, keyring),
-        keys,
+        key_batches(path, shown, keyring, keys),
         done,
         replace=replace,
         on_batch=progress.update if progress is not None else None,

@@ -22,40 +22,17 @@ from typing import Callable, Optional
 import hiredis
 
 from ..errors import ConnectionLost, ServerError
-from .connection import RawConnection, encode, encode_key_command
+from .batch import TYPE_BY_RDB_BYTE, DumpBatch, dump_commands, pack_raw, skip_replies
+from .connection import RawConnection, encode
 from .endpoints import Endpoints
+from .records import TYPE_OTHER
 
-__all__ = ["DumpedKey", "ScanStats", "dump_type", "glob_escape", "scan_dump"]
-
-# RDB object type (first byte of a DUMP payload) -> Redis type name
-_RDB_TYPES = {
-    0: "string",
-    1: "list",
-    10: "list",
-    14: "list",
-    18: "list",
-    2: "set",
-    11: "set",
-    20: "set",
-    3: "zset",
-    5: "zset",
-    12: "zset",
-    17: "zset",
-    4: "hash",
-    9: "hash",
-    13: "hash",
-    16: "hash",
-    15: "stream",
-    19: "stream",
-    21: "stream",
-}
-_TYPE_CODES = {"string": 0, "list": 1, "set": 2, "zset": 3, "hash": 4, "stream": 5}
+__all__ = ["ScanStats", "dump_type", "glob_escape", "scan_dump"]
 
 
 def dump_type(payload: bytes) -> int:
     """Type code (records.TYPE_CODES) of a DUMP payload, from its RDB object type byte."""
-    name = _RDB_TYPES.get(payload[0]) if payload else None
-    return _TYPE_CODES[name] if name else 255
+    return TYPE_BY_RDB_BYTE[payload[0]] if payload else TYPE_OTHER
 
 
 def glob_escape(text: bytes) -> bytes:
@@ -66,16 +43,6 @@ def glob_escape(text: bytes) -> bytes:
             out += b"\\"
         out.append(byte)
     return bytes(out)
-
-
-@dataclass
-class DumpedKey:
-    """A key read from the server."""
-
-    key: bytes
-    type_code: int
-    expire_at_ms: int
-    payload: bytes
 
 
 @dataclass
@@ -96,9 +63,9 @@ def _has_pexpiretime(conn: RawConnection) -> bool:
     return False
 
 
-def _node_keys(
+def _node_batches(
     conn: RawConnection, match: Optional[bytes], count: int, stats: ScanStats
-) -> Iterator[DumpedKey]:
+) -> Iterator[DumpBatch]:
     absolute = _has_pexpiretime(conn)
     expiry_cmd = b"PEXPIRETIME" if absolute else b"PTTL"
     scan_args: list[bytes] = [b"COUNT", str(count).encode()]
@@ -106,50 +73,39 @@ def _node_keys(
         scan_args = [b"MATCH", match, *scan_args]
 
     def send(cursor: Optional[bytes], keys: list[bytes]) -> int:
-        commands = [encode(b"SCAN", cursor, *scan_args)] if cursor is not None else []
-        for key in keys:
-            commands.append(encode_key_command(b"DUMP", key))
-            commands.append(encode_key_command(expiry_cmd, key))
-        if commands:
-            conn.send(b"".join(commands))
-        return len(commands)
+        scan = encode(b"SCAN", cursor, *scan_args) if cursor is not None else b""
+        if scan or keys:
+            conn.send(scan + dump_commands(keys, expiry_cmd))
+        return (1 if scan else 0) + 2 * len(keys)
 
-    # one batch is always in flight: the server dumps batch i+1 while batch i is written
+    # one page is always in flight: the server dumps page i+1 while page i is packed
     in_flight: list[bytes] = []
     sent = send(b"0", [])
     scanning = True
     while sent:
-        replies = [conn.read_reply() for _ in range(sent)]
+        raw = conn.read_raw(sent)  # the DUMP payloads are packed from these bytes in place
         now_ms = int(time.time() * 1000)
         pos = 0
         next_cursor: Optional[bytes] = None
         next_keys: list[bytes] = []
         if scanning:
-            scan_reply = replies[0]
+            pos = skip_replies(raw, 0, 1)[0]
+            reader = hiredis.Reader()
+            reader.feed(raw, 0, pos)
+            scan_reply = reader.gets()
             if isinstance(scan_reply, hiredis.ReplyError):
                 raise ServerError(f"SCAN failed: {scan_reply}")
             cursor, next_keys = scan_reply[0], scan_reply[1]
             next_cursor = cursor if cursor != b"0" else None
-            pos = 1
         current = in_flight
         in_flight = next_keys
         scanning = next_cursor is not None
         sent = send(next_cursor, next_keys)
-        for key in current:
-            payload, expiry = replies[pos], replies[pos + 1]
-            pos += 2
-            if isinstance(payload, hiredis.ReplyError):
-                raise ServerError(f"DUMP of a key failed: {payload}")
-            if payload is None or expiry == -2:  # gone since SCAN
-                stats.skipped += 1
-                continue
-            if expiry >= 0 and not absolute:
-                expiry = now_ms + expiry
-            if expiry >= 0 and expiry <= now_ms:
-                stats.skipped += 1
-                continue
-            stats.keys += 1
-            yield DumpedKey(key, dump_type(payload), expiry, payload)
+        if current:
+            batch = pack_raw(current, raw, pos, now_ms, absolute)
+            stats.keys += batch.keys
+            stats.skipped += batch.skipped
+            yield batch
 
 
 def scan_dump(
@@ -158,8 +114,11 @@ def scan_dump(
     namespace: Optional[str] = None,
     count: int = 1000,
     on_node: Optional[Callable[[str], None]] = None,
-) -> tuple[Iterator[DumpedKey], ScanStats]:
+) -> tuple[Iterator[DumpBatch], ScanStats]:
     """Iterate every key of every primary (only ``namespace:*`` if given), and the stats.
+
+    Keys come a SCAN page at a time, packed as archive records
+    (:class:`~cachelayer.backup.batch.DumpBatch`).
 
     The stats object fills in as the iterator is consumed.  A lost connection
     raises :class:`~cachelayer.errors.ConnectionLost`.
@@ -167,7 +126,7 @@ def scan_dump(
     stats = ScanStats()
     match = glob_escape(namespace.encode() + b":") + b"*" if namespace else None
 
-    def run() -> Iterator[DumpedKey]:
+    def run() -> Iterator[DumpBatch]:
         for address in endpoints.primaries():
             where = f"{address[0]}:{address[1]}"
             stats.nodes.append(where)
@@ -175,7 +134,7 @@ def scan_dump(
                 on_node(where)
             conn = endpoints.connect(address)
             try:
-                yield from _node_keys(conn, match, count, stats)
+                yield from _node_batches(conn, match, count, stats)
             except ConnectionLost as exc:
                 raise ConnectionLost(f"backup of {where} interrupted: {exc}") from None
             finally:

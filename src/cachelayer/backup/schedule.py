@@ -9,19 +9,17 @@ URL, or a path/bucket the storage type's scheme is put in front of).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import select
-import signal
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Callable, Optional, Union
 
 from ..errors import CacheError, ConfigError
 from .progress import Progress
+from .signals import StopFlag, StopRequest
 
 __all__ = ["Cron", "ScheduleConfig", "StopFlag", "run_schedule"]
 
@@ -132,71 +130,6 @@ class Cron:
         return t.tm_mday in dom or (t.tm_wday + 1) % 7 in dow
 
 
-class _Stop(Protocol):
-    def is_set(self) -> bool: ...
-
-    def wait(self, timeout: Optional[float] = None) -> bool: ...
-
-
-class StopFlag:
-    """A stop request that a signal handler may raise at any moment.
-
-    ``threading.Event.set`` takes a lock, so calling it from a signal
-    handler deadlocks when the signal lands while the main thread holds that
-    lock inside ``Event.wait``.  ``set`` here only stores a flag and writes a
-    byte to a non-blocking pipe (both safe in a handler); :meth:`wait` sleeps
-    in ``select`` on that pipe, so it wakes as soon as the flag is set, from
-    a handler or from another thread.
-    """
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._read, False)
-        os.set_blocking(self._write, False)
-        self._set = False
-        self.signal: Optional[int] = None
-        self._previous: dict[int, Any] = {}
-
-    def set(self, signum: Optional[int] = None) -> None:
-        """Request the stop (and wake every :meth:`wait`)."""
-        if signum is not None and self.signal is None:
-            self.signal = signum
-        self._set = True
-        with contextlib.suppress(OSError):  # pipe full (already woken) or closed
-            os.write(self._write, b"x")
-
-    def is_set(self) -> bool:
-        """Whether the stop was requested."""
-        return self._set
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        """Sleep until the stop is requested or *timeout* seconds pass; return :meth:`is_set`."""
-        if not self._set:
-            try:
-                select.select([self._read], [], [], timeout)
-            except (OSError, ValueError):  # closed: fall back to a plain sleep
-                if timeout:
-                    time.sleep(min(timeout, 0.1))
-        return self._set
-
-    def install(self, signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT)) -> None:
-        """Make each of *signals* set the flag (main thread only)."""
-        for signum in signals:
-            self._previous[signum] = signal.signal(signum, self._handle)
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.set(signum)
-
-    def close(self) -> None:
-        """Restore the previous signal handlers and close the pipe."""
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous)
-        self._previous.clear()
-        for fd in (self._read, self._write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
 class _Cancelled(CacheError):
     """The scheduled backup was stopped by a stop request."""
 
@@ -204,7 +137,7 @@ class _Cancelled(CacheError):
 class _StopCheck(Progress):
     """A silent progress sink that aborts the backup it watches once *stop* is set."""
 
-    def __init__(self, stop: _Stop) -> None:
+    def __init__(self, stop: StopRequest) -> None:
         super().__init__("backup", enabled=False)
         self._stop = stop
 
@@ -256,7 +189,7 @@ class ScheduleConfig:
 def run_schedule(
     config: ScheduleConfig,
     *,
-    stop: Optional[Union[threading.Event, StopFlag, _Stop]] = None,
+    stop: Optional[Union[threading.Event, StopFlag, StopRequest]] = None,
     clock: Callable[[], float] = time.time,
     run: Optional[Callable[[], object]] = None,
     max_runs: Optional[int] = None,
@@ -277,7 +210,7 @@ def run_schedule(
     if not config.storage_url:
         raise ConfigError("backup schedule needs BACKUP_URL (or a STORAGE argument)")
     cron = Cron(config.schedule)
-    stopper: _Stop = stop if stop is not None else threading.Event()
+    stopper: StopRequest = stop if stop is not None else threading.Event()
     runs = 0
 
     def default_run() -> object:

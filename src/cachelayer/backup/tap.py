@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from ..errors import ConnectionLost, ServerError, StorageError
 from .archive import KIND_LOG, KIND_RDB, ArchiveWriter
@@ -38,6 +38,7 @@ from .endpoints import Endpoints, parse_endpoints
 from .outcome import BackupOutcome, record
 from .records import encode_command
 from .replication import ReplicationLink
+from .signals import StopFlag
 from .storage import Storage
 
 __all__ = ["STATE_NAME", "ReplicationTap", "write_rdb_archive"]
@@ -114,7 +115,15 @@ def write_rdb_archive(
 
 
 class ReplicationTap:
-    """The continuous log writer; :meth:`run` until :meth:`stop` (or *max_seconds*)."""
+    """The continuous log writer; :meth:`run` until :meth:`stop` (or *max_seconds*).
+
+    *stop* is the stop request :meth:`run` polls (between commands, and at
+    least once a second while the stream is idle) and sleeps on between
+    reconnects; pass a :class:`~cachelayer.backup.signals.StopFlag` set by a
+    signal handler to stop the tap from one.  However it stops, the current
+    segment is written (complete, with its manifest) before :meth:`run`
+    returns.
+    """
 
     def __init__(
         self,
@@ -128,6 +137,7 @@ class ReplicationTap:
         reconnect_delay: float = 0.5,
         storage_options: Optional[dict[str, object]] = None,
         on_event: Optional[Callable[[str, dict[str, Any]], None]] = None,
+        stop: Optional[Union[threading.Event, StopFlag]] = None,
     ) -> None:
         self.endpoints: Endpoints = parse_endpoints(redis_url)
         self.storage = Storage(storage_url, storage_options)
@@ -137,7 +147,10 @@ class ReplicationTap:
         self.segment_bytes = segment_bytes
         self.reconnect_delay = reconnect_delay
         self.on_event = on_event
-        self._stop = threading.Event()
+        # a StopFlag when a signal handler stops the tap (it may not take a lock)
+        self._stop: Union[threading.Event, StopFlag] = (
+            stop if stop is not None else threading.Event()
+        )
         self._records: list[bytes] = []
         self._size = 0
         self._seg_start = -1
@@ -210,8 +223,7 @@ class ReplicationTap:
             )
             with self.storage.writer(name) as stream:
                 writer = ArchiveWriter(stream, KIND_LOG, keyring=self.keyring, encrypt=self.encrypt)
-                for rec in self._records:
-                    writer.add(rec)
+                writer.add(b"".join(self._records))
                 manifest.archive_id = writer.header.archive_id.hex()
                 manifest.raw_bytes = writer.raw_bytes
                 manifest.key_id = writer.header.key_id
@@ -258,7 +270,7 @@ class ReplicationTap:
         return out + [a for a in self.endpoints.primaries() if a not in out]
 
     def stop(self) -> None:
-        """Ask :meth:`run` to flush and return."""
+        """Ask :meth:`run` to flush and return (from another thread; not from a signal handler)."""
         self._stop.set()
         link = self.link
         if link is not None:

@@ -126,20 +126,27 @@ def echo_drop(echoes: dict[bytes, int], lock: Any, rkeys: Sequence[bytes]) -> No
 def echo_consume(echoes: dict[bytes, int], lock: Any, raw_keys: list[bytes]) -> Sequence[bytes]:
     """The invalidated Redis keys of *raw_keys* that are not expected echoes.
 
-    Each expected echo is consumed once (a key invalidated twice and
-    expected once is returned once).
+    A key named here consumes *every* echo expected for it: Redis announces a
+    key once per event-loop iteration however many writes it saw there, so
+    two writes of ours may come back as one message (docs/architecture.md,
+    "Own writes are visible at once").  Within one burst a key named twice
+    may consume two echoes; what is left of its count is dropped.
     """
     _check_keys(raw_keys)
-    others = []
     with lock:
-        for raw in raw_keys:
-            pending = echoes.get(raw)
-            if pending is None:
-                others.append(raw)
-            elif pending <= 1:
-                del echoes[raw]
-            else:
-                echoes[raw] = pending - 1
+        got = [echoes.pop(raw, 0) for raw in raw_keys]
+    if 0 not in got:  # every key an echo of ours (the usual burst)
+        return ()
+    left: dict[bytes, int] = {}  # echoes of a key this burst may still consume
+    others = []
+    for raw, count in zip(raw_keys, got):
+        if count:
+            left[raw] = count
+        pending = left.get(raw, 0)
+        if pending:
+            left[raw] = pending - 1
+        else:
+            others.append(raw)
     return others if others else ()
 
 

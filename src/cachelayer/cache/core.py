@@ -147,6 +147,8 @@ class CacheCore(_CacheFront):
         self._tag_indexed = 0  # keys in the tag index (with repeats across tags)
         #: Bound on everything kept per key (echoes, tag index, tag versions).
         self._per_key_limit = cfg.l1_max_entries
+        #: How long a value written through stays in the L1 (``write_through_ttl``).
+        self._through_ttl = min(cfg.l1_max_ttl, cfg.write_through_ttl)
         self._resume_pending = False  # a forked child restarts its listener on first use
         self._refusals_logged: dict[str, float] = {}
         self._closed = False

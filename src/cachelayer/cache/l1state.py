@@ -140,8 +140,9 @@ class L1Bookkeeping(CacheCore):
         triggers.  Echoes are kept by Redis key (namespaced bytes, as the
         invalidation names them), so the listener matches them undecoded.
 
-        *rkeys* are distinct.  Only in ``bcast`` mode while coherent: every
-        such write is announced exactly once, in Redis order.  Returns whether
+        *rkeys* are distinct.  Only in ``bcast`` mode while coherent: such a
+        write is announced, possibly in one message with other writes of the
+        key (the listener then consumes every echo of it).  Returns whether
         writing through is safe (not when the table of expected echoes would
         outgrow the L1's size: the write then simply does not fill the L1).
         Every caller clears the echoes of a write that failed, whatever the
@@ -178,7 +179,7 @@ class L1Bookkeeping(CacheCore):
         if l1 is None:
             return
         try:  # weighed as helpers.weigh; an entry heavier than the whole L1 is removed
-            _fill_one(l1, key, value, size, min(seconds, self.config.l1_max_ttl))
+            _fill_one(l1, key, value, size, min(seconds, self._through_ttl))
         except CacheError:
             l1.delete(key)  # e.g. a table that cannot grow: no older value may stay
             return
@@ -211,7 +212,7 @@ class L1Bookkeeping(CacheCore):
         if l1 is None:
             return
         try:
-            _fill_written(l1, items, datas, results, min(seconds, self.config.l1_max_ttl))
+            _fill_written(l1, items, datas, results, min(seconds, self._through_ttl))
         except CacheError:  # e.g. a table that cannot grow: no older value may stay
             for key, _ in items:
                 l1.delete(key)

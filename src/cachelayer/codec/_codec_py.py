@@ -9,7 +9,6 @@ both and compares them.
 
 from __future__ import annotations
 
-import hmac
 import threading
 import zlib
 from collections.abc import Iterable
@@ -52,6 +51,7 @@ from .compressors import (
     decompress_lz4,
     make_compressor,
 )
+from .signing import macs
 
 __all__ = [
     "ENTROPY_TABLE",
@@ -133,6 +133,7 @@ class Codec:
     ) -> None:
         cfg = O.check_codec_config(serializer, compression, profile, max_value_size, **options)
         self._cfg = cfg
+        self._macs = macs(cfg.signing_keys)
         self._sel: SelectorConfig = cfg.selector
         self._state = SelectState(cfg.selector)
         self._dicts = _dictionaries.DictionarySet()
@@ -249,9 +250,8 @@ class Codec:
         return ser.serializer_id, data
 
     def _sign(self, header: bytearray, tag_offset: int, payload: Buffer) -> bytes:
-        msg = bytes(header[:tag_offset]) + bytes(payload)
-        tag = hmac.digest(self._cfg.signing_keys[0], msg, "sha256")
-        return bytes(header[:tag_offset]) + tag + bytes(payload)
+        head = bytes(header[:tag_offset])
+        return b"".join((head, self._macs[0].tag(head, payload), payload))
 
     def _frame(
         self, sid: int, codec: int, flags: int, dict_id: int, length: int, crc: int, payload: Buffer
@@ -411,14 +411,14 @@ class Codec:
             self._decoded += 1
 
     def _verify(self, data: Buffer, f: Frame, key: object) -> None:
-        keys = self._cfg.signing_keys
-        if not keys:
+        if not self._macs:
             raise E.signature_error("no-key", key)
         view = memoryview(data)
-        msg = bytes(view[: f.tag_offset]) + bytes(view[f.header_len :])
-        tag = bytes(view[f.tag_offset : f.tag_offset + K.HMAC_SIZE])
-        for k in keys:
-            if hmac.compare_digest(hmac.digest(k, msg, "sha256"), tag):
+        head = view[: f.tag_offset]
+        body = view[f.header_len :]
+        tag = view[f.tag_offset : f.tag_offset + K.HMAC_SIZE]
+        for mac in self._macs:
+            if mac.matches(head, body, tag):
                 return
         raise E.signature_error("mismatch", key)
 

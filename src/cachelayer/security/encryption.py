@@ -42,6 +42,7 @@ __all__ = [
     "MAGIC",
     "EncryptingCodec",
     "EncryptionKeys",
+    "KeyFile",
     "KeyProvider",
     "ProvidedKeys",
     "payload_key_id",
@@ -55,6 +56,8 @@ _KEY_BYTES = 32
 _MAX_ID = 64
 #: Nonces drawn from the OS per ``os.urandom`` call (one system call per batch).
 _NONCE_BATCH = 256
+#: Sealed values up to this size are sliced (copied) for decryption, larger ones viewed.
+_COPY_LIMIT = 65536
 
 #: A key provider: returns the keys by id, or ``(keys, current_id)``.
 KeyProvider = Callable[[], Union[Mapping[str, bytes], "tuple[Mapping[str, bytes], str]"]]
@@ -66,17 +69,22 @@ class _Nonces:
     Each nonce is as random as one ``os.urandom(12)`` call; the batch saves the
     system call per value.  ``deque.popleft`` hands each nonce to one caller
     only (threads), and a forked child drops what it inherited so that parent
-    and child never seal with the same nonce.
+    and child never seal with the same nonce.  Random nonces keep one key
+    within AES-GCM's bound (2**32 values per key, NIST SP 800-38D) only if the
+    key is rotated before that many writes (docs/security.md).
     """
+
+    __slots__ = ("_pool", "_pop")
 
     def __init__(self) -> None:
         self._pool: collections.deque[bytes] = collections.deque()
+        self._pop = self._pool.popleft
         os.register_at_fork(after_in_child=self._pool.clear)
 
     def take(self) -> bytes:
         """One nonce, never handed out before in this process."""
         try:
-            return self._pool.popleft()
+            return self._pop()
         except IndexError:
             block = os.urandom(_NONCE * _NONCE_BATCH)
             self._pool.extend(block[i : i + _NONCE] for i in range(_NONCE, len(block), _NONCE))
@@ -84,6 +92,7 @@ class _Nonces:
 
 
 _NONCES = _Nonces()
+_take_nonce = _NONCES.take
 
 
 def _cipher(key: bytes) -> Any:
@@ -151,12 +160,15 @@ class EncryptionKeys:
     def resolve(cls, source: Any, current: Optional[str] = None) -> EncryptionKeys:
         """The keyring of an ``encryption_keys`` option.
 
-        *source* is ``id:BASE64KEY,...`` text, a mapping of ids to keys, a
-        keyring, or a :data:`KeyProvider` callable (see :class:`ProvidedKeys`).
+        *source* is ``id:BASE64KEY,...`` text, ``@PATH`` (a :class:`KeyFile`,
+        re-read to follow rotation), a mapping of ids to keys, a keyring, or a
+        :data:`KeyProvider` callable (see :class:`ProvidedKeys`).
         """
         if isinstance(source, EncryptionKeys):
             return source
         if isinstance(source, str):
+            if source.startswith("@"):
+                return ProvidedKeys(KeyFile(source[1:]), current)
             return cls.parse(source, current)
         if isinstance(source, Mapping):
             return cls(source, current)
@@ -191,32 +203,58 @@ class EncryptionKeys:
     def encrypt(self, plain: bytes, aad: bytes) -> bytes:
         """An encrypted payload of *plain* under the current key, bound to *aad*."""
         ring = self._ring
-        nonce = _NONCES.take()
+        nonce = _take_nonce()
         return b"".join((ring.header, nonce, ring.sealer.encrypt(nonce, plain, aad)))
 
     def _unknown(self, raw_id: bytes) -> Any:
         """The cipher of a key id not in the ring (None: refused)."""
         return None
 
-    def decrypt(self, data: Any, aad: bytes, key: object = None) -> bytes:
-        """The plaintext of an encrypted payload; typed errors name *key*, never a secret.
+    def decrypt(self, data: Any, aad: bytes, key: object = None, offset: int = 0) -> bytes:
+        """The plaintext of the encrypted payload at *offset*; typed errors name *key*.
 
-        *data* is bytes or a memoryview (nothing is copied before decryption).
+        *data* is bytes (or a bytes-like object); nothing is copied before the
+        header is checked, and a value under the current key is recognised by
+        its whole header at once.  No error names a secret.
         """
-        size = len(data)
-        if size < 4 + 1 + _NONCE + _TAG or data[0] != 0xF8 or data[1] != 0x45:
+        ring = self._ring
+        start = offset + len(ring.header)
+        if data[offset:start] == ring.header:
+            cipher = ring.sealer
+        else:
+            cipher, start = self._parse(data, offset, key)
+        end = len(data)
+        if end - start < _NONCE + _TAG:
             raise CorruptValue(f"encrypted value of key {describe_key(key)} is truncated", key=key)
-        if data[2] != _VERSION:
+        # cryptography reads bytes fastest: slice small values, view large ones
+        body = start + _NONCE
+        sealed = data[body:] if end - body <= _COPY_LIMIT else memoryview(data)[body:]
+        try:
+            plain: bytes = cipher.decrypt(data[start:body], sealed, aad)
+        except Exception:  # cryptography's InvalidTag
+            raise SignatureError(
+                f"value of key {describe_key(key)} fails authentication (tampered, truncated or "
+                "copied from another key)",
+                key=key,
+            ) from None
+        return plain
+
+    def _parse(self, data: Any, offset: int, key: object) -> tuple[Any, int]:
+        """The cipher of a header that is not the current key's, and where the nonce starts."""
+        size = len(data) - offset
+        if size < 4 + 1 + _NONCE + _TAG or data[offset] != 0xF8 or data[offset + 1] != 0x45:
+            raise CorruptValue(f"encrypted value of key {describe_key(key)} is truncated", key=key)
+        if data[offset + 2] != _VERSION:
             raise CorruptValue(
-                f"encrypted value of key {describe_key(key)} has format version {data[2]}, "
-                f"not {_VERSION}",
+                f"encrypted value of key {describe_key(key)} has format version "
+                f"{data[offset + 2]}, not {_VERSION}",
                 key=key,
             )
-        n = data[3]
-        start = 4 + n
-        if not 0 < n <= _MAX_ID or size < start + _NONCE + _TAG:
+        n = data[offset + 3]
+        start = offset + 4 + n
+        if not 0 < n <= _MAX_ID or len(data) < start + _NONCE + _TAG:
             raise CorruptValue(f"encrypted value of key {describe_key(key)} is truncated", key=key)
-        raw_id = bytes(data[4:start])
+        raw_id = bytes(data[offset + 4 : start])
         cipher = self._ring.by_raw_id.get(raw_id)
         if cipher is None:
             cipher = self._unknown(raw_id)
@@ -226,16 +264,7 @@ class EncryptionKeys:
                     f"value of key {describe_key(key)} is encrypted with unknown key id {key_id!r}",
                     key=key,
                 )
-        view = memoryview(data)
-        try:
-            plain: bytes = cipher.decrypt(view[start : start + _NONCE], view[start + _NONCE :], aad)
-        except Exception:  # cryptography's InvalidTag
-            raise SignatureError(
-                f"value of key {describe_key(key)} fails authentication (tampered, truncated or "
-                "copied from another key)",
-                key=key,
-            ) from None
-        return plain
+        return cipher, start
 
 
 def parse_keys(text: str) -> dict[str, bytes]:
@@ -334,6 +363,37 @@ class ProvidedKeys(EncryptionKeys):
         return self._ring.by_raw_id.get(raw_id)
 
 
+class KeyFile:
+    """A key provider reading ``id:BASE64KEY`` entries from a file (``encryption_keys="@PATH"``).
+
+    Entries are separated by commas or newlines; blank lines and lines
+    starting with ``#`` are skipped; the last entry is the current key.  The
+    file is read on every call, so that a :class:`ProvidedKeys` ring follows
+    a rotation written into it (a mounted secret, a file a vault agent renders).
+    """
+
+    def __init__(self, path: str) -> None:
+        """*path* names the file; it is read when the provider is called."""
+        if not path:
+            raise ConfigError("encryption_keys '@PATH' names no file")
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"<KeyFile {self.path!r}>"
+
+    def __call__(self) -> dict[str, bytes]:
+        """The keys the file lists now."""
+        try:
+            with open(self.path, encoding="ascii") as fh:
+                text = fh.read(1 << 20)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(
+                f"encryption_keys file {self.path!r} cannot be read: {type(exc).__name__}"
+            ) from None
+        lines = (line.strip() for line in text.splitlines())
+        return parse_keys(",".join(line for line in lines if line and not line.startswith("#")))
+
+
 def payload_key_id(data: bytes, offset: int = 0) -> Optional[str]:
     """The key id of an encrypted payload at *offset*, or None if it is not one."""
     if data[offset : offset + 2] != MAGIC or len(data) < offset + 4:
@@ -371,7 +431,8 @@ class EncryptingCodec:
         return getattr(self._inner, name)
 
     def _aad(self, key: Any) -> bytes:
-        return self._prefix + str(key).encode("utf-8", "surrogatepass")
+        text = key if type(key) is str else str(key)
+        return self._prefix + text.encode("utf-8", "surrogatepass")
 
     def encode(self, value: Any, key: Any = None) -> bytes:
         """The inner codec's frame, encrypted (integers stay in clear for ``INCRBY``)."""
@@ -388,8 +449,7 @@ class EncryptingCodec:
             self._refuse(key, "not encrypted")
             raise SignatureError(f"value of key {describe_key(key)} is not encrypted", key=key)
         try:
-            view = memoryview(data)[offset:] if offset else data
-            plain = self.keys.decrypt(view, self._aad(key), key)
+            plain = self.keys.decrypt(data, self._aad(key), key, offset)
         except (SignatureError, CorruptValue) as exc:
             self._refuse(key, type(exc).__name__)
             raise
