@@ -9,9 +9,11 @@ best of several rounds; then times each step of the write-through on its own
 for the same 100 keys and prints the breakdown per key:
 
 - encode:             what every configuration pays (serialize, compress, envelope);
-- L1 insert + weight: the L1 filled in C from the batch (``fill_written``), each
-                      value weighed (decoded-size estimate, at least its stored size);
-  of which weight:    the estimates alone;
+- weight:             each value's decoded-size estimate, added up by the msgpack
+                      packer while it encodes the value (``_encode_many_weighed``
+                      minus ``_encode_many``);
+- L1 insert:          the L1 filled in C from the batch (``fill_written``) with
+                      those weights;
 - echo registration:  the invalidations the write will trigger noted as our own, and
                       consumed when they arrive (the echo table's work);
 - epochs:             the batch's epoch bumps before the write and the O(1) race
@@ -77,12 +79,24 @@ def interleaved(jobs: dict[str, Callable[[], None]], reps: int, rounds: int) -> 
     return out
 
 
+#: The rows of the breakdown, in order (``per_key_steps``' names).
+STEP_ROWS = (
+    "encode",
+    "weight (in the encoder)",
+    "L1 insert",
+    "echo registration",
+    "epochs",
+    "tags (untagged)",
+    "Redis call",
+    "listener",
+)
+
 #: The jobs of :func:`step_jobs`, in the order they run.
 STEP_ORDER = (
     "loop",
     "encode",
-    "L1 insert + weight",
-    "  of which weight",
+    "encode+weight",
+    "L1 insert",
     "echo registration",
     "epochs",
     "tags (untagged)",
@@ -105,17 +119,15 @@ def step_jobs(cache: Any) -> dict[str, Callable[[], None]]:
 
     keys = [f"k{i}" for i in range(100)]
     items = [(k, VALUE) for k in keys]
-    values = [v for _, v in items]
     rkeys = cache._rkeys(keys)
-    datas = cache._encode_many(items, 300.0, ())
+    datas, weights = cache._encode_many_weighed(items, 300.0, ())
     others = [b"wt-steps-elsewhere:" + k.encode() for k in keys]
     message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*%d\r\n" % len(keys)
     message += b"".join(b"$%d\r\n%s\r\n" % (len(rk), rk) for rk in rkeys)
     reader = hiredis.Reader()
     l1, tier, echoes = cache.local, cache._tier, cache._echoes
-    estimate, fill, consume = core.estimate_size, core.fill_written, core.echo_consume
+    fill, consume = core.fill_written, core.echo_consume
     lock = cache._echo_lock
-    limits = [256] * len(values)
 
     def loop() -> None:
         pass
@@ -123,11 +135,11 @@ def step_jobs(cache: Any) -> dict[str, Callable[[], None]]:
     def encode() -> None:
         cache._encode_many(items, 300.0, ())
 
-    def insert() -> None:
-        fill(l1, items, datas, None, 60.0)
+    def encode_weighed() -> None:
+        cache._encode_many_weighed(items, 300.0, ())
 
-    def weight() -> None:
-        list(map(estimate, values, limits))
+    def insert() -> None:
+        fill(l1, items, datas, None, 60.0, weights)
 
     def echo() -> None:  # the table's share of an echo: registered, then consumed
         cache._expect_echo(rkeys)
@@ -152,8 +164,8 @@ def step_jobs(cache: Any) -> dict[str, Callable[[], None]]:
     return {
         "loop": loop,
         "encode": encode,
-        "L1 insert + weight": insert,
-        "  of which weight": weight,
+        "encode+weight": encode_weighed,
+        "L1 insert": insert,
         "echo registration": echo,
         "epochs": epochs,
         "tags (untagged)": tags,
@@ -167,6 +179,7 @@ def per_key_steps(per_batch: dict[str, float]) -> dict[str, float]:
     base = per_batch["loop"]
     out = {name: (per_batch[name] - base) / 100 for name in per_batch if name != "loop"}
     out["listener"] = out.pop("listener+echo") - out["echo registration"]
+    out["weight (in the encoder)"] = out.pop("encode+weight") - out["encode"]
     return out
 
 
@@ -303,14 +316,13 @@ def callgrind(url: str, n: int, ops: tuple[str, ...] = ("set_many", "set")) -> N
 def print_steps(per_key: dict[str, float], unit: str, scale: float) -> None:
     """The breakdown table of the write-through steps, per key."""
     print(f"\n  steps of set_many(100), defaults, per key ({unit}):")
-    for name in (*STEP_ORDER[1:-1], "listener"):
+    for name in STEP_ROWS:
         print(f"    {name:22}{per_key[name] * scale:>10,.{0 if scale == 1 else 3}f}")
-    extra = sum(
-        per_key[k] for k in ("L1 insert + weight", "echo registration", "epochs", "listener")
-    )
+    parts = ("weight (in the encoder)", "L1 insert", "echo registration", "epochs", "listener")
+    extra = sum(per_key[k] for k in parts)
     print(
         f"    {'write-through total':22}{extra * scale:>10,.{0 if scale == 1 else 3}f}"
-        "   (insert + weight, echo, epochs, listener)"
+        "   (weight, insert, echo, epochs, listener)"
     )
 
 

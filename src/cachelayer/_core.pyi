@@ -178,6 +178,7 @@ class Codec:
     def encode(
         self, value: Any, compression: Optional[str] = ..., *, key: object = None
     ) -> bytes: ...
+    def _encode_weighed(self, value: Any, key: object = None) -> tuple[bytes, int]: ...
     def encode_traced(
         self, value: Any, compression: Optional[str] = ..., *, key: object = None
     ) -> tuple[bytes, EncodeTrace]: ...
@@ -318,10 +319,11 @@ def fill_written(
     datas: list[bytes],
     results: Optional[Sequence[Any]],
     ttl: float,
+    weights: Optional[list[int]] = None,
 ) -> None:
     """Install the acknowledged (key, value) items of a write in the L1."""
 
-def fill_one(l1: LocalCache, key: Any, value: Any, size: int, ttl: float) -> None:
+def fill_one(l1: LocalCache, key: Any, value: Any, size: int, ttl: float, weight: int = -1) -> None:
     """Install one written (key, value) in the L1 (*size*: its encoded length)."""
 
 def drain_invalidations(reader: Any, channel: bytes) -> tuple[list[Optional[list[bytes]]], int]:

@@ -253,19 +253,22 @@ cdef int _fill_entry(LocalCache l1, object key, object value, Py_ssize_t weight,
     return 0
 
 
-def fill_written(LocalCache l1 not None, list items, list datas, object results, double ttl):
+def fill_written(LocalCache l1 not None, list items, list datas, object results, double ttl,
+                 list weights=None):
     """Install the (key, value) *items* of a write in the L1, for *ttl* seconds.
 
     *datas* are the encoded values (their lengths bound the weights from
     below), *results* None (every item stored) or the per-item replies: only
-    items whose reply is True are installed.  Keys are exact str.  One clock
-    read and one timer-wheel pass for the batch.
+    items whose reply is True are installed; *weights* None or each value's
+    decoded-size estimate found while encoding it (-1: weighed here).  Keys
+    are exact str.  One clock read and one timer-wheel pass for the batch.
     """
-    cdef Py_ssize_t i, n = PyList_GET_SIZE(items)
+    cdef Py_ssize_t i, w, size, n = PyList_GET_SIZE(items)
     cdef double now, expire
     cdef object item
-    if PyList_GET_SIZE(datas) != n or (results is not None and len(results) != n):
-        raise ValueError("fill_written needs one encoded value and one reply per item")
+    if (PyList_GET_SIZE(datas) != n or (results is not None and len(results) != n)
+            or (weights is not None and PyList_GET_SIZE(weights) != n)):
+        raise ValueError("fill_written needs one encoded value, reply and weight per item")
     if not (0.0 < ttl <= _MAX_TTL):
         raise ValueError(f"fill_written: ttl must be in (0, {_MAX_TTL}], got {ttl}")
     l1._ready()
@@ -279,14 +282,19 @@ def fill_written(LocalCache l1 not None, list items, list datas, object results,
         item = <object>PyList_GET_ITEM(items, i)
         if not PyTuple_CheckExact(item) or len(<tuple>item) != 2:
             raise TypeError("fill_written takes (key, value) tuples")
-        _fill_entry(l1, <object>PyTuple_GET_ITEM(item, 0), <object>PyTuple_GET_ITEM(item, 1),
-                    _written_weight(<object>PyTuple_GET_ITEM(item, 1),
-                                    len(<object>PyList_GET_ITEM(datas, i))),
+        size = len(<object>PyList_GET_ITEM(datas, i))
+        w = -1 if weights is None else PyLong_AsSsize_t(<object>PyList_GET_ITEM(weights, i))
+        if w < 0:
+            w = _written_weight(<object>PyTuple_GET_ITEM(item, 1), size)
+        elif w < size:
+            w = size
+        _fill_entry(l1, <object>PyTuple_GET_ITEM(item, 0), <object>PyTuple_GET_ITEM(item, 1), w,
                     expire, now)
     return None
 
 
-def fill_one(LocalCache l1 not None, key, value, Py_ssize_t size, double ttl):
+def fill_one(LocalCache l1 not None, key, value, Py_ssize_t size, double ttl,
+             Py_ssize_t weight=-1):
     """:func:`fill_written` of one item whose encoded value is *size* bytes long."""
     cdef double now
     if not (0.0 < ttl <= _MAX_TTL):
@@ -295,7 +303,11 @@ def fill_one(LocalCache l1 not None, key, value, Py_ssize_t size, double ttl):
     l1._timed = True
     now = l1._now()
     l1._advance(now)
-    _fill_entry(l1, key, value, _written_weight(value, size), l1._now_lower(now) + ttl, now)
+    if weight < 0:
+        weight = _written_weight(value, size)
+    elif weight < size:
+        weight = size
+    _fill_entry(l1, key, value, weight, l1._now_lower(now) + ttl, now)
     return None
 
 

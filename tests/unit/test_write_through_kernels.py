@@ -120,3 +120,51 @@ def test_the_twins_fill_the_same_entries(batch: list, ttl: float) -> None:
     c, py = caches
     assert sorted(c.items(), key=repr) == sorted(py.items(), key=repr)
     assert c.weight == py.weight
+
+
+class _Text(str):
+    """A str subclass: packed through the default hook, weighed as an object of its own."""
+
+
+_WEIGHED = [
+    VALUE,
+    [1, 2, (3, 4), {5, 6}, frozenset({"a"})],
+    {"t": (1, "x"), "nested": {"n": [_Text("sub")]}},
+    [-(2**40), -1, 0, 2**30, 2**62, -(2**63), 2**63, 2**70, 1e300, None, False, True],
+    ["é", "漢字", "😀", "", bytearray(b"xyz"), b"raw", memoryview(b"ab")],
+    {i: str(i) for i in range(300)},  # past estimate_size's usual 256 objects
+    [["x" * 50] * 20] * 3,
+]
+
+
+@pytest.mark.parametrize("value", _WEIGHED, ids=range(len(_WEIGHED)))
+def test_the_encoder_weighs_a_packed_value_as_estimate_size_without_a_limit(
+    impl: ModuleType, value: object
+) -> None:
+    codec = impl.Codec()
+    data, weight = codec._encode_weighed(value, key="k")
+    assert data == codec.encode(value)  # weighing changes nothing stored
+    assert weight == impl.estimate_size(value, 2**62) == estimate_size(value, 2**62)
+
+
+@pytest.mark.parametrize("value", ["text", b"raw", 7, bytearray(b"b")])
+def test_values_the_packer_does_not_walk_are_left_to_the_fill(
+    impl: ModuleType, value: object
+) -> None:
+    assert impl.Codec()._encode_weighed(value)[1] == -1
+    assert impl.Codec(serializer="json")._encode_weighed(VALUE)[1] == -1
+
+
+def test_a_known_weight_is_used_and_never_below_the_stored_size(
+    impl: ModuleType, clock: FakeClock
+) -> None:
+    l1 = impl.LocalCache(100, 100_000, timer=clock)
+    items = [("a", VALUE), ("b", VALUE), ("c", VALUE)]
+    impl.fill_written(l1, items, [b"x" * 10, b"x" * 900, b"x"], None, 10.0, [500, 500, -1])
+    assert l1.weight == 500 + 900 + estimate_size(VALUE, 256)
+    impl.fill_one(l1, "d", VALUE, 10, 10.0, 2000)
+    assert l1.weight == 500 + 900 + estimate_size(VALUE, 256) + 2000
+    impl.fill_one(l1, "d", VALUE, 10, 10.0, 200_000)  # heavier than the whole L1: removed
+    assert "d" not in l1
+    with pytest.raises(ValueError):
+        impl.fill_written(l1, items, [b"", b"", b""], None, 10.0, [1, 2])

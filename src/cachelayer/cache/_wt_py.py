@@ -155,8 +155,8 @@ def _check_ttl(name: str, ttl: float) -> None:
         raise ValueError(f"{name}: ttl must be in (0, {MAX_TTL}], got {ttl}")
 
 
-def _weight(value: Any, size: int) -> int:
-    w = estimate_size(value, 256)
+def _weight(value: Any, size: int, known: int) -> int:
+    w = estimate_size(value, 256) if known < 0 else known
     return w if w > size else size
 
 
@@ -166,16 +166,23 @@ def fill_written(
     datas: list[bytes],
     results: Optional[Sequence[Any]],
     ttl: float,
+    weights: Optional[list[int]] = None,
 ) -> None:
     """Install the (key, value) *items* of a write in the L1, for *ttl* seconds.
 
     *datas* are the encoded values (their lengths bound the weights from
     below), *results* None (every item stored) or the per-item replies: only
-    items whose reply is True are installed.  An item heavier than the whole
-    L1 is removed from it instead.
+    items whose reply is True are installed; *weights* None or each value's
+    decoded-size estimate found while encoding it (-1: weighed here).  An
+    item heavier than the whole L1 is removed from it instead.
     """
-    if len(datas) != len(items) or (results is not None and len(results) != len(items)):
-        raise ValueError("fill_written needs one encoded value and one reply per item")
+    n = len(items)
+    if (
+        len(datas) != n
+        or (results is not None and len(results) != n)
+        or (weights is not None and len(weights) != n)
+    ):
+        raise ValueError("fill_written needs one encoded value, reply and weight per item")
     _check_ttl("fill_written", ttl)
     limit = l1.max_weight
     for i, item in enumerate(items):
@@ -183,17 +190,17 @@ def fill_written(
             continue
         if type(item) is not tuple or len(item) != 2:
             raise TypeError("fill_written takes (key, value) tuples")
-        w = _weight(item[1], len(datas[i]))
+        w = _weight(item[1], len(datas[i]), -1 if weights is None else weights[i])
         if w > 0xFFFFFFFF or (limit and w > limit):
             l1.delete(item[0])
             continue
         l1.set(item[0], item[1], ttl=ttl, weight=w)
 
 
-def fill_one(l1: Any, key: Any, value: Any, size: int, ttl: float) -> None:
+def fill_one(l1: Any, key: Any, value: Any, size: int, ttl: float, weight: int = -1) -> None:
     """:func:`fill_written` of one item whose encoded value is *size* bytes long."""
     _check_ttl("fill_one", ttl)
-    w = _weight(value, size)
+    w = _weight(value, size, weight)
     limit = l1.max_weight
     if w > 0xFFFFFFFF or (limit and w > limit):
         l1.delete(key)

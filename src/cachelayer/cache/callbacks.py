@@ -24,7 +24,7 @@ __all__ = ["CoherenceCallbacks"]
 
 log = logging.getLogger("cachelayer.cache")
 
-# every expected echo of an announced key consumed (_wt.pxi in C, atomic under the GIL; twin cache/_wt_py.py)
+# every expected echo of an announced key consumed (_wt.pxi, atomic under the GIL; twin _wt_py)
 _echo_consume = core.echo_consume
 
 

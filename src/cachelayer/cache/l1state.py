@@ -174,12 +174,13 @@ class L1Bookkeeping(CacheCore):
         token: tuple[int, int],
         tags: Sequence[str] = (),
         tag_generation: int = -1,
+        weight: int = -1,
     ) -> None:
         l1 = self._l1
         if l1 is None:
             return
         try:  # weighed as helpers.weigh; an entry heavier than the whole L1 is removed
-            _fill_one(l1, key, value, size, min(seconds, self._through_ttl))
+            _fill_one(l1, key, value, size, min(seconds, self._through_ttl), weight)
         except CacheError:
             l1.delete(key)  # e.g. a table that cannot grow: no older value may stay
             return
@@ -198,21 +199,24 @@ class L1Bookkeeping(CacheCore):
         tags: Sequence[str] = (),
         tag_generation: int = -1,
         results: Optional[Sequence[Any]] = None,
+        weights: Optional[list[int]] = None,
     ) -> None:
         """:meth:`_write_through` for a batch written to Redis: one C call, one epoch check.
 
         *datas* are the items' encoded values, *token* from
         :meth:`_forget_many` of the same keys in the same order; *results*,
         if given, are Redis's per-item replies (only items whose reply is
-        True are installed; the caller forgets the others).  The L1 is filled
-        in C (``fill_written``: the weights as :func:`~.helpers.weigh`, one
-        clock read); an entry heavier than the whole L1 is removed instead.
+        True are installed; the caller forgets the others); *weights*, if
+        given, the values' weights found while encoding them (-1: weigh it
+        here).  The L1 is filled in C (``fill_written``: the weights as
+        :func:`~.helpers.weigh`, one clock read); an entry heavier than the
+        whole L1 is removed instead.
         """
         l1 = self._l1
         if l1 is None:
             return
         try:
-            _fill_written(l1, items, datas, results, min(seconds, self._through_ttl))
+            _fill_written(l1, items, datas, results, min(seconds, self._through_ttl), weights)
         except CacheError:  # e.g. a table that cannot grow: no older value may stay
             for key, _ in items:
                 l1.delete(key)

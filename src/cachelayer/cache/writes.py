@@ -109,7 +109,11 @@ class Writes(Reads):
             self._forget(key)
             return False
         yield from self._dictionary_upkeep()
-        data = self._encode(key, value, seconds, versions, compute_ms)
+        weight = -1
+        if self._l1 is None:
+            data = self._encode(key, value, seconds, versions, compute_ms)
+        else:  # weighed for the L1 while it is packed
+            data, weight = self._encode_weighed(key, value, seconds, versions, compute_ms)
         through = self._expect_echo([rkey])
         self._epochs.bump(key)  # as _forget; written through, the entry is replaced later
         if not through and self._l1 is not None:
@@ -124,7 +128,14 @@ class Writes(Reads):
         self._counters.sets += 1
         if through:
             self._write_through(
-                key, value, seconds, len(data), token, tag_list, generation if tag_list else -1
+                key,
+                value,
+                seconds,
+                len(data),
+                token,
+                tag_list,
+                generation if tag_list else -1,
+                weight,
             )
         return True
 
@@ -174,7 +185,11 @@ class Writes(Reads):
                 self._forget(k)
             return keys
         yield from self._dictionary_upkeep()
-        datas = self._encode_many(items, seconds, versions)
+        weights = None
+        if self._l1 is None:
+            datas = self._encode_many(items, seconds, versions)
+        else:  # weighed for the L1 while they are packed
+            datas, weights = self._encode_many_weighed(items, seconds, versions)
         through = self._expect_echo(rkeys)
         # Written through, the L1 entries are replaced on success and forgotten
         # on failure: until then they may keep the values before this write.
@@ -206,7 +221,7 @@ class Writes(Reads):
         if through:
             gen = generation if tag_list else -1
             replies = results if failed else None
-            self._write_through_many(items, datas, seconds, token, tag_list, gen, replies)
+            self._write_through_many(items, datas, seconds, token, tag_list, gen, replies, weights)
         return failed
 
     def _note_refused_batch(self, reply: Exception, failed: list[str]) -> None:
