@@ -8,12 +8,21 @@ writes written through to the L1) beside ``l1_enabled=False``, interleaved,
 best of several rounds; then times each step of the write-through on its own
 for the same 100 keys and prints the breakdown per key:
 
-- forget:   the epoch bumps and L1 deletes before the write is sent;
-- echo:     registering the invalidations the write will trigger as our own;
-- fill:     the L1 filled from the batch, and the epoch check that undoes it;
-- encode:   for scale, what every configuration pays (serialize, compress, envelope);
-- listener: the invalidation message consumed on the listener thread (decode,
-            echo accounting): it shares the interpreter with the writer.
+- encode:             what every configuration pays (serialize, compress, envelope);
+- weight:             each value's decoded-size estimate, added up by the msgpack
+                      packer while it encodes the value (``_encode_many_weighed``
+                      minus ``_encode_many``);
+- L1 insert:          the L1 filled in C from the batch (``fill_written``) with
+                      those weights;
+- echo registration:  the invalidations the write will trigger noted as our own, and
+                      consumed when they arrive (the echo table's work);
+- epochs:             the batch's epoch bumps before the write and the O(1) race
+                      check after it;
+- tags:               an untagged write's tag checks;
+- Redis call:         the tier's ``set_many`` (client side: encode, send, parse);
+- listener:           the batch's invalidation message parsed (hiredis) and delivered,
+                      beyond the echo table's work (on the listener thread in a
+                      real run).
 
 The ratio ``defaults / L1 off`` of the time per key is the cost of the L1.
 
@@ -25,7 +34,8 @@ difference between a run of N calls and a run of none, with
 ``PYTHONHASHSEED=0`` (and ``OPENBLAS_NUM_THREADS=1``): on a shared machine
 this is the figure that does not move with the load.  It still varies by
 ~10 % between runs: how many invalidations the listener reads per wake-up
-depends on scheduling.
+depends on scheduling.  The steps are counted in one more process that runs
+each of them N times, with a callgrind dump between two steps.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ import tempfile
 import time
 from typing import Any, Callable
 
+import hiredis
 import redis
 
 from cachelayer import Cache
@@ -68,37 +79,168 @@ def interleaved(jobs: dict[str, Callable[[], None]], reps: int, rounds: int) -> 
     return out
 
 
-def steps(cache: Any, keys: list[str], reps: int, rounds: int) -> dict[str, float]:
-    """Time of each write-through step for the batch *keys* (seconds per batch)."""
+#: The rows of the breakdown, in order (``per_key_steps``' names).
+STEP_ROWS = (
+    "encode",
+    "weight (in the encoder)",
+    "L1 insert",
+    "echo registration",
+    "epochs",
+    "tags (untagged)",
+    "Redis call",
+    "listener",
+)
+
+#: The jobs of :func:`step_jobs`, in the order they run.
+STEP_ORDER = (
+    "loop",
+    "encode",
+    "encode+weight",
+    "L1 insert",
+    "echo registration",
+    "epochs",
+    "tags (untagged)",
+    "Redis call",
+    "listener+echo",
+)
+
+
+def step_jobs(cache: Any) -> dict[str, Callable[[], None]]:
+    """One batch of each step of ``set_many(100)`` with the defaults, as calls to repeat.
+
+    ``loop`` is the empty call (subtracted from every other); ``listener``
+    parses the batch's invalidation message with hiredis and consumes it as
+    our own echoes, ``listener+echo`` is that with the registration before it
+    (``listener`` is reported as the difference).  The Redis call writes keys
+    outside the namespace, so that no invalidation reaches the listener.
+    """
+    from cachelayer._impl import core
+    from cachelayer.cache.helpers import check_tags
+
+    keys = [f"k{i}" for i in range(100)]
     items = [(k, VALUE) for k in keys]
-    datas = cache._encode_many(items, 300.0, ())
-    sizes = [len(d) for d in datas]
-    raw = [cache._prefix_bytes + k.encode() for k in keys]
+    rkeys = cache._rkeys(keys)
+    datas, weights = cache._encode_many_weighed(items, 300.0, ())
+    others = [b"wt-steps-elsewhere:" + k.encode() for k in keys]
+    message = b"*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n*%d\r\n" % len(keys)
+    message += b"".join(b"$%d\r\n%s\r\n" % (len(rk), rk) for rk in rkeys)
+    reader = hiredis.Reader()
+    l1, tier, echoes = cache.local, cache._tier, cache._echoes
+    fill, consume = core.fill_written, core.echo_consume
+    lock = cache._echo_lock
 
-    def forget() -> None:
-        cache._forget_many(keys, drop=False)
-
-    def echo() -> None:
-        cache._expect_echo(keys)
-        cache._echoes.clear()
-
-    def fill() -> None:  # with its own forget (a token of the same batch), subtracted below
-        cache._write_through_many(items, sizes, 300.0, cache._forget_many(keys, drop=False))
-
-    def listener() -> None:
-        cache._expect_echo(keys)
-        cache._on_invalidate(raw)
+    def loop() -> None:
+        pass
 
     def encode() -> None:
         cache._encode_many(items, 300.0, ())
 
-    out = interleaved(
-        {"encode": encode, "forget": forget, "echo": echo, "fill": fill, "listener": listener},
-        reps,
-        rounds,
-    )
-    out["fill"] -= out["forget"]
+    def encode_weighed() -> None:
+        cache._encode_many_weighed(items, 300.0, ())
+
+    def insert() -> None:
+        fill(l1, items, datas, None, 60.0, weights)
+
+    def echo() -> None:  # the table's share of an echo: registered, then consumed
+        cache._expect_echo(rkeys)
+        consume(echoes, lock, rkeys)
+
+    def epochs() -> None:
+        cache._epochs.changed_keys(items, cache._forget_many(keys, drop=False))
+
+    def tags() -> None:
+        check_tags(())
+        for _ in cache._tag_versions_or_fail([], items, 300.0):
+            pass
+
+    def redis_call() -> None:
+        tier.set_many(others, datas, 300_000, False, None, None)
+
+    def listener() -> None:
+        cache._expect_echo(rkeys)
+        reader.feed(message)
+        cache._on_invalidate(reader.gets()[2])
+
+    return {
+        "loop": loop,
+        "encode": encode,
+        "encode+weight": encode_weighed,
+        "L1 insert": insert,
+        "echo registration": echo,
+        "epochs": epochs,
+        "tags (untagged)": tags,
+        "Redis call": redis_call,
+        "listener+echo": listener,
+    }
+
+
+def per_key_steps(per_batch: dict[str, float]) -> dict[str, float]:
+    """Per-key cost of each step from per-batch figures (the loop subtracted)."""
+    base = per_batch["loop"]
+    out = {name: (per_batch[name] - base) / 100 for name in per_batch if name != "loop"}
+    out["listener"] = out.pop("listener+echo") - out["echo registration"]
+    out["weight (in the encoder)"] = out.pop("encode+weight") - out["encode"]
     return out
+
+
+def steps(cache: Any, reps: int, rounds: int) -> dict[str, float]:
+    """Wall time per key of each step (seconds), interleaved best of *rounds*."""
+    return per_key_steps(interleaved(step_jobs(cache), reps, rounds))
+
+
+def steps_worker(url: str, n: int) -> None:
+    """The measured process of --callgrind's steps: each step *n* times, marked.
+
+    ``os.getppid()`` before each step and at the end makes callgrind dump its
+    counters (``--dump-before=os_getppid``): dump k holds step k's instructions.
+    """
+    cache = Cache.from_url(url, namespace="wt-steps", heartbeat_interval=3600.0)
+    jobs = step_jobs(cache)
+    for job in jobs.values():
+        job()  # warm up
+    for job in jobs.values():
+        os.getppid()
+        for _ in range(n):
+            job()
+    os.getppid()
+    time.sleep(0.2)
+    cache.close()
+
+
+def steps_instructions(url: str, n: int) -> dict[str, float]:
+    """Instructions per key of each step under callgrind (one process, one dump per step)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--dump-before=os_getppid",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--steps-worker",
+                str(n),
+                "--redis-url",
+                url,
+            ],
+            env={**os.environ, "PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1"},
+            check=True,
+            capture_output=True,
+        )
+        dumps: list[tuple[int, int]] = []  # (dump number, instructions)
+        for name in os.listdir(tmp):
+            suffix = name.rsplit(".", 1)[-1]
+            if not suffix.isdigit():
+                continue  # the final dump, at exit (the sleep and close)
+            with open(os.path.join(tmp, name)) as f:
+                m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+            assert m is not None, "no callgrind total"
+            dumps.append((int(suffix), int(m.group(1))))
+    totals = [count for _, count in sorted(dumps)]
+    # dump 1 is everything before the first step; dumps 2.. are the steps in order
+    per_batch = {label: totals[1 + i] / n for i, label in enumerate(STEP_ORDER)}
+    return per_key_steps(per_batch)
 
 
 CONFIGS = {"defaults": {}, "l1_enabled=False": {"l1_enabled": False}}
@@ -171,17 +313,34 @@ def callgrind(url: str, n: int, ops: tuple[str, ...] = ("set_many", "set")) -> N
             print(f"  {op + ', ' + config:36}{v:>12,.0f}{v / base:>11.2f}x")
 
 
+def print_steps(per_key: dict[str, float], unit: str, scale: float) -> None:
+    """The breakdown table of the write-through steps, per key."""
+    print(f"\n  steps of set_many(100), defaults, per key ({unit}):")
+    for name in STEP_ROWS:
+        print(f"    {name:22}{per_key[name] * scale:>10,.{0 if scale == 1 else 3}f}")
+    parts = ("weight (in the encoder)", "L1 insert", "echo registration", "epochs", "listener")
+    extra = sum(per_key[k] for k in parts)
+    print(
+        f"    {'write-through total':22}{extra * scale:>10,.{0 if scale == 1 else 3}f}"
+        "   (weight, insert, echo, epochs, listener)"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--redis-url")
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--iterations", type=int, default=200)
-    ap.add_argument("--op", choices=("set_many", "set"), help="--callgrind: only this one")
+    ap.add_argument("--op", choices=("set_many", "set", "steps"), help="--callgrind: only this one")
     ap.add_argument("--worker", nargs=3, metavar=("CONFIG", "OP", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--steps-worker", type=int, metavar="N", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args.redis_url, args.worker[0], args.worker[1], int(args.worker[2]))
+        return 0
+    if args.steps_worker is not None:
+        steps_worker(args.redis_url, args.steps_worker)
         return 0
     rounds, reps = (5, 200) if args.quick else (11, 500)
     server = None
@@ -196,7 +355,10 @@ def main() -> int:
         info = redis.Redis.from_url(url).info("server")
         if args.callgrind:
             print(f"server: redis {info.get('redis_version')} at {url}")
-            callgrind(url, args.iterations, (args.op,) if args.op else ("set_many", "set"))
+            ops = (args.op,) if args.op else ("set_many", "set", "steps")
+            callgrind(url, args.iterations, ops)
+            if "steps" in ops:
+                print_steps(steps_instructions(url, args.iterations), "instructions", 1)
             return 0
         print(f"server: redis {info.get('redis_version')} at {url}; best of {rounds} rounds")
         keys = [f"k{i}" for i in range(100)]
@@ -216,9 +378,7 @@ def main() -> int:
             for label in ("defaults", "l1_enabled=False"):
                 t = per_call[f"{kind}, {label}"] / n
                 print(f"  {kind + ', ' + label:36}{t * 1e6:>12.2f}{t / base:>11.2f}x")
-        print("\n  write-through steps of set_many(100), defaults (µs per key):")
-        for name, t in steps(default, keys, reps, rounds).items():
-            print(f"    {name:10}{t / 100 * 1e6:>8.3f}")
+        print_steps(steps(default, reps, rounds), "µs", 1e6)
         default.close()
         off.close()
     finally:

@@ -131,7 +131,16 @@ cdef extern from *:
      * encodings, float64, ExtType and Timestamp as extensions, at most
      * CX_PACK_LIMIT levels of nesting ("recursion limit exceeded.").  Python
      * code runs only in the default hook; containers changed by it raise
-     * RuntimeError.  The output grows from a 1 KiB stack buffer. */
+     * RuntimeError.  The output grows from a 1 KiB stack buffer.
+     *
+     * With a non-NULL `weight` the walk also adds up the decoded-size
+     * estimate of o (_sizeof.pxi's rules, every object visited: equal to
+     * cx_estimate_size(o, PY_SSIZE_T_MAX)), so a value written through to
+     * the L1 is weighed without a second walk: exact builtin scalars, lists
+     * and dicts are costed as they are packed; any other object (tuple, set,
+     * subclass, an object the default hook turns into something else) by
+     * cx_estimate_size of that object, and what the hook returns is not
+     * counted. */
     #define CX_PACK_LIMIT 1024
     #define CX_WB_INLINE 1024
 
@@ -223,8 +232,18 @@ cdef extern from *:
         return cx_wb_put(w, PyBytes_AS_STRING(data), n);
     }
 
+    /* Adds `cost` to *weight, saturating (nothing when weight is NULL). */
+    #define CX_WEIGH(cost)                                                                  \
+        do {                                                                                \
+            if (weight != NULL) {                                                           \
+                Py_ssize_t cx_cost_ = (cost);                                               \
+                *weight = *weight <= PY_SSIZE_T_MAX - cx_cost_ ? *weight + cx_cost_          \
+                                                               : PY_SSIZE_T_MAX;            \
+            }                                                                               \
+        } while (0)
+
     static int cx_mp_pack(cx_wb *w, PyObject *o, int nest, PyObject *deflt, PyObject *ext_type,
-                          PyObject *ts_type)
+                          PyObject *ts_type, Py_ssize_t *weight)
     {
         PyObject *owned = NULL; /* the default hook's result */
         int default_used = 0, r = -1;
@@ -237,10 +256,12 @@ cdef extern from *:
                 goto done;
             }
             if (o == Py_None) {
+                CX_WEIGH(CX_SZ_SINGLETON);
                 r = cx_wb_head(w, 0xC0, 0, 0);
                 goto done;
             }
             if (o == Py_True || o == Py_False) {
+                CX_WEIGH(CX_SZ_SINGLETON);
                 r = cx_wb_head(w, o == Py_True ? 0xC3 : 0xC2, 0, 0);
                 goto done;
             }
@@ -250,6 +271,15 @@ cdef extern from *:
                 if (v == -1 && PyErr_Occurred())
                     goto done;
                 if (overflow == 0) {
+                    if (weight != NULL) { /* basicsize + one digit per 30 bits, at least one */
+                        uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+                        Py_ssize_t digits = 0;
+                        while (a != 0) {
+                            digits++;
+                            a >>= PyLong_SHIFT;
+                        }
+                        CX_WEIGH(t->tp_basicsize + t->tp_itemsize * (digits > 0 ? digits : 1));
+                    }
                     if (v >= 0) {
                         uint64_t u = (uint64_t)v;
                         if (u < 0x80) r = cx_wb_head(w, (unsigned)u, 0, 0);
@@ -270,6 +300,12 @@ cdef extern from *:
                     }
                     goto done;
                 }
+                if (weight != NULL) {
+                    int kind = -1;
+                    Py_ssize_t items;
+                    CX_WEIGH(cx_sz_node(o, &kind, &items));
+                    weight = NULL;
+                }
                 if (overflow > 0) {
                     unsigned long long u = PyLong_AsUnsignedLongLong(o);
                     if (!(u == (unsigned long long)-1 && PyErr_Occurred())) {
@@ -288,6 +324,8 @@ cdef extern from *:
             if (t == &PyBytes_Type || t == &PyByteArray_Type) {
                 Py_ssize_t n = t == &PyBytes_Type ? PyBytes_GET_SIZE(o) : PyByteArray_GET_SIZE(o);
                 const char *src = t == &PyBytes_Type ? PyBytes_AS_STRING(o) : PyByteArray_AS_STRING(o);
+                CX_WEIGH(t->tp_basicsize +
+                         (t == &PyBytes_Type ? n : ((PyByteArrayObject *)o)->ob_alloc));
                 if (cx_pack_len(w, n, 0, 0, 0xC4, 0xC5, 0xC6) < 0)
                     goto done;
                 r = cx_wb_put(w, src, n);
@@ -295,13 +333,25 @@ cdef extern from *:
             }
             if (t == &PyUnicode_Type) {
                 Py_ssize_t n;
-                const char *utf8 = PyUnicode_AsUTF8AndSize(o, &n);
+                const char *utf8;
+                CX_WEIGH((PyUnicode_IS_ASCII(o) ? (Py_ssize_t)sizeof(PyASCIIObject)
+                                                : (Py_ssize_t)sizeof(PyCompactUnicodeObject)) +
+                         (PyUnicode_GET_LENGTH(o) + 1) * (Py_ssize_t)PyUnicode_KIND(o));
+                utf8 = PyUnicode_AsUTF8AndSize(o, &n);
                 if (utf8 == NULL)
                     goto done;
                 if (cx_pack_len(w, n, 0xA0, 31, 0xD9, 0xDA, 0xDB) < 0)
                     goto done;
                 r = cx_wb_put(w, utf8, n);
                 goto done;
+            }
+            if (weight != NULL && t != &PyFloat_Type && t != &PyList_Type && t != &PyDict_Type) {
+                /* any other object, as it came: its estimate; nothing below it again */
+                Py_ssize_t own = cx_estimate_size(o, PY_SSIZE_T_MAX);
+                if (own < 0)
+                    goto done;
+                CX_WEIGH(own);
+                weight = NULL;
             }
             if (t == &PyMemoryView_Type) {
                 Py_buffer view;
@@ -314,6 +364,7 @@ cdef extern from *:
             }
             if (t == &PyFloat_Type) {
                 double d = PyFloat_AS_DOUBLE(o);
+                CX_WEIGH(t->tp_basicsize);
                 uint64_t bits;
                 memcpy(&bits, &d, 8);
                 r = cx_wb_head(w, 0xCB, bits, 8);
@@ -337,6 +388,8 @@ cdef extern from *:
             }
             if (t == &PyList_Type) {
                 Py_ssize_t i, n = PyList_GET_SIZE(o);
+                CX_WEIGH(CX_SZ_GC + t->tp_basicsize +
+                         ((PyListObject *)o)->allocated * (Py_ssize_t)sizeof(PyObject *));
                 if (cx_pack_len(w, n, 0x90, 15, 0, 0xDC, 0xDD) < 0)
                     goto done;
                 for (i = 0; i < n; i++) {
@@ -348,7 +401,7 @@ cdef extern from *:
                     }
                     item = PyList_GET_ITEM(o, i);
                     Py_INCREF(item);
-                    rr = cx_mp_pack(w, item, nest - 1, deflt, ext_type, ts_type);
+                    rr = cx_mp_pack(w, item, nest - 1, deflt, ext_type, ts_type, weight);
                     Py_DECREF(item);
                     if (rr < 0)
                         goto done;
@@ -359,15 +412,16 @@ cdef extern from *:
             if (t == &PyDict_Type) {
                 Py_ssize_t pos = 0, n = PyDict_GET_SIZE(o);
                 PyObject *k, *v;
+                CX_WEIGH(CX_SZ_GC + t->tp_basicsize + cx_sz_dict_table(n));
                 if (cx_pack_len(w, n, 0x80, 15, 0, 0xDE, 0xDF) < 0)
                     goto done;
                 while (PyDict_Next(o, &pos, &k, &v)) {
                     int rr;
                     Py_INCREF(k);
                     Py_INCREF(v);
-                    rr = cx_mp_pack(w, k, nest - 1, deflt, ext_type, ts_type);
+                    rr = cx_mp_pack(w, k, nest - 1, deflt, ext_type, ts_type, weight);
                     if (rr == 0)
-                        rr = cx_mp_pack(w, v, nest - 1, deflt, ext_type, ts_type);
+                        rr = cx_mp_pack(w, v, nest - 1, deflt, ext_type, ts_type, weight);
                     Py_DECREF(k);
                     Py_DECREF(v);
                     if (rr < 0)
@@ -392,6 +446,7 @@ cdef extern from *:
                 owned = next;
                 o = next;
                 default_used = 1;
+                weight = NULL; /* o was costed as it came; what the hook made of it is not */
             }
         }
     done:
@@ -401,7 +456,7 @@ cdef extern from *:
 
     /* Packs o into a new bytes object (NULL with an exception on failure). */
     static PyObject *cx_mp_packb(PyObject *o, PyObject *deflt, PyObject *ext_type,
-                                 PyObject *ts_type)
+                                 PyObject *ts_type, Py_ssize_t *weight)
     {
         char inline_buf[CX_WB_INLINE];
         cx_wb w;
@@ -410,13 +465,13 @@ cdef extern from *:
         w.len = 0;
         w.cap = CX_WB_INLINE;
         w.heap = NULL;
-        if (cx_mp_pack(&w, o, CX_PACK_LIMIT, deflt, ext_type, ts_type) == 0)
+        if (cx_mp_pack(&w, o, CX_PACK_LIMIT, deflt, ext_type, ts_type, weight) == 0)
             out = PyBytes_FromStringAndSize(w.p, w.len);
         PyMem_Free(w.heap);
         return out;
     }
     """
-    bytes cx_mp_packb(object o, object deflt, object ext_type, object ts_type)
+    bytes cx_mp_packb(object o, object deflt, object ext_type, object ts_type, Py_ssize_t *weight)
 
 
 ENTROPY_TABLE = tuple(cl_entropy_table[i] for i in range(CL_ENTROPY_SAMPLE + 1))
@@ -550,7 +605,7 @@ cdef Py_ssize_t _cx_limit(object max_objects) except -1:
 def msgpack_pack(value):
     """Encode *value* as the msgpack serializer does (C encoder)."""
     _cx_require()
-    return cx_mp_packb(value, _cx_msgpack_default, _cx_ExtType, _cx_Timestamp)
+    return cx_mp_packb(value, _cx_msgpack_default, _cx_ExtType, _cx_Timestamp, NULL)
 
 
 def msgpack_unpack(data, max_objects=_cx_DEFAULT_OBJECTS):
@@ -753,10 +808,10 @@ cdef class Codec:
             table[dict_id] = d
         return d
 
-    cdef bytes _pack(self, object value):
-        return cx_mp_packb(value, _cx_msgpack_default, _cx_ExtType, _cx_Timestamp)
+    cdef bytes _pack(self, object value, Py_ssize_t *weight):
+        return cx_mp_packb(value, _cx_msgpack_default, _cx_ExtType, _cx_Timestamp, weight)
 
-    cdef bytes _serialize(self, object value, object key, int *sid):
+    cdef bytes _serialize(self, object value, object key, int *sid, Py_ssize_t *weight=NULL):
         t = type(value)
         cdef object data
         if t is bytes:
@@ -777,7 +832,7 @@ cdef class Codec:
         sid[0] = self._ser_id
         try:
             if self._ser_id == CL_SER_MSGPACK:
-                data = self._pack(value)
+                data = self._pack(value, weight)
             else:
                 data = self._ser_dumps(value)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -835,7 +890,8 @@ cdef class Codec:
 
     # ---- encode ---------------------------------------------------------------------
 
-    cdef bytes _encode(self, object value, object compression, object key, object trace):
+    cdef bytes _encode(self, object value, object compression, object key, object trace,
+                       Py_ssize_t *weight=NULL):
         cdef int sid = 0, codec = 0, level = 0, why = -1
         cdef uint32_t flags, dict_id, crc = 0
         cdef int64_t iv
@@ -859,7 +915,7 @@ cdef class Codec:
                 if trace is not None:
                     trace.append(_cx_EncodeTrace("int", "none", 0, "int", len(out), len(out), ""))
                 return out
-        data = self._serialize(value, key, &sid)
+        data = self._serialize(value, key, &sid, weight)
         n = PyBytes_GET_SIZE(data)
         if <uint64_t>n > self._max:
             raise _cx_E.too_large(n, self._max, key)
@@ -945,6 +1001,19 @@ cdef class Codec:
         ValueTooLarge (over max_value_size) or ConfigError (bad spec).
         """
         return self._encode(value, compression, key, None)
+
+    def _encode_weighed(self, value, key=None):
+        """:meth:`encode` with the default compression, and the value's L1 weight.
+
+        The weight is the decoded-size estimate (``estimate_size`` with no
+        limit on the objects visited) when the msgpack packer walked the
+        value, else -1 (the caller weighs it).  Used by the L1 write-through.
+        """
+        cdef Py_ssize_t weight = 0
+        out = self._encode(value, _cx_DEFAULT, key, None, &weight)
+        if weight == 0:
+            weight = -1
+        return out, weight
 
     def encode_traced(self, value, compression=_cx_DEFAULT, *, key=None):
         """Like :meth:`encode`, also returning how the value was encoded."""

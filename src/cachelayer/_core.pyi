@@ -178,6 +178,7 @@ class Codec:
     def encode(
         self, value: Any, compression: Optional[str] = ..., *, key: object = None
     ) -> bytes: ...
+    def _encode_weighed(self, value: Any, key: object = None) -> tuple[bytes, int]: ...
     def encode_traced(
         self, value: Any, compression: Optional[str] = ..., *, key: object = None
     ) -> tuple[bytes, EncodeTrace]: ...
@@ -284,3 +285,46 @@ def namespaced_keys(
 def pack_envelope(
     payload: bytes, expire_at_ms: int, compute_ms: int, tags: Sequence[tuple[str, int]]
 ) -> bytes: ...
+
+# ---- write-through bookkeeping (_wt.pxi; twin: cachelayer.cache._wt_py) ----------------------
+
+class EpochBatch:
+    """An epoch token for a batch of keys (opaque)."""
+
+    def __len__(self) -> int: ...
+
+class Epochs:
+    """Invalidation counters per key stripe, plus one global flush counter."""
+
+    def snapshot(self, key: object) -> tuple[int, int]: ...
+    def changed(self, key: object, token: tuple[int, int]) -> bool: ...
+    def bump(self, key: object) -> None: ...
+    def bump_all(self) -> None: ...
+    def bump_many(self, keys: Sequence[object]) -> EpochBatch: ...
+    def snapshot_many(self, keys: Sequence[object]) -> EpochBatch: ...
+    def changed_keys(self, keys: Sequence[object], token: EpochBatch) -> list[int]: ...
+
+def echo_expect(echoes: dict[bytes, int], lock: Any, rkeys: list[bytes], limit: int) -> bool:
+    """Count one more expected invalidation per Redis key; False if over *limit* keys."""
+
+def echo_drop(echoes: dict[bytes, int], lock: Any, rkeys: Sequence[bytes]) -> None:
+    """Stop expecting any invalidation of the Redis keys *rkeys*."""
+
+def echo_consume(echoes: dict[bytes, int], lock: Any, raw_keys: list[bytes]) -> Sequence[bytes]:
+    """The invalidated Redis keys that are not expected echoes (each echo consumed once)."""
+
+def fill_written(
+    l1: LocalCache,
+    items: list[tuple[Any, Any]],
+    datas: list[bytes],
+    results: Optional[Sequence[Any]],
+    ttl: float,
+    weights: Optional[list[int]] = None,
+) -> None:
+    """Install the acknowledged (key, value) items of a write in the L1."""
+
+def fill_one(l1: LocalCache, key: Any, value: Any, size: int, ttl: float, weight: int = -1) -> None:
+    """Install one written (key, value) in the L1 (*size*: its encoded length)."""
+
+def drain_invalidations(reader: Any, channel: bytes) -> tuple[list[Optional[list[bytes]]], int]:
+    """Every complete invalidation message in a hiredis reader: key lists and flushes (None)."""

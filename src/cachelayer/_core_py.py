@@ -17,6 +17,16 @@ from .cache._front_py import (  # noqa: F401
     parse_envelope,
 )
 from .cache._latency_py import LATENCY_BUCKETS, LatencyHistogram, monotonic_ns  # noqa: F401
+from .cache._wt_py import (  # noqa: F401
+    EpochBatch,
+    Epochs,
+    drain_invalidations,
+    echo_consume,
+    echo_drop,
+    echo_expect,
+    fill_one,
+    fill_written,
+)
 from .l2._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401
 from .local._local_py import LocalCache
 from .local._sizeof_py import estimate_size

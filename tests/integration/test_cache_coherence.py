@@ -112,12 +112,13 @@ def test_a_batch_write_through_undoes_only_the_keys_an_invalidation_raced_with(p
     keys = [k for k, _ in items]
     token = a._forget_many(keys, drop=False)
     a._on_invalidate([b"co:k2"])  # another writer's invalidation while ours is in flight
-    a._write_through_many(items, [10, 10, 10], 60.0, token)
+    datas = [b"x" * 10] * 3
+    a._write_through_many(items, datas, 60.0, token)
     assert "k1" in a.local and "k3" in a.local and "k2" not in a.local
     # with no invalidation in between, the whole batch is kept (checked in O(1))
     token = a._forget_many(keys, drop=False)
     assert a._epochs.changed_keys(keys, token) == []
-    a._write_through_many(items, [10, 10, 10], 60.0, token)
+    a._write_through_many(items, datas, 60.0, token)
     assert all(k in a.local for k in keys)
     # a flush in between undoes every key
     token = a._forget_many(keys, drop=False)
@@ -133,7 +134,9 @@ def test_a_batch_write_through_fills_only_acknowledged_and_fitting_entries(redis
         assert cache.local.get("a") == "old" and cache.local.get("c") == "old"
         items = [("a", "new"), ("b", "x" * 5000), ("c", "new")]
         token = cache._forget_many([k for k, _ in items], drop=False)
-        cache._write_through_many(items, [10, 5000, 10], 60.0, token, acked=[True, True, False])
+        datas = [b"x" * 10, b"x" * 5000, b"x" * 10]
+        replies = [True, True, Exception("refused")]
+        cache._write_through_many(items, datas, 60.0, token, results=replies)
         assert cache.local.get("a") == "new"
         assert "b" not in cache.local  # heavier than the whole L1: forgotten, never stale
         assert cache.local.get("c") == "old"  # not acknowledged: the caller forgets it

@@ -447,6 +447,19 @@ def test_l1_weighs_decoded_values_not_compressed_bytes(make_cache):
     assert l1.stats().weight <= 1024 * 1024
 
 
+def test_written_through_values_are_weighed_by_their_objects(make_cache):
+    from cachelayer._impl import core
+
+    cache = make_cache(l1_max_bytes=64 * 1024 * 1024)
+    value = {"rows": [["same row"] * 8 for _ in range(50)], "n": 7}  # 450 objects
+    cache.set("one", value)
+    cache.set_many({"a": value, "b": value})
+    l1 = cache.local
+    assert l1 is not None
+    assert {"one", "a", "b"} <= set(l1.keys())  # written through, not read back
+    assert l1.stats().weight == 3 * core.estimate_size(value, 2**62)
+
+
 # ---- input checks and secrets --------------------------------------------------------------
 
 

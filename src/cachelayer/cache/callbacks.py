@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
-from itertools import repeat
 from typing import Any
 
+from .._impl import core
 from ..errors import CacheError
 from .coherence import ListenerGroup
 from .helpers import INTERNAL
@@ -23,6 +23,9 @@ from .l1state import L1Bookkeeping
 __all__ = ["CoherenceCallbacks"]
 
 log = logging.getLogger("cachelayer.cache")
+
+# every expected echo of an announced key consumed (_wt.pxi, atomic under the GIL; twin _wt_py)
+_echo_consume = core.echo_consume
 
 
 class CoherenceCallbacks(L1Bookkeeping):
@@ -53,8 +56,11 @@ class CoherenceCallbacks(L1Bookkeeping):
 
     def _on_invalidate(self, raw_keys: Sequence[bytes]) -> None:
         if self._echoes:
-            with self._echo_lock:
-                raw_keys = self._consume_echoes(raw_keys)
+            if type(raw_keys) is not list:
+                raw_keys = list(raw_keys)
+            raw_keys = _echo_consume(self._echoes, self._echo_lock, raw_keys)
+            if not raw_keys:  # every key an echo of our own writes (the usual burst)
+                return
         prefix = self._prefix_bytes
         plen = len(prefix)
         try:
@@ -83,34 +89,6 @@ class CoherenceCallbacks(L1Bookkeeping):
                 event = events.get(key)
                 if event is not None:
                     event.set()
-
-    def _consume_echoes(self, raw_keys: Sequence[bytes]) -> Sequence[bytes]:
-        """The invalidated Redis keys that are not echoes of our own writes (echo lock held).
-
-        A message naming a key consumes *every* echo still expected for it:
-        Redis announces a key once per event-loop iteration however many
-        writes it saw there (``bcast`` collects keys per iteration), so two
-        writes of ours may come back as one message.  Keeping the second echo
-        would swallow the next foreign write's invalidation; dropping it at
-        worst makes a later message of ours evict our own value (a miss, never
-        a stale hit).  Within one burst (several messages applied together) a
-        key named twice may consume two echoes; what is left is dropped.
-        """
-        pop = self._echoes.pop
-        got = list(map(pop, raw_keys, repeat(0)))
-        if 0 not in got:  # every key one echo of ours (the usual burst)
-            return ()
-        left: dict[bytes, int] = {}  # echoes of a key this burst may still consume
-        others = []
-        for raw, count in zip(raw_keys, got):
-            if count:
-                left[raw] = count
-            pending = left.get(raw, 0)
-            if pending:
-                left[raw] = pending - 1
-            else:
-                others.append(raw)
-        return others
 
     def _on_internal_invalidate(self, key: str) -> None:
         tag_prefix = INTERNAL + "tag:"

@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import select
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -42,89 +42,22 @@ from typing import Any, Callable, Optional
 import hiredis
 from redis.connection import AbstractConnection
 
+from .._impl import core
+
 __all__ = ["EpochToken", "Epochs", "InvalidationListener", "ListenerGroup"]
 
 log = logging.getLogger(__name__)
 
-STRIPES = 4096
 _CHANNEL = b"__redis__:invalidate"
 
+#: Complete messages of a hiredis reader as key lists and flushes (C, twin in ._wt_py).
+_drain_invalidations = core.drain_invalidations
 
-#: What :meth:`Epochs.bump_many` returns: bumps, global epoch, stripes, their epochs.
-EpochToken = tuple[int, int, list[int], list[int]]
+#: Key-stripe epochs (``_wt.pxi`` in C, its twin in :mod:`._wt_py`): see the rules above.
+Epochs = core.Epochs
 
-
-class Epochs:
-    """Invalidation counters per key stripe, plus one global flush counter.
-
-    ``token = epochs.snapshot(key)`` before reading from Redis; after
-    installing the value in L1, ``epochs.changed(key, token)`` says whether an
-    invalidation may have raced with the read (then the fill is undone).
-
-    Batches use :meth:`bump_many` / :meth:`changed_keys`: a third counter
-    counts every bump, so a batch that no invalidation raced with is checked
-    in O(1) instead of key by key.
-    """
-
-    __slots__ = ("_changes", "_global", "_stripes")
-
-    def __init__(self) -> None:
-        self._stripes = [0] * STRIPES
-        self._global = 0
-        self._changes = 0
-
-    def snapshot(self, key: object) -> tuple[int, int]:
-        """The current epoch of *key*'s stripe and the global epoch."""
-        return self._global, self._stripes[hash(key) & (STRIPES - 1)]
-
-    def changed(self, key: object, token: tuple[int, int]) -> bool:
-        """Whether *key* may have been invalidated since *token* was taken."""
-        return token != (self._global, self._stripes[hash(key) & (STRIPES - 1)])
-
-    def bump(self, key: object) -> None:
-        """Record an invalidation of *key* (before dropping it from L1)."""
-        self._stripes[hash(key) & (STRIPES - 1)] += 1
-        self._changes += 1
-
-    def bump_all(self) -> None:
-        """Record a flush (before clearing L1)."""
-        self._global += 1
-        self._changes += 1
-
-    def bump_many(self, keys: Sequence[object]) -> EpochToken:
-        """:meth:`bump` every key of *keys*, then a token for the whole batch.
-
-        The token holds the bump counter (read first), the global epoch, and
-        each key's stripe and its epoch, for :meth:`changed_keys`.
-        """
-        stripes = self._stripes
-        where = [hash(key) & (STRIPES - 1) for key in keys]
-        for i in where:
-            stripes[i] += 1
-        self._changes += 1
-        changes = self._changes  # before the stripes: a later bump always shows here
-        return changes, self._global, where, [stripes[i] for i in where]
-
-    def snapshot_many(self, keys: Sequence[object]) -> EpochToken:
-        """:meth:`snapshot` of every key of *keys* as one token, for :meth:`changed_keys`.
-
-        The bump counter is read first: a bump that lands while the stripes
-        are read shows in it, and the per-key check that follows then decides.
-        """
-        changes = self._changes
-        stripes = self._stripes
-        where = [hash(key) & (STRIPES - 1) for key in keys]
-        return changes, self._global, where, [stripes[i] for i in where]
-
-    def changed_keys(self, keys: Sequence[object], token: EpochToken) -> list[int]:
-        """Positions in *keys* (as given to :meth:`bump_many`) that may have been invalidated."""
-        changes, glob, where, seen = token
-        if changes == self._changes:
-            return []
-        if glob != self._global:
-            return list(range(len(keys)))
-        stripes = self._stripes
-        return [n for n, (i, epoch) in enumerate(zip(where, seen)) if stripes[i] != epoch]
+#: What :meth:`Epochs.bump_many` and :meth:`Epochs.snapshot_many` return (opaque).
+EpochToken = Any
 
 
 class InvalidationListener:
@@ -261,15 +194,23 @@ class InvalidationListener:
         self._on_flush("connected")
         self._ready.set()
         pinged_at: Optional[float] = None
+        # a blocking read that times out after a quiet heartbeat interval: one
+        # call per burst (no select() beside it); TLS sockets read what they
+        # already decrypted first
+        sock.settimeout(self._heartbeat)
+        recv_into = sock.recv_into
         while not self._stop.is_set():
-            if _readable(sock, self._heartbeat):
-                n = sock.recv_into(buf)
-                if n == 0:
-                    raise ConnectionError("the server closed the invalidation connection")
+            try:
+                n = recv_into(buf)
+            except socket.timeout:
+                n = -1
+            if n > 0:
                 reader.feed(buf, 0, n)
                 self._drain(reader)
                 pinged_at = None
                 continue
+            if n == 0:
+                raise ConnectionError("the server closed the invalidation connection")
             if pinged_at is not None:
                 raise ConnectionError("no reply to the heartbeat PING")
             sock.sendall(b"*1\r\n$4\r\nPING\r\n")
@@ -293,39 +234,14 @@ class InvalidationListener:
 
     def _drain(self, reader: Any) -> None:
         """Apply every complete message in *reader*, batching consecutive key lists."""
-        keys: list[bytes] = []
-        while True:
-            message = reader.gets()
-            if message is False:
-                break
-            if not isinstance(message, list) or len(message) < 3:
-                continue  # the heartbeat's pong, or a subscription confirmation
-            if message[0] != b"message" or message[1] != _CHANNEL:
-                continue
-            self.messages += 1
-            payload = message[2]
-            if payload is None:
-                if keys:
-                    self._deliver(keys)
-                    keys = []
+        events, messages = _drain_invalidations(reader, _CHANNEL)
+        self.messages += messages
+        for keys in events:
+            if keys is None:
                 self._on_flush("flushdb")
-            elif isinstance(payload, list):
-                keys.extend(payload)
-        if keys:
-            self._deliver(keys)
-
-    def _deliver(self, keys: list[bytes]) -> None:
-        self.keys_invalidated += len(keys)
-        self._on_keys(keys)
-
-
-def _readable(sock: Any, timeout: float) -> bool:
-    """Whether *sock* has data (TLS: decrypted bytes may be waiting in the socket)."""
-    pending = getattr(sock, "pending", None)
-    if pending is not None and pending():
-        return True
-    readable, _, _ = select.select([sock], [], [], timeout)
-    return bool(readable)
+            else:
+                self.keys_invalidated += len(keys)
+                self._on_keys(keys)
 
 
 def _expect_ok(reply: object) -> None:

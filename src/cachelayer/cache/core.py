@@ -289,6 +289,31 @@ class CacheCore(_CacheFront):
         payload = self._codec.encode(value, key=key)
         return _pack_envelope(payload, now_ms() + int(ttl * 1000), compute_ms, tags)
 
+    def _encode_weighed(
+        self, key: Any, value: Any, ttl: float, tags: Sequence[tuple[str, int]], compute_ms: int = 0
+    ) -> tuple[bytes, int]:
+        """:meth:`_encode`, and the value's L1 weight found while packing it (-1: weigh it)."""
+        if type(value) is int and not tags and not compute_ms:
+            return self._codec.encode(value, key=key), -1
+        payload, weight = self._codec._encode_weighed(value, key)
+        return _pack_envelope(payload, now_ms() + int(ttl * 1000), compute_ms, tags), weight
+
+    def _encode_many_weighed(
+        self, items: Sequence[tuple[str, Any]], ttl: float, tags: Sequence[tuple[str, int]]
+    ) -> tuple[list[bytes], list[int]]:
+        """:meth:`_encode_many`, and each value's L1 weight (as :meth:`_encode_weighed`)."""
+        encode = self._codec._encode_weighed
+        expire_at = now_ms() + int(ttl * 1000)
+        out = []
+        weights = []
+        for key, value in items:
+            data, weight = encode(value, key)
+            if type(value) is not int or tags:
+                data = _pack_envelope(data, expire_at, 0, tags)
+            out.append(data)
+            weights.append(weight)
+        return out, weights
+
     def _encode_many(
         self, items: Sequence[tuple[str, Any]], ttl: float, tags: Sequence[tuple[str, int]]
     ) -> list[bytes]:

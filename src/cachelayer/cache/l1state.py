@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
+from .._impl import core
 from ..errors import CacheError, ValueTooLarge
 from .coherence import EpochToken
 from .core import CacheCore
@@ -23,7 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = ["L1Bookkeeping"]
 
-_NO_TOKEN: EpochToken = (-1, -1, [], [])  # a batch written without an L1
+_NO_TOKEN: EpochToken = None  # a batch written without an L1
+
+# the write-through kernels: _wt.pxi in C (atomic under the GIL), twin cache/_wt_py.py
+_echo_expect = core.echo_expect
+_echo_drop = core.echo_drop
+_fill_written = core.fill_written
+_fill_one = core.fill_one
 
 
 class L1Bookkeeping(CacheCore):
@@ -126,7 +133,7 @@ class L1Bookkeeping(CacheCore):
                 delete(key)
         return token
 
-    def _expect_echo(self, rkeys: Sequence[bytes]) -> bool:
+    def _expect_echo(self, rkeys: list[bytes]) -> bool:
         """Note before a write that surely modifies *rkeys* that its invalidation is ours.
 
         The write-through L1 value then survives the invalidation the write
@@ -143,20 +150,10 @@ class L1Bookkeeping(CacheCore):
         """
         if self._l1 is None or not self._l1_trusted:
             return False
-        if self.config.coherence == "off":
-            return True
-        if self.config.coherence != "bcast":
-            return False
-        with self._echo_lock:
-            echoes = self._echoes
-            if len(echoes) + len(rkeys) > self._per_key_limit:
-                return False
-            if not echoes or echoes.keys().isdisjoint(rkeys):
-                echoes.update(dict.fromkeys(rkeys, 1))  # *rkeys* are distinct
-            else:
-                for rkey in rkeys:
-                    echoes[rkey] = echoes.get(rkey, 0) + 1
-        return True
+        mode = self.config.coherence
+        if mode == "bcast":
+            return bool(_echo_expect(self._echoes, self._echo_lock, rkeys, self._per_key_limit))
+        return mode == "off"
 
     def _drop_echoes(self, keys: Sequence[str], rkeys: Sequence[bytes]) -> None:
         """A write that failed or whose outcome is unknown: stop expecting its invalidations.
@@ -164,9 +161,7 @@ class L1Bookkeeping(CacheCore):
         *rkeys* are the Redis keys of *keys*, in the same order.
         """
         if self._echoes:
-            with self._echo_lock:
-                for rkey in rkeys:
-                    self._echoes.pop(rkey, None)
+            _echo_drop(self._echoes, self._echo_lock, rkeys)
         for key in keys:
             self._forget(key)
 
@@ -179,14 +174,15 @@ class L1Bookkeeping(CacheCore):
         token: tuple[int, int],
         tags: Sequence[str] = (),
         tag_generation: int = -1,
+        weight: int = -1,
     ) -> None:
         l1 = self._l1
         if l1 is None:
             return
-        try:
-            l1.set(key, value, ttl=min(seconds, self._through_ttl), weight=weigh(value, size))
+        try:  # weighed as helpers.weigh; an entry heavier than the whole L1 is removed
+            _fill_one(l1, key, value, size, min(seconds, self._through_ttl), weight)
         except CacheError:
-            l1.delete(key)  # e.g. heavier than the whole L1: no older value may stay
+            l1.delete(key)  # e.g. a table that cannot grow: no older value may stay
             return
         if self._epochs.changed(key, token):
             l1.delete(key)
@@ -196,43 +192,44 @@ class L1Bookkeeping(CacheCore):
 
     def _write_through_many(
         self,
-        items: Sequence[tuple[str, Any]],
-        sizes: Sequence[int],
+        items: list[tuple[str, Any]],
+        datas: list[bytes],
         seconds: float,
         token: EpochToken,
         tags: Sequence[str] = (),
         tag_generation: int = -1,
-        acked: Optional[Sequence[bool]] = None,
+        results: Optional[Sequence[Any]] = None,
+        weights: Optional[list[int]] = None,
     ) -> None:
-        """:meth:`_write_through` for a batch Redis acknowledged: one L1 call, one epoch check.
+        """:meth:`_write_through` for a batch written to Redis: one C call, one epoch check.
 
-        *sizes* are the items' encoded lengths, *token* from
-        :meth:`_forget_many` of the same keys in the same order; *acked*, if
-        given, says which items Redis stored (the others were forgotten).  An
-        entry the L1 refuses (too heavy) is forgotten instead.
+        *datas* are the items' encoded values, *token* from
+        :meth:`_forget_many` of the same keys in the same order; *results*,
+        if given, are Redis's per-item replies (only items whose reply is
+        True are installed; the caller forgets the others); *weights*, if
+        given, the values' weights found while encoding them (-1: weigh it
+        here).  The L1 is filled in C (``fill_written``: the weights as
+        :func:`~.helpers.weigh`, one clock read); an entry heavier than the
+        whole L1 is removed instead.
         """
         l1 = self._l1
         if l1 is None:
             return
-        keys = [key for key, _ in items]
-        ttl = min(seconds, self._through_ttl)
-        weights = [  # helpers.weigh, inlined (no call per key)
-            (size if size > 64 else 64)
-            if type(v) is not str and type(v) is not bytes
-            else (size if size > len(v) else len(v))
-            for (_, v), size in zip(items, sizes)
-        ]
-        fill = items
-        if acked is not None:
-            fill = [item for item, ok in zip(items, acked) if ok]
-            weights = [w for w, ok in zip(weights, acked) if ok]
-        _store_batch(l1, fill, ttl, weights)
-        for n in self._epochs.changed_keys(keys, token):
-            l1.delete(keys[n])
+        try:
+            _fill_written(l1, items, datas, results, min(seconds, self._through_ttl), weights)
+        except CacheError:  # e.g. a table that cannot grow: no older value may stay
+            for key, _ in items:
+                l1.delete(key)
+            return
+        for n in self._epochs.changed_keys(items, token):
+            l1.delete(items[n][0])
         if tags:
-            for key, _ in fill:
-                if key in l1:
-                    self._index_tags(key, tags, tag_generation)
+            held = [
+                key
+                for n, (key, _) in enumerate(items)
+                if (results is None or results[n] is True) and key in l1
+            ]
+            self._index_tags_many(held, tags, tag_generation)
 
     def _write_local(self, key: str, value: Any, seconds: float) -> None:
         """A write Redis did not acknowledge: keep it for degraded reads only.
@@ -276,6 +273,27 @@ class L1Bookkeeping(CacheCore):
                 if key not in keys:
                     keys.add(key)
                     self._tag_indexed += 1
+            if self._tag_indexed > 2 * self._per_key_limit:
+                self._prune_tag_index(l1)
+
+    def _index_tags_many(self, keys: Sequence[str], tags: Sequence[str], generation: int) -> None:
+        """:meth:`_index_tags` for the L1 entries *keys* of one batch, under one lock."""
+        l1 = self._l1
+        assert l1 is not None
+        with self._tag_lock:
+            if generation != -1 and generation != self._tag_generation:
+                for key in keys:
+                    self._epochs.bump(key)
+                    l1.delete(key)
+                return
+            index = self._tag_index
+            for tag in tags:
+                bucket = index.get(tag)
+                if bucket is None:
+                    bucket = index[tag] = set()
+                before = len(bucket)
+                bucket.update(keys)
+                self._tag_indexed += len(bucket) - before
             if self._tag_indexed > 2 * self._per_key_limit:
                 self._prune_tag_index(l1)
 

@@ -109,7 +109,11 @@ class Writes(Reads):
             self._forget(key)
             return False
         yield from self._dictionary_upkeep()
-        data = self._encode(key, value, seconds, versions, compute_ms)
+        weight = -1
+        if self._l1 is None:
+            data = self._encode(key, value, seconds, versions, compute_ms)
+        else:  # weighed for the L1 while it is packed
+            data, weight = self._encode_weighed(key, value, seconds, versions, compute_ms)
         through = self._expect_echo([rkey])
         self._epochs.bump(key)  # as _forget; written through, the entry is replaced later
         if not through and self._l1 is not None:
@@ -124,7 +128,14 @@ class Writes(Reads):
         self._counters.sets += 1
         if through:
             self._write_through(
-                key, value, seconds, len(data), token, tag_list, generation if tag_list else -1
+                key,
+                value,
+                seconds,
+                len(data),
+                token,
+                tag_list,
+                generation if tag_list else -1,
+                weight,
             )
         return True
 
@@ -160,12 +171,12 @@ class Writes(Reads):
                 f"set_many takes a mapping of keys to values, not {type(mapping).__name__}"
             )
         items = list(mapping.items())
-        rkeys = self._rkeys([k for k, _ in items])
+        keys = [k for k, _ in items]
+        rkeys = self._rkeys(keys)
         seconds = self._ttl_seconds(None, ttl, batch_subject(items))
         durable = self._durable if durable_replicas is None else self._durability(durable_replicas)
         if not self.config.enabled or not items:
             return []
-        keys = [k for k, _ in items]
         tag_list = check_tags(tags)
         generation = self._tag_generation
         versions = yield from self._tag_versions_or_fail(tag_list, items, seconds)
@@ -174,7 +185,11 @@ class Writes(Reads):
                 self._forget(k)
             return keys
         yield from self._dictionary_upkeep()
-        datas = self._encode_many(items, seconds, versions)
+        weights = None
+        if self._l1 is None:
+            datas = self._encode_many(items, seconds, versions)
+        else:  # weighed for the L1 while they are packed
+            datas, weights = self._encode_many_weighed(items, seconds, versions)
         through = self._expect_echo(rkeys)
         # Written through, the L1 entries are replaced on success and forgotten
         # on failure: until then they may keep the values before this write.
@@ -205,9 +220,8 @@ class Writes(Reads):
         self._counters.sets += len(items) - len(failed)
         if through:
             gen = generation if tag_list else -1
-            sizes = [len(d) for d in datas]
-            acked = [ok is True for ok in results] if failed else None
-            self._write_through_many(items, sizes, seconds, token, tag_list, gen, acked)
+            replies = results if failed else None
+            self._write_through_many(items, datas, seconds, token, tag_list, gen, replies, weights)
         return failed
 
     def _note_refused_batch(self, reply: Exception, failed: list[str]) -> None:

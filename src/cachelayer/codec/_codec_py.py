@@ -9,6 +9,7 @@ both and compares them.
 
 from __future__ import annotations
 
+import sys
 import threading
 import zlib
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ from typing import Any, Callable, Optional, Union
 
 from .._stats import CodecStats, DictionaryReport, EncodeTrace
 from ..errors import ConfigError, DecodeError, TooManyObjects
+from ..local._sizeof_py import estimate_size
 from . import _errors as E
 from . import _kernels_py as K
 from . import dictionaries as _dictionaries
@@ -339,6 +341,27 @@ class Codec:
         ValueTooLarge (over max_value_size) or ConfigError (bad spec).
         """
         return self._encode(value, compression, key)[0]
+
+    def _encode_weighed(self, value: Any, key: object = None) -> tuple[bytes, int]:
+        """:meth:`encode` with the default compression, and the value's L1 weight.
+
+        The weight is the decoded-size estimate (``estimate_size`` with no
+        limit on the objects visited) when the msgpack serializer packs the
+        value, else -1 (the caller weighs it).  Used by the L1 write-through.
+        """
+        out = self._encode(value, _DEFAULT, key)[0]
+        t = type(value)
+        if (
+            self._cfg.serializer.serializer_id != K.SER_MSGPACK
+            or t is bytes
+            or t is str
+            or t is bytearray
+            or t is memoryview
+            or t is _NDARRAY
+            or (t is int and _INT64_MIN <= value <= _INT64_MAX)
+        ):
+            return out, -1
+        return out, estimate_size(value, sys.maxsize)
 
     def encode_traced(
         self, value: Any, compression: Any = _DEFAULT, *, key: object = None

@@ -490,6 +490,13 @@ class EncryptingCodec:
             return plain
         return self.keys.encrypt(plain, self._aad(key))
 
+    def _encode_weighed(self, value: Any, key: Any = None) -> tuple[bytes, int]:
+        """:meth:`encode`, and the L1 weight the inner codec found (-1: not known)."""
+        plain, weight = self._inner._encode_weighed(value, key)
+        if type(value) is int and _is_counter(plain):
+            return plain, weight
+        return self.keys.encrypt(plain, self._aad(key)), weight
+
     def _decode_at(self, data: bytes, offset: int, key: Any = None) -> Any:
         """Decrypt the payload at *offset* and decode it; a plaintext value is refused."""
         if data[offset : offset + 2] != MAGIC:

@@ -1,0 +1,349 @@
+# Write-through bookkeeping in C: key-stripe epochs, own-write echoes, the L1
+# fill of a write Redis acknowledged.  Included by _core.pyx (after _local.pxi
+# and _sizeof.pxi).  Twin: cachelayer.cache._wt_py (same names, same results).
+#
+# Invariants:
+# - Every function here holds the GIL from start to end and runs no Python
+#   code while a structure is half-updated: epochs are C counters; echo keys
+#   are exact bytes (hashed and compared in C) and echo counts small ints
+#   (no allocation that can start the garbage collector, hence no finalizer,
+#   hence no other thread, between the first and the last change of the
+#   table).  Each echo call is therefore atomic with respect to the listener
+#   thread: the C build needs no lock around the echo table (the twin, whose
+#   steps are Python bytecodes, takes the lock it is given).
+# - Epochs: a stripe's counter and the bump counter only grow.  A batch
+#   token records the bump counter, the global epoch, and each key's stripe
+#   and its epoch; a batch no bump raced with is recognised by the bump
+#   counter alone (O(1)), otherwise key by key.
+# - The L1 fill stores one entry at a time through LocalCache._store, which
+#   leaves the table consistent after each entry (releasing a replaced value
+#   may run its finalizer, i.e. any Python code, between two entries).  Its
+#   callers check the batch's epoch token afterwards, so an invalidation
+#   that lands meanwhile still undoes the entries it concerns.
+# - An entry the L1 cannot hold (heavier than the whole L1) is removed, never
+#   left with an older value.
+
+from libc.stdlib cimport malloc, free
+from libc.stdint cimport uint16_t
+from cpython.bytes cimport PyBytes_CheckExact
+from cpython.dict cimport PyDict_SetItem, PyDict_DelItem, PyDict_Size
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_CheckExact
+from cpython.object cimport PyObject_Hash
+from cpython.long cimport PyLong_AsSsize_t
+
+cdef extern from "Python.h":
+    # borrowed, NULL without an error when absent (bytes keys: hashing cannot fail)
+    PyObject *PyDict_GetItemWithError(object d, object key) except? NULL
+
+cdef enum:
+    _EP_STRIPES = 4096
+
+
+cdef class EpochBatch:
+    """An epoch token for a batch of keys (opaque; see :meth:`Epochs.bump_many`)."""
+
+    cdef uint64_t changes
+    cdef uint64_t glob
+    cdef Py_ssize_t n
+    cdef uint16_t *where
+    cdef uint64_t *seen
+
+    def __dealloc__(self):
+        free(self.where)
+        free(self.seen)
+
+    def __len__(self):
+        return self.n
+
+
+cdef class Epochs:
+    """Invalidation counters per key stripe, plus one global flush counter.
+
+    ``token = epochs.snapshot(key)`` before reading from Redis; after
+    installing the value in the L1, ``epochs.changed(key, token)`` says
+    whether an invalidation may have raced with the read (the fill is then
+    undone).  Batches use :meth:`bump_many` / :meth:`snapshot_many` and
+    :meth:`changed_keys`: a bump counter makes the check of a batch that no
+    invalidation raced with O(1).
+    """
+
+    cdef uint64_t _stripes[_EP_STRIPES]
+    cdef uint64_t _global
+    cdef uint64_t _changes
+
+    cdef inline Py_ssize_t _stripe(self, object key) except -1:
+        cdef Py_hash_t h = PyObject_Hash(key)
+        return <Py_ssize_t>(<uint64_t>h & (_EP_STRIPES - 1))
+
+    def snapshot(self, key):
+        """The current epoch of *key*'s stripe and the global epoch."""
+        return (self._global, self._stripes[self._stripe(key)])
+
+    def changed(self, key, tuple token):
+        """Whether *key* may have been invalidated since *token* was taken."""
+        return token != (self._global, self._stripes[self._stripe(key)])
+
+    def bump(self, key):
+        """Record an invalidation of *key* (before dropping it from the L1)."""
+        self._stripes[self._stripe(key)] += 1
+        self._changes += 1
+
+    def bump_all(self):
+        """Record a flush (before clearing the L1)."""
+        self._global += 1
+        self._changes += 1
+
+    cdef EpochBatch _batch(self, object keys, bint bump):
+        cdef Py_ssize_t i, n = len(keys)
+        cdef EpochBatch t = EpochBatch.__new__(EpochBatch)
+        cdef uint16_t *where = <uint16_t *>malloc(<size_t>(n if n else 1) * sizeof(uint16_t))
+        cdef uint64_t *seen = <uint64_t *>malloc(<size_t>(n if n else 1) * sizeof(uint64_t))
+        if where == NULL or seen == NULL:
+            free(where)
+            free(seen)
+            raise MemoryError()
+        t.where = where
+        t.seen = seen
+        if not bump:
+            t.changes = self._changes  # read first: a bump that lands meanwhile shows here
+        for i in range(n):  # hashing an exact str or bytes runs no Python code
+            where[i] = <uint16_t>self._stripe(keys[i])
+        t.n = n
+        if bump:
+            for i in range(n):
+                self._stripes[where[i]] += 1
+            self._changes += 1
+            t.changes = self._changes
+        t.glob = self._global
+        for i in range(n):
+            seen[i] = self._stripes[where[i]]
+        return t
+
+    def bump_many(self, keys):
+        """:meth:`bump` every key of the sequence *keys*, then a token for the whole batch."""
+        return self._batch(keys, True)
+
+    def snapshot_many(self, keys):
+        """:meth:`snapshot` of every key of the sequence *keys*, as one token."""
+        return self._batch(keys, False)
+
+    def changed_keys(self, keys, EpochBatch token not None):
+        """Positions in *keys* (as given for *token*) that may have been invalidated."""
+        cdef Py_ssize_t i
+        cdef list out
+        if token.changes == self._changes:
+            return []
+        if token.glob != self._global:
+            return list(range(token.n))
+        out = []
+        for i in range(token.n):
+            if self._stripes[token.where[i]] != token.seen[i]:
+                out.append(i)
+        return out
+
+
+cdef int _echo_keys_ok(object rkeys) except -1:
+    cdef Py_ssize_t i
+    for i in range(len(rkeys)):
+        if not PyBytes_CheckExact(rkeys[i]):
+            raise TypeError(f"echo keys are bytes, not {type(rkeys[i]).__name__}")
+    return 0
+
+
+def echo_expect(dict echoes, object lock, list rkeys, Py_ssize_t limit):
+    """Count one more expected invalidation for each Redis key of *rkeys* (distinct bytes).
+
+    False, changing nothing, if the table would then hold more than *limit*
+    keys.  Atomic under the GIL (*lock* is for the twin).
+    """
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(rkeys)
+    cdef PyObject *count
+    cdef object rkey
+    _echo_keys_ok(rkeys)
+    if PyDict_Size(echoes) + n > limit:
+        return False
+    for i in range(n):
+        rkey = <object>PyList_GET_ITEM(rkeys, i)
+        count = PyDict_GetItemWithError(echoes, rkey)
+        if count == NULL:
+            PyDict_SetItem(echoes, rkey, 1)
+        else:
+            PyDict_SetItem(echoes, rkey, <object>count + 1)
+    return True
+
+
+def echo_drop(dict echoes, object lock, rkeys):
+    """Stop expecting any invalidation of the Redis keys *rkeys* (a failed write)."""
+    cdef Py_ssize_t i
+    cdef object rkey
+    _echo_keys_ok(rkeys)
+    for i in range(len(rkeys)):
+        rkey = rkeys[i]
+        if PyDict_GetItemWithError(echoes, rkey) != NULL:
+            PyDict_DelItem(echoes, rkey)
+
+
+def echo_consume(dict echoes, object lock, list raw_keys):
+    """The invalidated Redis keys of *raw_keys* that are not expected echoes.
+
+    A key named here consumes *every* echo expected for it (Redis announces a
+    key once per event-loop iteration however many writes it saw there);
+    within one burst a key named twice may consume two echoes, what is left
+    of its count is dropped.  The table is changed by the first loop alone,
+    which runs no Python code: atomic under the GIL.
+    """
+    cdef Py_ssize_t i, missing = 0, n = PyList_GET_SIZE(raw_keys)
+    cdef Py_ssize_t *got
+    cdef Py_ssize_t pending
+    cdef PyObject *count
+    cdef object raw
+    cdef dict left
+    cdef list out
+    _echo_keys_ok(raw_keys)
+    got = <Py_ssize_t *>malloc(<size_t>(n if n else 1) * sizeof(Py_ssize_t))
+    if got == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):  # no allocation that can run Python code in this loop
+            raw = <object>PyList_GET_ITEM(raw_keys, i)
+            count = PyDict_GetItemWithError(echoes, raw)
+            if count == NULL:
+                got[i] = 0
+                missing += 1
+            else:
+                got[i] = PyLong_AsSsize_t(<object>count)
+                PyDict_DelItem(echoes, raw)
+        if missing == 0:
+            return ()
+        left = {}  # the table is consistent again: allocating is safe
+        out = []
+        for i in range(n):
+            raw = <object>PyList_GET_ITEM(raw_keys, i)
+            if got[i] > 0:
+                left[raw] = got[i]
+            pending = left.get(raw, 0)
+            if pending > 0:
+                left[raw] = pending - 1
+            else:
+                out.append(raw)
+        return out if out else ()
+    finally:
+        free(got)
+
+
+cdef inline Py_ssize_t _written_weight(object value, Py_ssize_t size) except -1:
+    """helpers.weigh: the decoded-size estimate, at least the stored size."""
+    cdef Py_ssize_t w = cx_estimate_size(value, 256)
+    return w if w > size else size
+
+
+cdef int _fill_entry(LocalCache l1, object key, object value, Py_ssize_t weight, double expire,
+                     double now) except -1:
+    cdef uint32_t tag = l1._tag(key)
+    cdef int64_t idx
+    cdef uint64_t w = <uint64_t>weight
+    if w > 0xFFFFFFFF or (l1._t.max_weight != 0 and w > l1._t.max_weight):
+        idx = l1._live(key, tag, True)  # heavier than the whole L1: no older value may stay
+        if idx >= 0:
+            cl_table_remove(&l1._t, <uint32_t>idx, 0)
+            l1._release()
+        return 0
+    l1._store(key, tag, value, <uint32_t>w, expire, now)
+    return 0
+
+
+def fill_written(LocalCache l1 not None, list items, list datas, object results, double ttl,
+                 list weights=None):
+    """Install the (key, value) *items* of a write in the L1, for *ttl* seconds.
+
+    *datas* are the encoded values (their lengths bound the weights from
+    below), *results* None (every item stored) or the per-item replies: only
+    items whose reply is True are installed; *weights* None or each value's
+    decoded-size estimate found while encoding it (-1: weighed here).  Keys
+    are exact str.  One clock read and one timer-wheel pass for the batch.
+    """
+    cdef Py_ssize_t i, w, size, n = PyList_GET_SIZE(items)
+    cdef double now, expire
+    cdef object item
+    if (PyList_GET_SIZE(datas) != n or (results is not None and len(results) != n)
+            or (weights is not None and PyList_GET_SIZE(weights) != n)):
+        raise ValueError("fill_written needs one encoded value, reply and weight per item")
+    if not (0.0 < ttl <= _MAX_TTL):
+        raise ValueError(f"fill_written: ttl must be in (0, {_MAX_TTL}], got {ttl}")
+    l1._ready()
+    l1._timed = True
+    now = l1._now()
+    l1._advance(now)
+    expire = l1._now_lower(now) + ttl
+    for i in range(n):
+        if results is not None and results[i] is not True:
+            continue
+        item = <object>PyList_GET_ITEM(items, i)
+        if not PyTuple_CheckExact(item) or len(<tuple>item) != 2:
+            raise TypeError("fill_written takes (key, value) tuples")
+        size = len(<object>PyList_GET_ITEM(datas, i))
+        w = -1 if weights is None else PyLong_AsSsize_t(<object>PyList_GET_ITEM(weights, i))
+        if w < 0:
+            w = _written_weight(<object>PyTuple_GET_ITEM(item, 1), size)
+        elif w < size:
+            w = size
+        _fill_entry(l1, <object>PyTuple_GET_ITEM(item, 0), <object>PyTuple_GET_ITEM(item, 1), w,
+                    expire, now)
+    return None
+
+
+def fill_one(LocalCache l1 not None, key, value, Py_ssize_t size, double ttl,
+             Py_ssize_t weight=-1):
+    """:func:`fill_written` of one item whose encoded value is *size* bytes long."""
+    cdef double now
+    if not (0.0 < ttl <= _MAX_TTL):
+        raise ValueError(f"fill_one: ttl must be in (0, {_MAX_TTL}], got {ttl}")
+    l1._ready()
+    l1._timed = True
+    now = l1._now()
+    l1._advance(now)
+    if weight < 0:
+        weight = _written_weight(value, size)
+    elif weight < size:
+        weight = size
+    _fill_entry(l1, key, value, weight, l1._now_lower(now) + ttl, now)
+    return None
+
+
+def drain_invalidations(reader, bytes channel):
+    """Every complete message in the hiredis *reader*, as deliveries.
+
+    Returns ``(events, messages)``: *events* in order, each a list of the
+    Redis keys invalidated by consecutive messages on *channel*, or None for
+    a flush (a null invalidation); *messages* counts those messages.
+    Anything else (the heartbeat's pong, subscription replies) is skipped.
+    """
+    cdef list events = []
+    cdef list keys = None
+    cdef Py_ssize_t messages = 0
+    cdef object message, payload
+    gets = reader.gets
+    while True:
+        message = gets()
+        if message is False:
+            break
+        if type(message) is not list or len(<list>message) < 3:
+            continue
+        if (<list>message)[0] != b"message" or (<list>message)[1] != channel:
+            continue
+        messages += 1
+        payload = (<list>message)[2]
+        if payload is None:
+            if keys:
+                events.append(keys)
+            keys = None
+            events.append(None)
+        elif type(payload) is list:
+            if keys is None:
+                keys = payload
+            else:
+                keys.extend(payload)
+    if keys:
+        events.append(keys)
+    return events, messages
