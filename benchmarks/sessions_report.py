@@ -109,6 +109,14 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
             loaded["f0"] = counter[0]
             cold_store.save(loaded)
 
+        hot = store.load(s.id)
+        assert hot is not None
+
+        def save_defaults() -> None:  # L1 on: the saved session is written through to it
+            counter[0] += 1
+            hot["f0"] = counter[0]
+            store.save(hot)
+
         raw.hset("raw:hash", mapping={"f0": "1", "f1": "x" * 28})
         get_script = "return redis.call('GET', KEYS[1])"
         us = interleaved_us(
@@ -117,6 +125,7 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
                 "load": lambda: cold_store.load(c.id),
                 "get": lambda: raw.get("raw:blob"),
                 "eval_get": lambda: raw.eval(get_script, 1, "raw:blob"),
+                "save_defaults": save_defaults,
                 "save": save_one,
                 "hset": lambda: raw.hset("raw:hash", "f0", b"\x92\x01"),
             },
@@ -128,7 +137,8 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
         ("session load from Redis (L1 off)", us["load"]),
         (f"redis-py GET of the same {len(blob)} bytes", us["get"]),
         ("redis-py EVAL of a GET of them (script ceiling)", us["eval_get"]),
-        ("save of one changed field", us["save"]),
+        ("save of one changed field, defaults (written through)", us["save_defaults"]),
+        ("save of one changed field (L1 off)", us["save"]),
         ("redis-py HSET of one field", us["hset"]),
     ]
 

@@ -34,6 +34,7 @@ import contextlib
 import functools
 import logging
 import socket
+import struct
 import threading
 import time
 from collections.abc import Sequence
@@ -195,14 +196,16 @@ class InvalidationListener:
         self._ready.set()
         pinged_at: Optional[float] = None
         # a blocking read that times out after a quiet heartbeat interval: one
-        # call per burst (no select() beside it); TLS sockets read what they
-        # already decrypted first
-        sock.settimeout(self._heartbeat)
+        # call per burst.  A plain socket gets the timeout from the kernel
+        # (SO_RCVTIMEO: one recv system call per wake-up, no poll() before it);
+        # a TLS socket keeps Python's timeout (it reads what it already
+        # decrypted first).
+        quiet = _blocking_with_timeout(sock, self._heartbeat)
         recv_into = sock.recv_into
         while not self._stop.is_set():
             try:
                 n = recv_into(buf)
-            except socket.timeout:
+            except quiet:
                 n = -1
             if n > 0:
                 reader.feed(buf, 0, n)
@@ -242,6 +245,29 @@ class InvalidationListener:
             else:
                 self.keys_invalidated += len(keys)
                 self._on_keys(keys)
+
+
+def _blocking_with_timeout(sock: Any, seconds: float) -> tuple[type[BaseException], ...]:
+    """Make reads of *sock* time out after *seconds*; the exceptions a timed-out read raises.
+
+    A plain TCP or Unix socket is set blocking with the kernel's receive
+    timeout (a timed-out ``recv`` fails with EAGAIN: BlockingIOError), so a
+    read is one system call; any other socket (TLS) uses ``settimeout``.
+    """
+    if type(sock) is socket.socket and hasattr(socket, "SO_RCVTIMEO"):
+        whole = int(seconds)
+        micros = int(round((seconds - whole) * 1_000_000))
+        if whole or micros:
+            try:
+                sock.settimeout(None)
+                sock.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", whole, micros)
+                )
+                return (BlockingIOError, socket.timeout)
+            except OSError:
+                pass
+    sock.settimeout(seconds)
+    return (socket.timeout,)
 
 
 def _expect_ok(reply: object) -> None:
