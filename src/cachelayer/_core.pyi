@@ -304,14 +304,42 @@ class Epochs:
     def snapshot_many(self, keys: Sequence[object]) -> EpochBatch: ...
     def changed_keys(self, keys: Sequence[object], token: EpochBatch) -> list[int]: ...
 
-def echo_expect(echoes: dict[bytes, int], lock: Any, rkeys: list[bytes], limit: int) -> bool:
+class EchoTable:
+    """Expected own-write invalidations by Redis key, with its own lock (C build)."""
+
+    def __len__(self) -> int: ...
+    def clear(self) -> None:
+        """Forget every expected echo."""
+    def counts(self) -> dict[bytes, int]:
+        """The expected echoes as a dict (a copy)."""
+
+class InvalidationPump:
+    """Reads a listener's socket without the GIL, consuming pure-echo messages in C."""
+
+    messages: int
+    keys: int
+    def stop(self) -> None:
+        """Make the next wait return."""
+    def pump(self, fd: int, table: EchoTable, channel: bytes) -> Optional[bytes]:
+        """Bytes of complete messages for Python, or None (a quiet read)."""
+
+def echo_table() -> EchoTable:
+    """A new, empty table of expected echoes."""
+
+def echo_expect(
+    echoes: Union[EchoTable, dict[bytes, int]], lock: Any, rkeys: list[bytes], limit: int
+) -> bool:
     """Count one more expected invalidation per Redis key; False if over *limit* keys."""
 
-def echo_drop(echoes: dict[bytes, int], lock: Any, rkeys: Sequence[bytes]) -> None:
+def echo_drop(
+    echoes: Union[EchoTable, dict[bytes, int]], lock: Any, rkeys: Sequence[bytes]
+) -> None:
     """Stop expecting any invalidation of the Redis keys *rkeys*."""
 
-def echo_consume(echoes: dict[bytes, int], lock: Any, raw_keys: list[bytes]) -> Sequence[bytes]:
-    """The invalidated Redis keys that are not expected echoes (each echo consumed once)."""
+def echo_consume(
+    echoes: Union[EchoTable, dict[bytes, int]], lock: Any, raw_keys: list[bytes]
+) -> Sequence[bytes]:
+    """The invalidated Redis keys that are not expected echoes (every echo of a named key)."""
 
 def fill_written(
     l1: LocalCache,

@@ -151,12 +151,16 @@ cdef int _echo_keys_ok(object rkeys) except -1:
     return 0
 
 
-def echo_expect(dict echoes, object lock, list rkeys, Py_ssize_t limit):
+def echo_expect(object table, object lock, list rkeys, Py_ssize_t limit):
     """Count one more expected invalidation for each Redis key of *rkeys* (distinct bytes).
 
     False, changing nothing, if the table would then hold more than *limit*
-    keys.  Atomic under the GIL (*lock* is for the twin).
+    keys.  *table* is an EchoTable (its own lock) or a dict (atomic under
+    the GIL; *lock* is for the twin).
     """
+    if type(table) is EchoTable:
+        return (<EchoTable>table)._expect(rkeys, limit)
+    cdef dict echoes = table
     cdef Py_ssize_t i, n = PyList_GET_SIZE(rkeys)
     cdef PyObject *count
     cdef object rkey
@@ -173,8 +177,12 @@ def echo_expect(dict echoes, object lock, list rkeys, Py_ssize_t limit):
     return True
 
 
-def echo_drop(dict echoes, object lock, rkeys):
+def echo_drop(object table, object lock, rkeys):
     """Stop expecting any invalidation of the Redis keys *rkeys* (a failed write)."""
+    if type(table) is EchoTable:
+        (<EchoTable>table)._drop(rkeys)
+        return
+    cdef dict echoes = table
     cdef Py_ssize_t i
     cdef object rkey
     _echo_keys_ok(rkeys)
@@ -184,7 +192,7 @@ def echo_drop(dict echoes, object lock, rkeys):
             PyDict_DelItem(echoes, rkey)
 
 
-def echo_consume(dict echoes, object lock, list raw_keys):
+def echo_consume(object table, object lock, list raw_keys):
     """The invalidated Redis keys of *raw_keys* that are not expected echoes.
 
     A key named here consumes *every* echo expected for it (Redis announces a
@@ -200,6 +208,9 @@ def echo_consume(dict echoes, object lock, list raw_keys):
     cdef object raw
     cdef dict left
     cdef list out
+    if type(table) is EchoTable:
+        return (<EchoTable>table)._consume(raw_keys)
+    cdef dict echoes = table
     _echo_keys_ok(raw_keys)
     got = <Py_ssize_t *>malloc(<size_t>(n if n else 1) * sizeof(Py_ssize_t))
     if got == NULL:

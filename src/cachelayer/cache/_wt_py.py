@@ -21,6 +21,7 @@ __all__ = [
     "echo_consume",
     "echo_drop",
     "echo_expect",
+    "echo_table",
     "fill_one",
     "fill_written",
 ]
@@ -121,6 +122,11 @@ def echo_drop(echoes: dict[bytes, int], lock: Any, rkeys: Sequence[bytes]) -> No
     with lock:
         for rkey in rkeys:
             echoes.pop(rkey, None)
+
+
+def echo_table() -> dict[bytes, int]:
+    """A new, empty table of expected echoes (a dict here; the C build's has its own lock)."""
+    return {}
 
 
 def echo_consume(echoes: dict[bytes, int], lock: Any, raw_keys: list[bytes]) -> Sequence[bytes]:

@@ -47,12 +47,17 @@ class CoherenceCallbacks(L1Bookkeeping):
                 self._on_flush,
                 heartbeat_interval=cfg.heartbeat_interval,
                 on_heartbeat=self._check_tracking if cfg.coherence == "tracking" else None,
+                echoes=self._echo_table,
             )
             self._front_bind(l1, False)
             self._listener.start()
             self._listener.wait_connected(cfg.connect_timeout_ms / 1000.0 + 0.5)
         else:
             self._front_bind(l1, l1 is not None)
+
+    def _echo_table(self) -> Any:
+        """The current table of expected echoes (a forked child gets a new one)."""
+        return self._echoes
 
     def _on_invalidate(self, raw_keys: Sequence[bytes]) -> None:
         if self._echoes:

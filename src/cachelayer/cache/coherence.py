@@ -80,6 +80,7 @@ class InvalidationListener:
         heartbeat_interval: float = 1.0,
         reconnect_delay: float = 0.05,
         on_heartbeat: Optional[Callable[[], None]] = None,
+        echoes: Optional[Callable[[], Any]] = None,
     ) -> None:
         if mode not in ("bcast", "tracking"):
             raise ValueError(f"mode must be bcast or tracking, got {mode!r}")
@@ -91,6 +92,11 @@ class InvalidationListener:
         self._heartbeat = heartbeat_interval
         self._reconnect_delay = reconnect_delay
         self._on_heartbeat = on_heartbeat
+        #: The cache's current table of expected echoes (for the C pump), or None.
+        self._echoes = echoes
+        self._pump: Any = None
+        self._pumped_messages = 0
+        self._pumped_keys = 0
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: Optional[threading.Thread] = None
@@ -99,10 +105,10 @@ class InvalidationListener:
         self.client_id: Optional[int] = None
         #: Incremented on every (re)connection; data connections compare it.
         self.generation = 0
-        #: Invalidation messages received (statistics).
-        self.messages = 0
-        #: Keys invalidated (statistics).
-        self.keys_invalidated = 0
+        #: Invalidation messages handled in Python (see :attr:`messages`).
+        self._messages = 0
+        #: Keys invalidated by them (see :attr:`keys_invalidated`).
+        self._keys = 0
         #: Times the connection was lost.
         self.disconnects = 0
 
@@ -127,9 +133,24 @@ class InvalidationListener:
         """Block until the listener is connected (or *timeout* seconds pass)."""
         return self._ready.wait(timeout)
 
+    @property
+    def messages(self) -> int:
+        """Invalidation messages received (statistics; the C pump's included)."""
+        pump = self._pump
+        return self._messages + self._pumped_messages + (pump.messages if pump else 0)
+
+    @property
+    def keys_invalidated(self) -> int:
+        """Keys the invalidation messages named (statistics; the C pump's included)."""
+        pump = self._pump
+        return self._keys + self._pumped_keys + (pump.keys if pump else 0)
+
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the thread and close the connection."""
         self._stop.set()
+        pump = self._pump
+        if pump is not None:
+            pump.stop()
         conn = self._conn
         if conn is not None:
             with contextlib.suppress(Exception):  # best effort on shutdown
@@ -201,28 +222,62 @@ class InvalidationListener:
         # a TLS socket keeps Python's timeout (it reads what it already
         # decrypted first).
         quiet = _blocking_with_timeout(sock, self._heartbeat)
+        pump, table = self._new_pump(quiet)
         recv_into = sock.recv_into
-        while not self._stop.is_set():
-            try:
-                n = recv_into(buf)
-            except quiet:
-                n = -1
-            if n > 0:
-                reader.feed(buf, 0, n)
-                self._drain(reader)
-                pinged_at = None
-                continue
-            if n == 0:
-                raise ConnectionError("the server closed the invalidation connection")
-            if pinged_at is not None:
-                raise ConnectionError("no reply to the heartbeat PING")
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            pinged_at = time.monotonic()
-            if self._on_heartbeat is not None:
-                try:
-                    self._on_heartbeat()
-                except Exception:  # a failed check must not stop the listener
-                    log.debug("heartbeat check failed", exc_info=True)
+        fd = sock.fileno()
+        try:
+            while not self._stop.is_set():
+                if pump is not None:  # own echoes consumed in C, without the GIL
+                    data = pump.pump(fd, table, _CHANNEL)
+                    if data is not None:
+                        reader.feed(data)
+                        self._drain(reader)
+                        pinged_at = None
+                        continue
+                    n = -1
+                else:
+                    try:
+                        n = recv_into(buf)
+                    except quiet:
+                        n = -1
+                if n > 0:
+                    reader.feed(buf, 0, n)
+                    self._drain(reader)
+                    pinged_at = None
+                    continue
+                if n == 0:
+                    raise ConnectionError("the server closed the invalidation connection")
+                if pinged_at is not None:
+                    raise ConnectionError("no reply to the heartbeat PING")
+                sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                pinged_at = time.monotonic()
+                if self._on_heartbeat is not None:
+                    try:
+                        self._on_heartbeat()
+                    except Exception:  # a failed check must not stop the listener
+                        log.debug("heartbeat check failed", exc_info=True)
+        finally:
+            if pump is not None:
+                self._pumped_messages += pump.messages
+                self._pumped_keys += pump.keys
+                self._pump = None
+
+    def _new_pump(self, quiet: tuple[type[BaseException], ...]) -> tuple[Any, Any]:
+        """The C pump and the echo table it consumes, or (None, None) to read in Python.
+
+        Only for a plain socket read with the kernel's timeout, in ``bcast``
+        mode, with the C build's echo table.
+        """
+        pump_type = getattr(core, "InvalidationPump", None)
+        if pump_type is None or self._echoes is None or self._mode != "bcast":
+            return None, None
+        if BlockingIOError not in quiet:
+            return None, None
+        table = self._echoes()
+        if type(table) is not getattr(core, "EchoTable", None):
+            return None, None
+        self._pump = pump_type()
+        return self._pump, table
 
     def _read_one(self, sock: Any, reader: Any, buf: bytearray) -> Any:
         sock.settimeout(self._heartbeat * 5 + 1)
@@ -238,12 +293,12 @@ class InvalidationListener:
     def _drain(self, reader: Any) -> None:
         """Apply every complete message in *reader*, batching consecutive key lists."""
         events, messages = _drain_invalidations(reader, _CHANNEL)
-        self.messages += messages
+        self._messages += messages
         for keys in events:
             if keys is None:
                 self._on_flush("flushdb")
             else:
-                self.keys_invalidated += len(keys)
+                self._keys += len(keys)
                 self._on_keys(keys)
 
 
@@ -256,7 +311,7 @@ def _blocking_with_timeout(sock: Any, seconds: float) -> tuple[type[BaseExceptio
     """
     if type(sock) is socket.socket and hasattr(socket, "SO_RCVTIMEO"):
         whole = int(seconds)
-        micros = int(round((seconds - whole) * 1_000_000))
+        micros = min(round((seconds - whole) * 1_000_000), 999_999)
         if whole or micros:
             try:
                 sock.settimeout(None)
@@ -294,6 +349,7 @@ class ListenerGroup:
         on_flush: Callable[[str], None],
         heartbeat_interval: float = 1.0,
         on_heartbeat: Optional[Callable[[], None]] = None,
+        echoes: Optional[Callable[[], Any]] = None,
     ) -> None:
         self._prefix = prefix
         self._mode = mode
@@ -301,6 +357,7 @@ class ListenerGroup:
         self._on_flush = on_flush
         self._heartbeat = heartbeat_interval
         self._on_heartbeat = on_heartbeat
+        self._echoes = echoes
         self._lock = threading.Lock()
         self._ready: set[int] = set()
         self._retired_disconnects = 0
@@ -320,6 +377,7 @@ class ListenerGroup:
                     functools.partial(self._flush_from, listeners, i),
                     heartbeat_interval=self._heartbeat,
                     on_heartbeat=self._on_heartbeat if i == 0 else None,
+                    echoes=self._echoes,
                 )
             )
         return listeners
@@ -395,6 +453,7 @@ class ListenerGroup:
             self._on_flush,
             heartbeat_interval=self._heartbeat,
             on_heartbeat=self._on_heartbeat,
+            echoes=self._echoes,
         )
 
     def restart(self, sources: Sequence[Callable[[], AbstractConnection]]) -> None:

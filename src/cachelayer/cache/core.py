@@ -141,7 +141,9 @@ class CacheCore(_CacheFront):
         self._tag_index: dict[str, set[str]] = {}
         self._tag_versions: dict[str, int] = {}
         self._key_events: dict[str, threading.Event] = {}
-        self._echoes: dict[bytes, int] = {}  # Redis keys of own writes still to be announced
+        #: Redis keys of own writes still to be announced (C: an EchoTable the
+        #: listener's pump consumes without the GIL; the twin: a dict).
+        self._echoes: Any = core.echo_table()
         self._echo_lock = threading.Lock()
         self._dict_lock = threading.Lock()
         self._trust_lock = threading.Lock()  # L1 trust changes vs. local-only writes
@@ -196,7 +198,7 @@ class CacheCore(_CacheFront):
         self._dict_lock = threading.Lock()
         self._trust_lock = threading.Lock()
         self._tag_lock = threading.Lock()
-        self._echoes = {}
+        self._echoes = core.echo_table()
         self._key_events = {}
         self._flights = self._new_flights()
         self._breaker = CircuitBreaker(self.config.breaker_threshold, self.config.breaker_cooldown)
