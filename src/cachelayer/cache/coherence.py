@@ -222,7 +222,9 @@ class InvalidationListener:
         # a TLS socket keeps Python's timeout (it reads what it already
         # decrypted first).
         quiet = _blocking_with_timeout(sock, self._heartbeat)
-        pump, table = self._new_pump(quiet)
+        # messages that arrived with the subscription reply, now, not after the next read
+        self._drain(reader)
+        pump, table = (None, None) if reader.has_data() else self._new_pump(quiet)
         recv_into = sock.recv_into
         fd = sock.fileno()
         try:
@@ -266,7 +268,8 @@ class InvalidationListener:
         """The C pump and the echo table it consumes, or (None, None) to read in Python.
 
         Only for a plain socket read with the kernel's timeout, in ``bcast``
-        mode, with the C build's echo table.
+        mode, with the C build's echo table, and when the hiredis reader holds
+        no part of a message (the pump reads from message boundaries).
         """
         pump_type = getattr(core, "InvalidationPump", None)
         if pump_type is None or self._echoes is None or self._mode != "bcast":
