@@ -128,6 +128,12 @@ cdef class Epochs:
         """:meth:`snapshot` of every key of the sequence *keys*, as one token."""
         return self._batch(keys, False)
 
+    def token_at(self, EpochBatch token not None, Py_ssize_t n):
+        """The :meth:`snapshot` token of the *n*-th key of a batch *token*."""
+        if n < 0 or n >= token.n:
+            raise IndexError(f"key {n} of a batch of {token.n}")
+        return (token.glob, token.seen[n])
+
     def changed_keys(self, keys, EpochBatch token not None):
         """Positions in *keys* (as given for *token*) that may have been invalidated."""
         cdef Py_ssize_t i

@@ -30,6 +30,10 @@ def test_a_batch_token_sees_exactly_the_keys_bumped_since(impl: ModuleType) -> N
     assert all(hash(keys[n]) % 4096 == hash("k7") % 4096 for n in changed)
     read = epochs.snapshot_many(keys)
     assert epochs.changed_keys(keys, read) == []
+    assert [epochs.token_at(read, n) for n in (0, 49)] == [
+        epochs.snapshot(keys[0]),
+        epochs.snapshot(keys[49]),
+    ]
     epochs.bump_all()
     assert epochs.changed_keys(keys, read) == list(range(50))
     one = epochs.snapshot("k1")

@@ -85,6 +85,10 @@ class Epochs:
         where = [hash(key) & (STRIPES - 1) for key in keys]
         return changes, self._global, where, [stripes[i] for i in where]
 
+    def token_at(self, token: EpochBatch, n: int) -> tuple[int, int]:
+        """The :meth:`snapshot` token of the *n*-th key of a batch *token*."""
+        return token[1], token[3][n]
+
     def changed_keys(self, keys: Sequence[object], token: EpochBatch) -> list[int]:
         """Positions in *keys* (as given for *token*) that may have been invalidated."""
         changes, glob, where, seen = token

@@ -219,7 +219,7 @@ class Reads(Tags):
                     raise _SlowPath
                 value = decode(data, 0 if env is None else env[OFFSET], key)
             except (_SlowPath, UnknownDictionary):
-                one = (0, 0) if token is None else (token[1], token[3][n])
+                one = (0, 0) if token is None else self._epochs.token_at(token, n)
                 value, _ = yield from self._accept(key, data, one)
                 if value is not MISSING:
                     found[key] = value
