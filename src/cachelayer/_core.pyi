@@ -327,19 +327,13 @@ class InvalidationPump:
 def echo_table() -> EchoTable:
     """A new, empty table of expected echoes."""
 
-def echo_expect(
-    echoes: Union[EchoTable, dict[bytes, int]], lock: Any, rkeys: list[bytes], limit: int
-) -> bool:
+def echo_expect(echoes: EchoTable, lock: Any, rkeys: list[bytes], limit: int) -> bool:
     """Count one more expected invalidation per Redis key; False if over *limit* keys."""
 
-def echo_drop(
-    echoes: Union[EchoTable, dict[bytes, int]], lock: Any, rkeys: Sequence[bytes]
-) -> None:
+def echo_drop(echoes: EchoTable, lock: Any, rkeys: Sequence[bytes]) -> None:
     """Stop expecting any invalidation of the Redis keys *rkeys*."""
 
-def echo_consume(
-    echoes: Union[EchoTable, dict[bytes, int]], lock: Any, raw_keys: list[bytes]
-) -> Sequence[bytes]:
+def echo_consume(echoes: EchoTable, lock: Any, raw_keys: list[bytes]) -> Sequence[bytes]:
     """The invalidated Redis keys that are not expected echoes (every echo of a named key)."""
 
 def fill_written(

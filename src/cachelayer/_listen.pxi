@@ -63,7 +63,7 @@ cdef extern from "echoes.h" nogil:
         CL_INV_MALFORMED
 
 
-cdef int _listen_keys_ok(object rkeys) except -1:
+cdef int _echo_keys_ok(object rkeys) except -1:
     cdef Py_ssize_t i
     for i in range(len(rkeys)):
         if not PyBytes_CheckExact(rkeys[i]):
@@ -131,7 +131,7 @@ cdef class EchoTable:
         cdef Py_ssize_t i, done = 0, n = PyList_GET_SIZE(rkeys)
         cdef object rk
         cdef int failed = 0
-        _listen_keys_ok(rkeys)
+        _echo_keys_ok(rkeys)
         with nogil:
             PyThread_acquire_lock(self._lock, 1)
         if <Py_ssize_t>self._t.used + n > limit:
@@ -158,7 +158,7 @@ cdef class EchoTable:
         cdef Py_ssize_t i
         cdef list keys = list(rkeys)
         cdef object rk
-        _listen_keys_ok(keys)
+        _echo_keys_ok(keys)
         with nogil:
             PyThread_acquire_lock(self._lock, 1)
         for i in range(PyList_GET_SIZE(keys)):
@@ -172,7 +172,7 @@ cdef class EchoTable:
         cdef object raw
         cdef size_t *got
         cdef list counts
-        _listen_keys_ok(raw_keys)
+        _echo_keys_ok(raw_keys)
         got = <size_t *>malloc(<size_t>(n if n else 1) * sizeof(size_t))
         if got == NULL:
             raise MemoryError()

@@ -4,13 +4,10 @@
 #
 # Invariants:
 # - Every function here holds the GIL from start to end and runs no Python
-#   code while a structure is half-updated: epochs are C counters; echo keys
-#   are exact bytes (hashed and compared in C) and echo counts small ints
-#   (no allocation that can start the garbage collector, hence no finalizer,
-#   hence no other thread, between the first and the last change of the
-#   table).  Each echo call is therefore atomic with respect to the listener
-#   thread: the C build needs no lock around the echo table (the twin, whose
-#   steps are Python bytecodes, takes the lock it is given).
+#   code while a structure is half-updated (epochs are C counters).  The echo
+#   functions delegate to the EchoTable (_listen.pxi), which changes its C
+#   table only under its own lock, shared with the listener's pump (the
+#   twin's dict is guarded by the lock it is given).
 # - Epochs: a stripe's counter and the bump counter only grow.  A batch
 #   token records the bump counter, the global epoch, and each key's stripe
 #   and its epoch; a batch no bump raced with is recognised by the bump
@@ -26,15 +23,10 @@
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint16_t
 from cpython.bytes cimport PyBytes_CheckExact
-from cpython.dict cimport PyDict_SetItem, PyDict_DelItem, PyDict_Size
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_CheckExact
 from cpython.object cimport PyObject_Hash
 from cpython.long cimport PyLong_AsSsize_t
-
-cdef extern from "Python.h":
-    # borrowed, NULL without an error when absent (bytes keys: hashing cannot fail)
-    PyObject *PyDict_GetItemWithError(object d, object key) except? NULL
 
 cdef enum:
     _EP_STRIPES = 4096
@@ -149,104 +141,29 @@ cdef class Epochs:
         return out
 
 
-cdef int _echo_keys_ok(object rkeys) except -1:
-    cdef Py_ssize_t i
-    for i in range(len(rkeys)):
-        if not PyBytes_CheckExact(rkeys[i]):
-            raise TypeError(f"echo keys are bytes, not {type(rkeys[i]).__name__}")
-    return 0
-
-
-def echo_expect(object table, object lock, list rkeys, Py_ssize_t limit):
+def echo_expect(EchoTable table not None, object lock, list rkeys, Py_ssize_t limit):
     """Count one more expected invalidation for each Redis key of *rkeys* (distinct bytes).
 
     False, changing nothing, if the table would then hold more than *limit*
-    keys.  *table* is an EchoTable (its own lock) or a dict (atomic under
-    the GIL; *lock* is for the twin).
+    keys.  The table has its own lock (*lock* is for the twin's dict).
     """
-    if type(table) is EchoTable:
-        return (<EchoTable>table)._expect(rkeys, limit)
-    cdef dict echoes = table
-    cdef Py_ssize_t i, n = PyList_GET_SIZE(rkeys)
-    cdef PyObject *count
-    cdef object rkey
-    _echo_keys_ok(rkeys)
-    if PyDict_Size(echoes) + n > limit:
-        return False
-    for i in range(n):
-        rkey = <object>PyList_GET_ITEM(rkeys, i)
-        count = PyDict_GetItemWithError(echoes, rkey)
-        if count == NULL:
-            PyDict_SetItem(echoes, rkey, 1)
-        else:
-            PyDict_SetItem(echoes, rkey, <object>count + 1)
-    return True
+    return table._expect(rkeys, limit)
 
 
-def echo_drop(object table, object lock, rkeys):
+def echo_drop(EchoTable table not None, object lock, rkeys):
     """Stop expecting any invalidation of the Redis keys *rkeys* (a failed write)."""
-    if type(table) is EchoTable:
-        (<EchoTable>table)._drop(rkeys)
-        return
-    cdef dict echoes = table
-    cdef Py_ssize_t i
-    cdef object rkey
-    _echo_keys_ok(rkeys)
-    for i in range(len(rkeys)):
-        rkey = rkeys[i]
-        if PyDict_GetItemWithError(echoes, rkey) != NULL:
-            PyDict_DelItem(echoes, rkey)
+    table._drop(rkeys)
 
 
-def echo_consume(object table, object lock, list raw_keys):
+def echo_consume(EchoTable table not None, object lock, list raw_keys):
     """The invalidated Redis keys of *raw_keys* that are not expected echoes.
 
     A key named here consumes *every* echo expected for it (Redis announces a
     key once per event-loop iteration however many writes it saw there);
     within one burst a key named twice may consume two echoes, what is left
-    of its count is dropped.  The table is changed by the first loop alone,
-    which runs no Python code: atomic under the GIL.
+    of its count is dropped.
     """
-    cdef Py_ssize_t i, missing = 0, n = PyList_GET_SIZE(raw_keys)
-    cdef Py_ssize_t *got
-    cdef Py_ssize_t pending
-    cdef PyObject *count
-    cdef object raw
-    cdef dict left
-    cdef list out
-    if type(table) is EchoTable:
-        return (<EchoTable>table)._consume(raw_keys)
-    cdef dict echoes = table
-    _echo_keys_ok(raw_keys)
-    got = <Py_ssize_t *>malloc(<size_t>(n if n else 1) * sizeof(Py_ssize_t))
-    if got == NULL:
-        raise MemoryError()
-    try:
-        for i in range(n):  # no allocation that can run Python code in this loop
-            raw = <object>PyList_GET_ITEM(raw_keys, i)
-            count = PyDict_GetItemWithError(echoes, raw)
-            if count == NULL:
-                got[i] = 0
-                missing += 1
-            else:
-                got[i] = PyLong_AsSsize_t(<object>count)
-                PyDict_DelItem(echoes, raw)
-        if missing == 0:
-            return ()
-        left = {}  # the table is consistent again: allocating is safe
-        out = []
-        for i in range(n):
-            raw = <object>PyList_GET_ITEM(raw_keys, i)
-            if got[i] > 0:
-                left[raw] = got[i]
-            pending = left.get(raw, 0)
-            if pending > 0:
-                left[raw] = pending - 1
-            else:
-                out.append(raw)
-        return out if out else ()
-    finally:
-        free(got)
+    return table._consume(raw_keys)
 
 
 cdef inline Py_ssize_t _written_weight(object value, Py_ssize_t size) except -1:

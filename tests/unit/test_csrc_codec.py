@@ -30,16 +30,21 @@ def _compiler() -> str:
     return cc
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    exe = tmp_path_factory.mktemp("csrc-codec") / "fuzz_codec"
+def build_driver(tmp_path_factory: pytest.TempPathFactory, name: str, sources: list[Path]) -> Path:
+    """Compile tests/csrc/*name*.c with *sources*: strict C99, CL_DEBUG, ASan/UBSan on Linux."""
+    exe = tmp_path_factory.mktemp(f"csrc-{name}") / name
     flags = ["-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic", "-DCL_DEBUG"]
     if sys.platform.startswith("linux"):
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    cmd = [_compiler(), *flags, f"-I{CSRC}", str(ROOT / "tests/csrc/fuzz_codec.c")]
-    cmd += [str(s) for s in SOURCES] + ["-o", str(exe)]
+    cmd = [_compiler(), *flags, f"-I{CSRC}", str(ROOT / f"tests/csrc/{name}.c")]
+    cmd += [str(s) for s in sources] + ["-o", str(exe)]
     subprocess.run(cmd, check=True)
     return exe
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_driver(tmp_path_factory, "fuzz_codec", SOURCES)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

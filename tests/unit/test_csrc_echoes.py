@@ -7,24 +7,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.unit.test_csrc_codec import CSRC, ROOT, _compiler
+from tests.unit.test_csrc_codec import CSRC, build_driver
 
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    exe = tmp_path_factory.mktemp("csrc-echoes") / "fuzz_echoes"
-    flags = ["-std=c99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pedantic", "-DCL_DEBUG"]
-    if sys.platform.startswith("linux"):
-        flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-    cmd = [_compiler(), *flags, f"-I{CSRC}", str(ROOT / "tests/csrc/fuzz_echoes.c")]
-    cmd += [str(CSRC / "echoes.c"), "-o", str(exe)]
-    subprocess.run(cmd, check=True)
-    return exe
+    return build_driver(tmp_path_factory, "fuzz_echoes", [CSRC / "echoes.c"])
 
 
 @pytest.mark.parametrize("seed", [1, 2])
