@@ -4,9 +4,14 @@
 
 Measures ``Cache.set_many`` of 100 small dicts with a TTL and ``Cache.set``
 of one, with the default configuration (L1 on, ``bcast`` coherence, own
-writes written through to the L1) beside ``l1_enabled=False``, interleaved,
-best of several rounds; then times each step of the write-through on its own
-for the same 100 keys and prints the breakdown per key:
+writes written through to the L1) beside ``l1_enabled=False`` and, as an
+extra row, ``coherence="off"`` (the L1 written through with no invalidation
+at all: what the L1 alone costs), interleaved, best of several rounds.
+Besides the wall time it prints the client process's CPU time and the Redis
+server's (its main thread, from ``INFO cpu``): with ``bcast`` coherence Redis
+itself records every written key and sends the invalidation message, work
+no client can avoid.  Then it times each step of the write-through on its
+own for the same 100 keys and prints the breakdown per key:
 
 - encode:             what every configuration pays (serialize, compress, envelope);
 - weight:             each value's decoded-size estimate, added up by the msgpack
@@ -29,8 +34,9 @@ The ratio ``defaults / L1 off`` of the time per key is the cost of the L1.
     python benchmarks/write_through.py --callgrind [--iterations N]
 
 counts instead the instructions the client process executes per key (every
-thread, the listener's included) under ``valgrind --tool=callgrind``, as the
-difference between a run of N calls and a run of none, with
+thread, the listener's included, and the calling thread's alone) under
+``valgrind --tool=callgrind``, as the difference between a run of N calls
+and a run of none, with
 ``PYTHONHASHSEED=0`` (and ``OPENBLAS_NUM_THREADS=1``): on a shared machine
 this is the figure that does not move with the load.  It still varies by
 ~10 % between runs: how many invalidations the listener reads per wake-up
@@ -41,6 +47,7 @@ each of them N times, with a callgrind dump between two steps.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import re
@@ -79,25 +86,36 @@ def process_cpu() -> float:
 
 
 def interleaved_rounds(
-    jobs: dict[str, Callable[[], None]], reps: int, rounds: int
-) -> dict[str, list[tuple[float, float]]]:
-    """(wall, CPU) seconds per call of each job in every round, the jobs alternating.
+    jobs: dict[str, Callable[[], Any]], reps: int, rounds: int, server: Any = None
+) -> dict[str, list[tuple[float, float, float]]]:
+    """(wall, CPU, server CPU) seconds per call of each job in every round, the jobs alternating.
 
     The CPU time is the whole process's (the listener thread's wake-ups on
     each invalidation included), measured after a short pause that lets the
-    listener finish with the round's invalidations.
+    listener finish with the round's invalidations; the server's is the
+    Redis main thread's (``INFO cpu``, 0 without a *server* client).
     """
-    out: dict[str, list[tuple[float, float]]] = {name: [] for name in jobs}
+    out: dict[str, list[tuple[float, float, float]]] = {name: [] for name in jobs}
     for _ in range(rounds):
         for name, job in jobs.items():
             gc.collect()
+            s0 = server_cpu(server)
             c0, t0 = process_cpu(), time.perf_counter()
             for _ in range(reps):
                 job()
             wall = time.perf_counter() - t0
             time.sleep(0.02)
-            out[name].append((wall / reps, (process_cpu() - c0) / reps))
+            cpu = process_cpu() - c0
+            out[name].append((wall / reps, cpu / reps, (server_cpu(server) - s0) / reps))
     return out
+
+
+def server_cpu(server: Any) -> float:
+    """CPU seconds of the Redis server's main thread so far (0 without a client)."""
+    if server is None:
+        return 0.0
+    info = server.info("cpu")
+    return float(info["used_cpu_user_main_thread"]) + float(info["used_cpu_sys_main_thread"])
 
 
 def interleaved(jobs: dict[str, Callable[[], None]], reps: int, rounds: int) -> dict[str, float]:
@@ -171,8 +189,9 @@ def step_jobs(cache: Any) -> dict[str, Callable[[], None]]:
     def insert() -> None:
         fill(l1, items, datas, None, 60.0, weights)
 
-    def echo() -> None:  # the table's share of an echo: registered, then consumed
-        cache._expect_echo(rkeys)
+    def echo() -> None:  # the table's share of an echo: registered, settled, consumed
+        cache._expect_echo(rkeys, keys)
+        cache._settle_echoes(rkeys, None, keys)
         consume(echoes, lock, rkeys)
 
     def epochs() -> None:
@@ -187,7 +206,8 @@ def step_jobs(cache: Any) -> dict[str, Callable[[], None]]:
         tier.set_many(others, datas, 300_000, False, None, None)
 
     def listener() -> None:
-        cache._expect_echo(rkeys)
+        cache._expect_echo(rkeys, keys)
+        cache._settle_echoes(rkeys, None, keys)
         reader.feed(message)
         cache._on_invalidate(reader.gets()[2])
 
@@ -273,14 +293,18 @@ def steps_instructions(url: str, n: int) -> dict[str, float]:
     return per_key_steps(per_batch)
 
 
-CONFIGS = {"defaults": {}, "l1_enabled=False": {"l1_enabled": False}}
+CONFIGS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    'coherence="off"': {"coherence": "off"},
+    "l1_enabled=False": {"l1_enabled": False},
+}
 
 
 def worker(url: str, config: str, op: str, n: int) -> None:
     """The measured process of --callgrind: *n* calls of *op* after one warm-up call."""
     # no heartbeat PING during the run: its cost grows with the run's length, not per key
     options = {"heartbeat_interval": 3600.0, **CONFIGS[config]}
-    cache = Cache.from_url(url, namespace=f"wt-{len(config)}", **options)
+    cache = Cache.from_url(url, namespace=f"wt-{list(CONFIGS).index(config)}", **options)
     keys = [f"k{i}" for i in range(100)]
     mapping = {k: VALUE for k in keys}
     call = (
@@ -295,14 +319,15 @@ def worker(url: str, config: str, op: str, n: int) -> None:
     cache.close()
 
 
-def instructions(url: str, config: str, op: str, n: int) -> int:
-    """Instructions executed by a worker process doing *n* calls (callgrind total)."""
+def instructions(url: str, config: str, op: str, n: int) -> tuple[int, int]:
+    """Instructions executed by a worker doing *n* calls: (every thread, the calling thread)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
+                "--separate-threads=yes",
                 f"--callgrind-out-file={out}",
                 sys.executable,
                 __file__,
@@ -318,10 +343,16 @@ def instructions(url: str, config: str, op: str, n: int) -> int:
             check=True,
             capture_output=True,
         )
-        with open(out) as f:
-            m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
-        assert m is not None, "no callgrind total"
-        return int(m.group(1))
+        total = main_thread = 0
+        for name in os.listdir(tmp):  # callgrind.out-01 is the main thread, -02... the others
+            with open(os.path.join(tmp, name)) as f:
+                m = re.search(r"^(?:summary|totals): (\d+)", f.read(), re.M)
+            count = int(m.group(1)) if m else 0  # a thread that ran nothing has no total
+            total += count
+            if name.endswith("-01"):
+                main_thread = count
+        assert main_thread, "no callgrind total for the main thread"
+        return total, main_thread
 
 
 def callgrind(url: str, n: int, ops: tuple[str, ...] = ("set_many", "set")) -> None:
@@ -330,17 +361,23 @@ def callgrind(url: str, n: int, ops: tuple[str, ...] = ("set_many", "set")) -> N
         f"instructions per key, callgrind, (N calls - 0 calls) / keys, N = {n} "
         f"(set: {5 * n}), PYTHONHASHSEED=0"
     )
-    print(f"\n  {'':36}{'instr/key':>12}{'vs L1 off':>12}")
+    print(f"\n  {'':36}{'all threads':>12}{'vs L1 off':>11}{'caller':>10}{'vs L1 off':>11}")
     for op, keys, calls in (("set_many", 100, n), ("set", 1, 5 * n)):
         if op not in ops:
             continue
         per = {}
         for config in CONFIGS:
-            extra = instructions(url, config, op, calls) - instructions(url, config, op, 0)
-            per[config] = extra / (calls * keys)
+            full, none = instructions(url, config, op, calls), instructions(url, config, op, 0)
+            per[config] = (
+                (full[0] - none[0]) / (calls * keys),
+                (full[1] - none[1]) / (calls * keys),
+            )
         base = per["l1_enabled=False"]
-        for config, v in per.items():
-            print(f"  {op + ', ' + config:36}{v:>12,.0f}{v / base:>11.2f}x")
+        for config, (total, caller) in per.items():
+            print(
+                f"  {op + ', ' + config:36}{total:>12,.0f}{total / base[0]:>10.2f}x"
+                f"{caller:>10,.0f}{caller / base[1]:>10.2f}x"
+            )
 
 
 def print_steps(per_key: dict[str, float], unit: str, scale: float) -> None:
@@ -392,38 +429,42 @@ def main() -> int:
             return 0
         print(
             f"server: redis {info.get('redis_version')} at {url}; {rounds} interleaved rounds: "
-            "best and median wall time, median CPU time of the whole process (all threads)"
+            "best and median wall time, median CPU time of the whole client process (all "
+            "threads) and of the Redis server's main thread"
         )
         keys = [f"k{i}" for i in range(100)]
         mapping = {k: VALUE for k in keys}
-        default = Cache.from_url(url, namespace="wt-d")
-        off = Cache.from_url(url, namespace="wt-o", l1_enabled=False)
-        jobs = {
-            "set_many(100), defaults": lambda: default.set_many(mapping, ttl=300),
-            "set_many(100), l1_enabled=False": lambda: off.set_many(mapping, ttl=300),
-            "set, defaults": lambda: default.set("k0", VALUE, ttl=300),
-            "set, l1_enabled=False": lambda: off.set("k0", VALUE, ttl=300),
+        caches = {
+            label: Cache.from_url(url, namespace=f"wt-{n}", **options)
+            for n, (label, options) in enumerate(CONFIGS.items())
         }
-        per_round = interleaved_rounds(jobs, reps // 5, rounds)
-        best = {k: min(w for w, _ in v) for k, v in per_round.items()}
-        median = {k: statistics.median(w for w, _ in v) for k, v in per_round.items()}
-        cpu = {k: statistics.median(c for _, c in v) for k, v in per_round.items()}
+        default = caches["defaults"]
+        jobs: dict[str, Callable[[], Any]] = {}
+        for label, cache in caches.items():
+            jobs[f"set_many(100), {label}"] = functools.partial(cache.set_many, mapping, ttl=300)
+        for label, cache in caches.items():
+            jobs[f"set, {label}"] = functools.partial(cache.set, "k0", VALUE, ttl=300)
+        per_round = interleaved_rounds(jobs, reps // 5, rounds, redis.Redis.from_url(url))
+        best = {k: min(w for w, _, _ in v) for k, v in per_round.items()}
+        median = {k: statistics.median(w for w, _, _ in v) for k, v in per_round.items()}
+        cpu = {k: statistics.median(c for _, c, _ in v) for k, v in per_round.items()}
+        redis_cpu = {k: statistics.median(r for _, _, r in v) for k, v in per_round.items()}
         print(
-            f"\n  {'µs per key':36}{'best':>9}{'ratio':>7}{'median':>9}{'ratio':>7}"
-            f"{'CPU':>9}{'ratio':>7}"
+            f"\n  {'µs per key':38}{'best':>8}{'ratio':>7}{'median':>8}{'ratio':>7}"
+            f"{'client CPU':>11}{'ratio':>7}{'Redis CPU':>10}{'ratio':>7}"
         )
         for kind, n in (("set_many(100)", 100), ("set", 1)):
             off_key = f"{kind}, l1_enabled=False"
-            for label in ("defaults", "l1_enabled=False"):
+            for label in CONFIGS:
                 key = f"{kind}, {label}"
                 cells = "".join(
-                    f"{m[key] / n * 1e6:>9.2f}{m[key] / m[off_key]:>6.2f}x"
-                    for m in (best, median, cpu)
+                    f"{m[key] / n * 1e6:>{width}.2f}{m[key] / m[off_key]:>6.2f}x"
+                    for m, width in ((best, 8), (median, 8), (cpu, 11), (redis_cpu, 10))
                 )
-                print(f"  {key:36}{cells}")
+                print(f"  {key:38}{cells}")
         print_steps(steps(default, reps, rounds), "µs", 1e6)
-        default.close()
-        off.close()
+        for cache in caches.values():
+            cache.close()
     finally:
         if server is not None:
             server.stop()

@@ -421,17 +421,30 @@ int64_t cl_table_insert(cl_table *t, void *key, uint32_t hash, void *value, uint
     return idx;
 }
 
+/* Entry idx's deadline changed from `was` to its current one.  A deadline that
+ * moved later keeps the entry where it is filed: that bucket is visited by the
+ * old deadline, and the visit refiles the entry by its current deadline
+ * (wheel.c), so the relink on every overwrite of a hot key is saved. */
+static void refile(cl_table *t, uint32_t idx, uint32_t was)
+{
+    cl_entry *x = &t->entries[idx];
+    if (x->tprev != CL_NIL && was != CL_NEVER && x->expire != CL_NEVER && x->expire >= was)
+        return;
+    cl_wheel_unschedule(t, idx);
+    cl_wheel_schedule(t, idx);
+}
+
 int cl_table_replace(cl_table *t, uint32_t idx, void *value, uint32_t weight, double expire,
                      double now, void **old)
 {
     cl_entry *x = &t->entries[idx];
-    uint32_t before;
+    uint32_t before, was;
 
     CL_CHECK(t);
     if (weights_reserve(t, weight) != CL_OK)
         return CL_NOMEM;
     before = cl_table_weight_of(t, idx);
-    cl_wheel_unschedule(t, idx);
+    was = x->expire;
     *old = x->value;
     x->value = value;
     x->expire = deadline_ms(t, expire, now);
@@ -439,7 +452,7 @@ int cl_table_replace(cl_table *t, uint32_t idx, void *value, uint32_t weight, do
     if (t->policy == CL_POLICY_S3FIFO && !(x->hash & CL_F_MAIN))
         t->small_weight = t->small_weight - before + weight;
     weight_set(t, idx, weight);
-    cl_wheel_schedule(t, idx);
+    refile(t, idx, was);
     cl_policy_access(t, idx);
     t->version++;
     enforce_bounds(t, idx);
@@ -456,10 +469,11 @@ void cl_table_remove(cl_table *t, uint32_t idx, int expired)
 
 void cl_table_set_expire(cl_table *t, uint32_t idx, double expire, double now)
 {
+    uint32_t was;
     CL_CHECK(t);
-    cl_wheel_unschedule(t, idx);
+    was = t->entries[idx].expire;
     t->entries[idx].expire = deadline_ms(t, expire, now);
-    cl_wheel_schedule(t, idx);
+    refile(t, idx, was);
     t->version++;
     CL_CHECK(t);
 }

@@ -51,8 +51,10 @@
  *      main-queue entries.
  *   I5 wheel buckets are circular lists through tprev/tnext holding exactly
  *      the live entries with a finite deadline; an entry is filed by its
- *      reclaim time (deadline + grace_ms): an expired entry stays readable by
- *      stale reads until then, while ordinary reads treat it as absent.
+ *      reclaim time (deadline + grace_ms), or by an earlier one it had (a
+ *      deadline moved later is refiled when its bucket is visited): an
+ *      expired entry stays readable by stale reads until then, while
+ *      ordinary reads treat it as absent.
  *   I6 version changes on every structural mutation, so a lookup that called
  *      back into Python can tell that it must start again.
  */

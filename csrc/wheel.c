@@ -11,7 +11,9 @@
  *     4       4     2^30 ms (12.4 d)   49.7 days (every storable deadline)
  *
  * An entry goes to the lowest level whose span covers its remaining time, in
- * the bucket of its absolute deadline.  Advancing from p to c ms visits,
+ * the bucket of its absolute deadline.  When an entry's deadline moves later
+ * (an overwrite, a touch), it may stay in the bucket of its earlier deadline
+ * (table.c's refile): that bucket is visited first, and the visit refiles it.  Advancing from p to c ms visits,
  * level by level while (p >> shift) != (c >> shift), the buckets from p's to
  * c's (at most all of them).  Visited entries that are due are dropped as
  * expired; the others are rescheduled relative to the new time, which moves

@@ -17,6 +17,8 @@ from libc.stdint cimport uint8_t, int8_t
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_GET_SIZE, PyTuple_CheckExact
 
 import hmac as _cx_hmac
 from cachelayer.codec.signing import macs as _cx_macs
@@ -659,6 +661,57 @@ cdef class Codec:
         if weight == 0:
             weight = -1
         return out, weight
+
+    def _encode_batch(self, list items, uint64_t expire_at_ms, bint weigh):
+        """The values of the (key, value) *items* of an untagged write, encoded and enveloped.
+
+        Returns ``(datas, weights)``: each value as :meth:`encode` with the
+        default compression gives it, wrapped in a cache envelope that expires
+        at *expire_at_ms* (``pack_envelope(data, expire_at_ms, 0, ())``), an
+        exact int without one (INCRBY keeps working); *weights* None, or with
+        *weigh* each value's L1 weight as :meth:`_encode_weighed` gives it,
+        packed as native int64s in one bytes object (what ``fill_written``
+        takes).  One call for the batch: no per-item call, tuple, int or
+        envelope copy.
+        """
+        cdef Py_ssize_t i, n = PyList_GET_SIZE(items)
+        cdef Py_ssize_t w, size
+        cdef list datas = []
+        cdef bytes weights = None
+        cdef int64_t *wp = NULL
+        cdef object item, key, value
+        cdef bytes payload, out
+        cdef unsigned char *h
+        cdef int b
+        if weigh:
+            weights = PyBytes_FromStringAndSize(NULL, n * <Py_ssize_t>sizeof(int64_t))
+            wp = <int64_t *>PyBytes_AS_STRING(weights)
+        for i in range(n):
+            item = <object>PyList_GET_ITEM(items, i)
+            if not PyTuple_CheckExact(item) or PyTuple_GET_SIZE(item) != 2:
+                raise TypeError("_encode_batch takes (key, value) tuples")
+            key = <object>PyTuple_GET_ITEM(item, 0)
+            value = <object>PyTuple_GET_ITEM(item, 1)
+            w = 0
+            payload = self._encode(value, _cx_DEFAULT, key, None, &w if weigh else NULL)
+            if type(value) is int:
+                out = payload
+            else:
+                size = PyBytes_GET_SIZE(payload)
+                out = PyBytes_FromStringAndSize(NULL, 13 + size)
+                h = <unsigned char *>PyBytes_AS_STRING(out)
+                h[0] = 0xC1
+                h[1] = 0xFF
+                h[2] = 0x01
+                for b in range(8):
+                    h[3 + b] = (expire_at_ms >> (8 * b)) & 0xFF
+                h[11] = 0  # no compute time
+                h[12] = 0  # no tags
+                memcpy(h + 13, PyBytes_AS_STRING(payload), <size_t>size)
+            datas.append(out)
+            if weigh:
+                wp[i] = w if w != 0 else -1
+        return datas, weights
 
     def encode_traced(self, value, compression=_cx_DEFAULT, *, key=None):
         """Like :meth:`encode`, also returning how the value was encoded."""

@@ -308,9 +308,10 @@ class Epochs:
 class EchoTable:
     """Expected own-write invalidations by Redis key, with its own lock (C build)."""
 
+    def __init__(self, prefix_len: int = 0) -> None: ...
     def __len__(self) -> int: ...
     def clear(self) -> None:
-        """Forget every expected echo."""
+        """Forget every expected echo (writes still in flight stay accounted for)."""
     def counts(self) -> dict[bytes, int]:
         """The expected echoes as a dict (a copy)."""
 
@@ -324,17 +325,28 @@ class InvalidationPump:
     def pump(self, fd: int, table: EchoTable, channel: bytes) -> Optional[bytes]:
         """Bytes of complete messages for Python, or None (a quiet read)."""
 
-def echo_table() -> EchoTable:
+def echo_table(prefix_len: int = 0) -> EchoTable:
     """A new, empty table of expected echoes."""
 
-def echo_expect(echoes: EchoTable, lock: Any, rkeys: list[bytes], limit: int) -> bool:
+def echo_expect(
+    echoes: EchoTable, lock: Any, rkeys: list[bytes], limit: int, keys: Optional[list[Any]] = None
+) -> bool:
     """Count one more expected invalidation per Redis key; False if over *limit* keys."""
+
+def echo_settle(
+    echoes: EchoTable,
+    lock: Any,
+    rkeys: Sequence[bytes],
+    results: Any = None,
+    keys: Optional[list[Any]] = None,
+) -> None:
+    """The writes registered by echo_expect got their replies (True: acknowledged)."""
 
 def echo_drop(echoes: EchoTable, lock: Any, rkeys: Sequence[bytes]) -> None:
     """Stop expecting any invalidation of the Redis keys *rkeys*."""
 
 def echo_consume(echoes: EchoTable, lock: Any, raw_keys: list[bytes]) -> Sequence[bytes]:
-    """The invalidated Redis keys that are not expected echoes (every echo of a named key)."""
+    """The invalidated Redis keys that are not expected echoes (one per naming, or all)."""
 
 def fill_written(
     l1: LocalCache,
@@ -342,7 +354,7 @@ def fill_written(
     datas: list[bytes],
     results: Optional[Sequence[Any]],
     ttl: float,
-    weights: Optional[list[int]] = None,
+    weights: Union[list[int], bytes, None] = None,
 ) -> None:
     """Install the acknowledged (key, value) items of a write in the L1."""
 

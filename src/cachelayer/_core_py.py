@@ -24,6 +24,7 @@ from .cache._wt_py import (  # noqa: F401
     echo_consume,
     echo_drop,
     echo_expect,
+    echo_settle,
     echo_table,
     fill_one,
     fill_written,

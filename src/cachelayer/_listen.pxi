@@ -13,8 +13,8 @@
 #   complete messages, so the hiredis reader it is fed to never holds half a
 #   message when the pump reads again.
 # - The pump consumes a message in C only when it names keys and every one
-#   of them is an expected echo (then every echo of those keys is consumed,
-#   as echo_consume does); anything else (a foreign key, a flush, a pong, a
+#   of them is an expected echo (then each key's announcement is taken as
+#   echo_consume takes it); anything else (a foreign key, a flush, a pong, a
 #   malformed byte) is handed to Python untouched, from that message on.
 
 from libc.errno cimport errno, EINTR, EAGAIN
@@ -28,6 +28,8 @@ cdef extern from "Python.h":
     int PyThread_acquire_lock(PyThread_type_lock, int) nogil
     void PyThread_release_lock(PyThread_type_lock) nogil
     Py_hash_t _Py_HashBytes(const void *src, Py_ssize_t len) nogil
+    bint PyUnicode_CheckExact(object o)
+    bint PyUnicode_IS_ASCII(object o)
 
 cdef extern from "errno.h" nogil:
     int EWOULDBLOCK
@@ -38,20 +40,25 @@ cdef extern from "sys/socket.h" nogil:
 cdef extern from "echoes.h" nogil:
     ctypedef struct cl_echo:
         uint64_t hash
-        size_t count
-        size_t len
-        char *key
+        uint32_t count
+        uint32_t inflight
+        uint32_t len
     ctypedef struct cl_echoes:
         size_t cap
         size_t used
     void cl_echoes_init(cl_echoes *t)
     void cl_echoes_free(cl_echoes *t)
     void cl_echoes_clear(cl_echoes *t)
-    int cl_echoes_add(cl_echoes *t, uint64_t hash, const char *key, size_t len)
+    int cl_echoes_expect(cl_echoes *t, uint64_t hash, const char *key, size_t len)
+    void cl_echoes_unexpect(cl_echoes *t, uint64_t hash, const char *key, size_t len)
+    void cl_echoes_settle(cl_echoes *t, uint64_t hash, const char *key, size_t len, int ok)
     size_t cl_echoes_get(const cl_echoes *t, uint64_t hash, const char *key, size_t len)
-    size_t cl_echoes_pop(cl_echoes *t, uint64_t hash, const char *key, size_t len)
-    void cl_echoes_sub(cl_echoes *t, uint64_t hash, const char *key, size_t len)
+    int cl_echoes_take(cl_echoes *t, uint64_t hash, const char *key, size_t len)
+    size_t cl_echoes_live(const cl_echoes *t)
+    size_t cl_echoes_find(const cl_echoes *t, uint64_t hash, const char *key, size_t len)
+    int cl_echoes_take_at(cl_echoes *t, size_t i)
     const cl_echo *cl_echoes_slot(const cl_echoes *t, size_t i)
+    const char *cl_echo_key(const cl_echo *e)
     long cl_resp_value_len(const char *p, size_t n)
     int cl_inv_parse(const char *p, size_t n, const char *channel, size_t chlen,
                      const char **keys, size_t *lens, size_t cap, size_t *nkeys,
@@ -63,17 +70,44 @@ cdef extern from "echoes.h" nogil:
         CL_INV_MALFORMED
 
 
-cdef int _echo_keys_ok(object rkeys) except -1:
-    cdef Py_ssize_t i
-    for i in range(len(rkeys)):
-        if not PyBytes_CheckExact(rkeys[i]):
-            raise TypeError(f"echo keys are bytes, not {type(rkeys[i]).__name__}")
+cdef int _echo_keys_ok(list rkeys, object keys) except -1:
+    # exact bytes only (hashing them runs no Python code); *keys* None or
+    # one str key per Redis key
+    cdef Py_ssize_t i, n = PyList_GET_SIZE(rkeys)
+    cdef object rk
+    for i in range(n):
+        rk = <object>PyList_GET_ITEM(rkeys, i)
+        if not PyBytes_CheckExact(rk):
+            raise TypeError(f"echo keys are bytes, not {type(rk).__name__}")
+    if keys is not None and (type(keys) is not list or PyList_GET_SIZE(keys) != n):
+        raise ValueError("echo keys: one str key per Redis key")
     return 0
 
 
-cdef inline uint64_t _echo_hash(const char *p, size_t n) noexcept nogil:
-    # CPython's hash of the bytes p[0:n] (bytes objects cache the same value)
+cdef inline uint64_t _echo_hash(const char *p, size_t n, size_t plen) noexcept nogil:
+    # CPython's hash of the Redis key p[0:n] past the namespace prefix (plen
+    # bytes): for a key that is ASCII text it equals the hash of the key's str,
+    # which the str caches, so writers hash nothing (see _key_hash)
+    if n >= plen:
+        p += plen
+        n -= plen
     return <uint64_t>_Py_HashBytes(p, <Py_ssize_t>n) if n else 0
+
+
+cdef inline uint64_t _key_hash(object rk, object key, size_t plen) except? 0:
+    # _echo_hash of the Redis key rk (exact bytes), using the cached hash of
+    # its str key when that is ASCII (rk is then the prefix + the key's bytes)
+    if key is not None and PyUnicode_CheckExact(key) and PyUnicode_IS_ASCII(key):
+        return <uint64_t>PyObject_Hash(key)
+    return _echo_hash(PyBytes_AS_STRING(rk), <size_t>PyBytes_GET_SIZE(rk), plen)
+
+
+cdef inline void _lock_table(PyThread_type_lock lock):
+    # with the GIL: uncontended, the lock is taken without releasing the GIL
+    # (no hand-over to a thread waiting for it); else the wait releases it
+    if not PyThread_acquire_lock(lock, 0):
+        with nogil:
+            PyThread_acquire_lock(lock, 1)
 
 
 cdef class EchoTable:
@@ -86,8 +120,12 @@ cdef class EchoTable:
 
     cdef cl_echoes _t
     cdef PyThread_type_lock _lock
+    cdef size_t _plen  # the namespace prefix's length: hashes skip it
 
-    def __cinit__(self):
+    def __cinit__(self, Py_ssize_t prefix_len=0):
+        if prefix_len < 0:
+            raise ValueError("prefix_len must be >= 0")
+        self._plen = <size_t>prefix_len
         cl_echoes_init(&self._t)
         self._lock = PyThread_allocate_lock()
         if self._lock == NULL:
@@ -99,10 +137,10 @@ cdef class EchoTable:
             PyThread_free_lock(self._lock)
 
     def __len__(self):
-        return self._t.used
+        return cl_echoes_live(&self._t)
 
     def clear(self):
-        """Forget every expected echo."""
+        """Forget every expected echo (writes still in flight stay accounted for)."""
         with nogil:
             PyThread_acquire_lock(self._lock, 1)
             cl_echoes_clear(&self._t)
@@ -120,96 +158,101 @@ cdef class EchoTable:
         try:
             for i in range(self._t.cap):
                 e = cl_echoes_slot(&self._t, i)
-                if e != NULL:
-                    pairs.append((PyBytes_FromStringAndSize(e.key, <Py_ssize_t>e.len), e.count))
+                if e != NULL and e.count:
+                    pairs.append((PyBytes_FromStringAndSize(cl_echo_key(e), <Py_ssize_t>e.len),
+                                  e.count))
         finally:
             PyThread_release_lock(self._lock)
         return dict(pairs)
 
-    cdef object _expect(self, list rkeys, Py_ssize_t limit):
-        # exact bytes only (checked first): hashing them runs no Python code
+    cdef object _expect(self, list rkeys, Py_ssize_t limit, object keys):
         cdef Py_ssize_t i, done = 0, n = PyList_GET_SIZE(rkeys)
         cdef object rk
         cdef int failed = 0
-        _echo_keys_ok(rkeys)
-        with nogil:
-            PyThread_acquire_lock(self._lock, 1)
-        if <Py_ssize_t>self._t.used + n > limit:
+        _echo_keys_ok(rkeys, keys)
+        _lock_table(self._lock)
+        if <Py_ssize_t>cl_echoes_live(&self._t) + n > limit:
             PyThread_release_lock(self._lock)
             return False
         for i in range(n):
             rk = <object>PyList_GET_ITEM(rkeys, i)
-            if cl_echoes_add(&self._t, <uint64_t>PyObject_Hash(rk), PyBytes_AS_STRING(rk),
-                             <size_t>PyBytes_GET_SIZE(rk)) != 0:
+            if cl_echoes_expect(&self._t, self._hash_at(rkeys, keys, i), PyBytes_AS_STRING(rk),
+                                <size_t>PyBytes_GET_SIZE(rk)) != 0:
                 failed = 1
                 break
             done += 1
         if failed:  # out of memory: take back exactly what this call added
             for i in range(done):
                 rk = <object>PyList_GET_ITEM(rkeys, i)
-                cl_echoes_sub(&self._t, <uint64_t>PyObject_Hash(rk), PyBytes_AS_STRING(rk),
-                              <size_t>PyBytes_GET_SIZE(rk))
+                cl_echoes_unexpect(&self._t, self._hash_at(rkeys, keys, i), PyBytes_AS_STRING(rk),
+                                   <size_t>PyBytes_GET_SIZE(rk))
         PyThread_release_lock(self._lock)
         if failed:
             raise MemoryError()
         return True
 
-    cdef object _drop(self, object rkeys):
-        cdef Py_ssize_t i
-        cdef list keys = list(rkeys)
+    cdef inline uint64_t _hash_at(self, list rkeys, object keys, Py_ssize_t i) except? 0:
+        # hashing an exact bytes or an ASCII str runs no Python code (safe under the lock)
+        return _key_hash(<object>PyList_GET_ITEM(rkeys, i),
+                         None if keys is None else <object>PyList_GET_ITEM(keys, i), self._plen)
+
+    cdef object _settle(self, object rkeys, object results, object keys):
+        # results None: every write acknowledged; False: none; else True where it was
+        cdef Py_ssize_t i, n
+        cdef list rks = rkeys if type(rkeys) is list else list(rkeys)
+        cdef list oks = None
         cdef object rk
-        _echo_keys_ok(keys)
-        with nogil:
-            PyThread_acquire_lock(self._lock, 1)
-        for i in range(PyList_GET_SIZE(keys)):
-            rk = <object>PyList_GET_ITEM(keys, i)
-            cl_echoes_pop(&self._t, <uint64_t>PyObject_Hash(rk), PyBytes_AS_STRING(rk),
-                          <size_t>PyBytes_GET_SIZE(rk))
+        cdef int ok
+        _echo_keys_ok(rks, keys)
+        n = PyList_GET_SIZE(rks)
+        if results is not None and results is not False:
+            oks = [r is True for r in results]
+            if PyList_GET_SIZE(oks) != n:
+                raise ValueError("echo_settle needs one reply per key")
+        _lock_table(self._lock)
+        for i in range(n):
+            rk = <object>PyList_GET_ITEM(rks, i)
+            ok = (results is None) if oks is None else (<object>PyList_GET_ITEM(oks, i) is True)
+            cl_echoes_settle(&self._t, self._hash_at(rks, keys, i), PyBytes_AS_STRING(rk),
+                             <size_t>PyBytes_GET_SIZE(rk), ok)
         PyThread_release_lock(self._lock)
 
     cdef object _consume(self, list raw_keys):
         cdef Py_ssize_t i, n = PyList_GET_SIZE(raw_keys)
         cdef object raw
-        cdef size_t *got
-        cdef list counts
-        _echo_keys_ok(raw_keys)
-        got = <size_t *>malloc(<size_t>(n if n else 1) * sizeof(size_t))
-        if got == NULL:
+        cdef char *taken
+        cdef list others
+        cdef int all_taken = 1
+        _echo_keys_ok(raw_keys, None)
+        taken = <char *>malloc(<size_t>(n if n else 1))
+        if taken == NULL:
             raise MemoryError()
-        with nogil:
-            PyThread_acquire_lock(self._lock, 1)
+        _lock_table(self._lock)
         for i in range(n):  # no Python object made while the lock is held
             raw = <object>PyList_GET_ITEM(raw_keys, i)
-            got[i] = cl_echoes_pop(&self._t, <uint64_t>PyObject_Hash(raw),
-                                   PyBytes_AS_STRING(raw), <size_t>PyBytes_GET_SIZE(raw))
+            taken[i] = <char>cl_echoes_take(&self._t, self._hash_at(raw_keys, None, i),
+                                            PyBytes_AS_STRING(raw), <size_t>PyBytes_GET_SIZE(raw))
+            if not taken[i]:
+                all_taken = 0
         PyThread_release_lock(self._lock)
+        if all_taken:
+            free(taken)
+            return ()
         try:
-            counts = [got[i] for i in range(n)]
+            others = [<object>PyList_GET_ITEM(raw_keys, i) for i in range(n) if not taken[i]]
         finally:
-            free(got)
-        return _others(raw_keys, counts)
+            free(taken)
+        return others
 
 
-cdef object _others(list raw_keys, list got):
-    """The keys of a burst not consumed by the echo counts *got* (echo_consume's rule)."""
-    if 0 not in got:
-        return ()
-    left = {}
-    out = []
-    for raw, count in zip(raw_keys, got):
-        if count:
-            left[raw] = count
-        pending = left.get(raw, 0)
-        if pending:
-            left[raw] = pending - 1
-        else:
-            out.append(raw)
-    return out if out else ()
+def echo_table(Py_ssize_t prefix_len=0):
+    """A new, empty table of expected echoes (an :class:`EchoTable`).
 
-
-def echo_table():
-    """A new, empty table of expected echoes (an :class:`EchoTable`)."""
-    return EchoTable()
+    *prefix_len*: the length of the namespace prefix every Redis key of the
+    table starts with (hashes skip it, so a key that is ASCII text is hashed
+    as its str is).
+    """
+    return EchoTable(prefix_len)
 
 
 cdef enum:
@@ -283,25 +326,30 @@ cdef class InvalidationPump:
         self._kcap = cap
         return 0
 
-    cdef int _consume_all(self, cl_echoes *t, PyThread_type_lock lock, size_t n) noexcept nogil:
-        # every key an expected echo: all consumed (1); else nothing changes (0)
-        cdef size_t i
+    cdef int _consume_all(self, cl_echoes *t, PyThread_type_lock lock, size_t n,
+                          size_t plen) noexcept nogil:
+        # every key an expected echo: all consumed (1); else nothing changes (0).
+        # One probe per key: the slots found are taken by index (a take moves no
+        # slot).  Redis names a key at most once per message (its keys are a set).
+        cdef size_t i, at
         cdef int ok = 1
         for i in range(n):
-            self._hashes[i] = _echo_hash(self._keys[i], self._lens[i])
+            self._hashes[i] = _echo_hash(self._keys[i], self._lens[i], plen)
         PyThread_acquire_lock(lock, 1)
         for i in range(n):
-            if cl_echoes_get(t, self._hashes[i], self._keys[i], self._lens[i]) == 0:
+            at = cl_echoes_find(t, self._hashes[i], self._keys[i], self._lens[i])
+            if at == <size_t>-1 or cl_echoes_slot(t, at).count == 0:
                 ok = 0
                 break
+            self._hashes[i] = at  # the hash is no longer needed
         if ok:
             for i in range(n):
-                cl_echoes_pop(t, self._hashes[i], self._keys[i], self._lens[i])
+                cl_echoes_take_at(t, <size_t>self._hashes[i])
         PyThread_release_lock(lock)
         return ok
 
-    cdef int _run(self, int fd, cl_echoes *t, PyThread_type_lock lock, const char *ch,
-                  size_t chlen, size_t *hand_end, int *err) noexcept nogil:
+    cdef int _run(self, int fd, cl_echoes *t, PyThread_type_lock lock, size_t plen,
+                  const char *ch, size_t chlen, size_t *hand_end, int *err) noexcept nogil:
         cdef size_t pos = 0, nkeys = 0, mlen = 0, end
         cdef int kind
         cdef ssize_t got
@@ -315,7 +363,7 @@ cdef class InvalidationPump:
                     if self._grow_keys(nkeys) != 0:
                         return _PUMP_NOMEM
                     continue
-                if kind == CL_INV_KEYS and nkeys > 0 and self._consume_all(t, lock, nkeys):
+                if kind == CL_INV_KEYS and nkeys > 0 and self._consume_all(t, lock, nkeys, plen):
                     pos += mlen
                     self.messages += 1
                     self.keys += <Py_ssize_t>nkeys
@@ -373,8 +421,9 @@ cdef class InvalidationPump:
         cdef size_t chlen = <size_t>PyBytes_GET_SIZE(channel)
         cdef cl_echoes *t = &table._t
         cdef PyThread_type_lock lock = table._lock
+        cdef size_t plen = table._plen
         with nogil:
-            status = self._run(fd, t, lock, ch, chlen, &hand_end, &err)
+            status = self._run(fd, t, lock, plen, ch, chlen, &hand_end, &err)
         if status == _PUMP_HANDOVER:
             out = PyBytes_FromStringAndSize(self._buf, <Py_ssize_t>hand_end)
             memmove(self._buf, self._buf + hand_end, self._filled - hand_end)

@@ -15,6 +15,9 @@
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from cpython.long cimport PyLong_CheckExact, PyLong_AsLongLong
+
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
 from cpython.float cimport PyFloat_CheckExact, PyFloat_AS_DOUBLE
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.exc cimport (PyErr_Fetch, PyErr_GivenExceptionMatches, PyErr_NormalizeException,
@@ -346,6 +349,7 @@ cdef class LocalCache:
 
     cdef uint32_t _weight(self, object key, object value, object weight) except? 0xFFFFFFFF:
         cdef long long w
+        cdef int overflow = 0
         cdef Py_ssize_t size
         if weight is None:
             if self._bytes_weigher:
@@ -357,9 +361,10 @@ cdef class LocalCache:
                 weight = self._weigher(value)
             else:
                 return 1
-        if PyLong_CheckExact(weight) and 0 <= weight <= 0xFFFFFFFF:
-            w = PyLong_AsLongLong(weight)
-            if self._t.max_weight == 0 or <uint64_t>w <= self._t.max_weight:
+        if PyLong_CheckExact(weight):
+            w = PyLong_AsLongLongAndOverflow(weight, &overflow)  # no Python comparison
+            if (overflow == 0 and 0 <= w and (w >> 32) == 0
+                    and (self._t.max_weight == 0 or <uint64_t>w <= self._t.max_weight)):
                 return <uint32_t>w
         return _entry_weight(key, weight, self._t.max_weight)
 

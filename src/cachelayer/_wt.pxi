@@ -141,27 +141,43 @@ cdef class Epochs:
         return out
 
 
-def echo_expect(EchoTable table not None, object lock, list rkeys, Py_ssize_t limit):
-    """Count one more expected invalidation for each Redis key of *rkeys* (distinct bytes).
+def echo_expect(EchoTable table not None, object lock, list rkeys, Py_ssize_t limit,
+                list keys=None):
+    """Before writes of the Redis keys *rkeys* (distinct bytes) are sent: expect their echoes.
 
-    False, changing nothing, if the table would then hold more than *limit*
-    keys.  The table has its own lock (*lock* is for the twin's dict).
+    Each key gets one more expected invalidation and one more write in
+    flight; every call is matched by one :func:`echo_settle` (or
+    :func:`echo_drop`) of the same keys.  False, changing nothing, if the
+    table would then hold more than *limit* keys.  *keys*, if given, are
+    the str keys of *rkeys* (an ASCII one's cached hash is reused).  The
+    table has its own lock (*lock* is for the twin's dict).
     """
-    return table._expect(rkeys, limit)
+    return table._expect(rkeys, limit, keys)
+
+
+def echo_settle(EchoTable table not None, object lock, rkeys, results=None, list keys=None):
+    """The writes of *rkeys* registered by :func:`echo_expect` got their replies.
+
+    *results* None: every write was acknowledged (its echo stays expected);
+    else one reply per key, True where the write was acknowledged: a key
+    whose write failed is expected no more.  *keys* as for :func:`echo_expect`.
+    """
+    table._settle(rkeys, results, keys)
 
 
 def echo_drop(EchoTable table not None, object lock, rkeys):
-    """Stop expecting any invalidation of the Redis keys *rkeys* (a failed write)."""
-    table._drop(rkeys)
+    """The writes of *rkeys* failed or their outcome is unknown: expect no echo of them."""
+    table._settle(rkeys, False, None)
 
 
 def echo_consume(EchoTable table not None, object lock, list raw_keys):
     """The invalidated Redis keys of *raw_keys* that are not expected echoes.
 
-    A key named here consumes *every* echo expected for it (Redis announces a
-    key once per event-loop iteration however many writes it saw there);
-    within one burst a key named twice may consume two echoes, what is left
-    of its count is dropped.
+    Each naming of a key takes one expected echo of it, or every one when
+    two writes of the key were in flight at once since it was last expected
+    to be quiet (Redis announces a key once per event-loop iteration however
+    many writes it saw there, so those two may come back as one message);
+    a naming that finds nothing expected is someone else's write.
     """
     return table._consume(raw_keys)
 
@@ -177,7 +193,7 @@ cdef int _fill_entry(LocalCache l1, object key, object value, Py_ssize_t weight,
     cdef uint32_t tag = l1._tag(key)
     cdef int64_t idx
     cdef uint64_t w = <uint64_t>weight
-    if w > 0xFFFFFFFF or (l1._t.max_weight != 0 and w > l1._t.max_weight):
+    if (w >> 32) != 0 or (l1._t.max_weight != 0 and w > l1._t.max_weight):  # C compares only
         idx = l1._live(key, tag, True)  # heavier than the whole L1: no older value may stay
         if idx >= 0:
             cl_table_remove(&l1._t, <uint32_t>idx, 0)
@@ -188,20 +204,28 @@ cdef int _fill_entry(LocalCache l1, object key, object value, Py_ssize_t weight,
 
 
 def fill_written(LocalCache l1 not None, list items, list datas, object results, double ttl,
-                 list weights=None):
+                 object weights=None):
     """Install the (key, value) *items* of a write in the L1, for *ttl* seconds.
 
     *datas* are the encoded values (their lengths bound the weights from
     below), *results* None (every item stored) or the per-item replies: only
     items whose reply is True are installed; *weights* None or each value's
-    decoded-size estimate found while encoding it (-1: weighed here).  Keys
+    decoded-size estimate found while encoding it (-1: weighed here), as a
+    list of ints or as native int64s in a bytes object (``Codec._encode_batch``).  Keys
     are exact str.  One clock read and one timer-wheel pass for the batch.
     """
     cdef Py_ssize_t i, w, size, n = PyList_GET_SIZE(items)
     cdef double now, expire
     cdef object item
-    if (PyList_GET_SIZE(datas) != n or (results is not None and len(results) != n)
-            or (weights is not None and PyList_GET_SIZE(weights) != n)):
+    cdef const int64_t *packed = NULL
+    if weights is not None:
+        if type(weights) is bytes:
+            if PyBytes_GET_SIZE(weights) != n * <Py_ssize_t>sizeof(int64_t):
+                raise ValueError("fill_written needs one encoded value, reply and weight per item")
+            packed = <const int64_t *>PyBytes_AS_STRING(weights)
+        elif type(weights) is not list or PyList_GET_SIZE(weights) != n:
+            raise ValueError("fill_written needs one encoded value, reply and weight per item")
+    if PyList_GET_SIZE(datas) != n or (results is not None and len(results) != n):
         raise ValueError("fill_written needs one encoded value, reply and weight per item")
     if not (0.0 < ttl <= _MAX_TTL):
         raise ValueError(f"fill_written: ttl must be in (0, {_MAX_TTL}], got {ttl}")
@@ -217,7 +241,12 @@ def fill_written(LocalCache l1 not None, list items, list datas, object results,
         if not PyTuple_CheckExact(item) or len(<tuple>item) != 2:
             raise TypeError("fill_written takes (key, value) tuples")
         size = len(<object>PyList_GET_ITEM(datas, i))
-        w = -1 if weights is None else PyLong_AsSsize_t(<object>PyList_GET_ITEM(weights, i))
+        if packed != NULL:
+            w = <Py_ssize_t>packed[i]
+        elif weights is None:
+            w = -1
+        else:
+            w = PyLong_AsSsize_t(<object>PyList_GET_ITEM(weights, i))
         if w < 0:
             w = _written_weight(<object>PyTuple_GET_ITEM(item, 1), size)
         elif w < size:

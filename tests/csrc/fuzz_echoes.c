@@ -4,9 +4,10 @@
  *
  * Built by tests/unit/test_csrc_echoes.py with -DCL_DEBUG (the table's
  * invariant check on every mutation) and AddressSanitizer/UBSan.  The table
- * is compared with a plain array model under a hash that collides on
- * purpose (8 bits), so probing runs, wrap-around and backward-shift
- * deletion are all exercised.  Messages are built valid, then truncated at
+ * is compared with a plain array model (counts, writes in flight, the
+ * overlap flag) under a hash that collides on purpose (8 bits), so probing
+ * runs, wrap-around, backward-shift deletion, clearing and keys stored
+ * inline or outside the slot are all exercised.  Messages are built valid, then truncated at
  * every length (each prefix must parse as incomplete, in a heap block of
  * exactly its length) and mutated (never a read out of bounds).
  *
@@ -43,55 +44,103 @@ static uint64_t weak_hash(const char *k, size_t n)
     return x & 0xFFu;
 }
 
+/* The model of one key's entry (echoes.c's rules, written out plainly). */
+typedef struct {
+    size_t count, inflight;
+    int overlapped;
+} model_entry;
+
+static void model_settle(model_entry *m)
+{
+    if (m->count == 0)
+        m->overlapped = 0;
+}
+
 static int table_ops(long iterations)
 {
     cl_echoes t;
-    size_t model[KEYS];
-    char keys[KEYS][8];
+    model_entry model[KEYS];
+    char keys[KEYS][64];
     size_t lens[KEYS];
     long it;
     int k;
     cl_echoes_init(&t);
     memset(model, 0, sizeof model);
     for (k = 0; k < KEYS; k++) {
-        /* distinct keys: the first byte is the index; key 0 is the empty key */
-        lens[k] = k == 0 ? 0 : (size_t)(1 + k % 7);
+        /* distinct keys: the first byte is the index; key 0 is the empty key; every
+           eighth key is longer than a slot holds inline */
+        lens[k] = k == 0 ? 0 : k % 8 == 0 ? (size_t)(CL_ECHO_INLINE + 1 + k % 20) : (size_t)(1 + k % 7);
         memset(keys[k], 'a' + k % 26, sizeof keys[k]);
         keys[k][0] = (char)k;
     }
     for (it = 0; it < iterations; it++) {
-        size_t got;
+        size_t got, held = 0;
+        model_entry *m;
+        uint64_t h;
+        int r;
         k = (int)(next() % KEYS);
-        switch (next() % 5) {
+        m = &model[k];
+        h = weak_hash(keys[k], lens[k]);
+        switch (next() % 7) {
         case 0:
         case 1:
-            if (cl_echoes_add(&t, weak_hash(keys[k], lens[k]), keys[k], lens[k]) != 0)
+            if (cl_echoes_expect(&t, h, keys[k], lens[k]) != 0)
                 return 1;
-            model[k]++;
+            if (m->inflight)
+                m->overlapped = 1;
+            m->count++;
+            m->inflight++;
+            if (next() % 8 == 0) { /* a batch that ran out of memory takes it back */
+                cl_echoes_unexpect(&t, h, keys[k], lens[k]);
+                m->count--;
+                m->inflight--;
+                model_settle(m);
+            }
             break;
         case 2:
-            got = cl_echoes_pop(&t, weak_hash(keys[k], lens[k]), keys[k], lens[k]);
-            if (got != model[k]) {
-                printf("pop of key %d: %zu, expected %zu\n", k, got, model[k]);
+        case 3:
+            r = (int)(next() % 4 != 0);
+            cl_echoes_settle(&t, h, keys[k], lens[k], r);
+            if (m->inflight)
+                m->inflight--;
+            if (!r)
+                m->count = 0;
+            model_settle(m);
+            break;
+        case 4:
+            if (next() % 2) {
+                r = cl_echoes_take(&t, h, keys[k], lens[k]);
+            } else { /* as the pump does: find, then take by slot */
+                size_t at = cl_echoes_find(&t, h, keys[k], lens[k]);
+                r = at == (size_t)-1 ? 0 : cl_echoes_take_at(&t, at);
+            }
+            if (r != (m->count > 0)) {
+                printf("take of key %d: %d, expected count %zu\n", k, r, m->count);
                 return 1;
             }
-            model[k] = 0;
-            break;
-        case 3:
-            cl_echoes_sub(&t, weak_hash(keys[k], lens[k]), keys[k], lens[k]);
-            if (model[k])
-                model[k]--;
+            if (m->count)
+                m->count = m->overlapped ? 0 : m->count - 1;
+            model_settle(m);
             break;
         default:
-            got = cl_echoes_get(&t, weak_hash(keys[k], lens[k]), keys[k], lens[k]);
-            if (got != model[k]) {
-                printf("get of key %d: %zu, expected %zu\n", k, got, model[k]);
+            got = cl_echoes_get(&t, h, keys[k], lens[k]);
+            if (got != m->count) {
+                printf("get of key %d: %zu, expected %zu\n", k, got, m->count);
                 return 1;
             }
         }
-        if (it % 100000 == 99999) {
+        if (it % 50000 == 49999) {
             cl_echoes_clear(&t);
-            memset(model, 0, sizeof model);
+            for (k = 0; k < KEYS; k++) {
+                model[k].count = 0;
+                model_settle(&model[k]);
+            }
+        }
+        for (k = 0; k < KEYS; k++)
+            held += model[k].count > 0 || model[k].inflight > 0;
+        if (held != cl_echoes_live(&t) || t.used > KEYS) {
+            printf("table holds %zu live keys, expected %zu\n", cl_echoes_live(&t), held);
+            return 1;
         }
     }
     cl_echoes_free(&t);

@@ -207,16 +207,25 @@ def test_two_processes_never_serve_an_old_value(redis_url):
 
 
 def _echo_counts(cache):
-    """The expected echoes of *cache* as a dict (C: an EchoTable; the twin: a dict)."""
-    table = cache._echoes
-    return table.counts() if hasattr(table, "counts") else dict(table)
+    """The expected echoes of *cache* as a dict ``{redis key: n}`` (both builds' tables)."""
+    return cache._echoes.counts()
 
 
-def _expect(cache, counts):
-    """Register *counts* ``{redis key: n}`` of expected echoes, as writes would."""
+def _expect(cache, counts, overlapped=False):
+    """Register *counts* ``{redis key: n}`` of expected echoes, as writes would.
+
+    The writes of a key run one after the other (each acknowledged before the
+    next is sent), or all at once if *overlapped*.
+    """
+    table, lock = cache._echoes, cache._echo_lock
     for rkey, n in counts.items():
         for _ in range(n):
-            assert core.echo_expect(cache._echoes, cache._echo_lock, [rkey], 1000)
+            assert core.echo_expect(table, lock, [rkey], 1000)
+            if not overlapped:
+                core.echo_settle(table, lock, [rkey])
+        if overlapped:
+            for _ in range(n):
+                core.echo_settle(table, lock, [rkey])
 
 
 def test_own_echoes_are_consumed_once_each_and_others_invalidate(pair):
@@ -232,9 +241,9 @@ def test_own_echoes_are_consumed_once_each_and_others_invalidate(pair):
     _expect(a, {b"co:e1": 1})
     a._on_invalidate([b"co:e1"])
     assert _echo_counts(a) == {} and a.local.get("e1") == 1
-    # two writes of ours announced in one message: the echo left over is dropped,
-    # so the next (foreign) announcement invalidates
-    _expect(a, {b"co:e1": 2})
+    # two writes of ours in flight at once, announced in one message: the echo left
+    # over is dropped, so the next (foreign) announcement invalidates
+    _expect(a, {b"co:e1": 2}, overlapped=True)
     a._on_invalidate([b"co:e1"])
     assert _echo_counts(a) == {} and a.local.get("e1") == 1
     a._on_invalidate([b"co:e1"])

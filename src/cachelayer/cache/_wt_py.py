@@ -8,8 +8,9 @@ under the GIL, the twin takes the lock it is given.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .._validate import MAX_TTL
 from ..local._sizeof_py import estimate_size
@@ -21,6 +22,7 @@ __all__ = [
     "echo_consume",
     "echo_drop",
     "echo_expect",
+    "echo_settle",
     "echo_table",
     "fill_one",
     "fill_written",
@@ -106,57 +108,130 @@ def _check_keys(rkeys: Sequence[Any]) -> None:
             raise TypeError(f"echo keys are bytes, not {type(rkey).__name__}")
 
 
-def echo_expect(echoes: dict[bytes, int], lock: Any, rkeys: list[bytes], limit: int) -> bool:
-    """Count one more expected invalidation for each Redis key of *rkeys* (distinct bytes).
+class EchoCounts(dict):  # type: ignore[type-arg]
+    """The twin's table of echoes: ``{redis key: [expected, in flight, overlapped]}``.
 
-    False, changing nothing, if the table would then hold more than *limit* keys.
+    An entry lives while it expects an announcement or has a write in flight
+    (the C build's ``EchoTable``, csrc/echoes.c, keeps the same rules).
+    """
+
+    def counts(self) -> dict[bytes, int]:
+        """The expected echoes as a dict ``{redis key: count}`` (a copy, for tests)."""
+        return {key: entry[0] for key, entry in self.items() if entry[0]}
+
+    def clear(self) -> None:
+        """Forget every expected echo (writes still in flight stay accounted for)."""
+        for key, entry in list(self.items()):
+            entry[0] = entry[2] = 0
+            if not entry[1]:
+                del self[key]
+
+
+def _settled(echoes: EchoCounts, rkey: bytes, entry: list[int]) -> None:
+    if not entry[0]:
+        entry[2] = 0
+        if not entry[1]:
+            del echoes[rkey]
+
+
+def echo_expect(
+    echoes: EchoCounts,
+    lock: Any,
+    rkeys: list[bytes],
+    limit: int,
+    keys: Optional[list[Any]] = None,
+) -> bool:
+    """Before writes of the Redis keys *rkeys* (distinct bytes) are sent: expect their echoes.
+
+    Each key gets one more expected invalidation and one more write in
+    flight; every call is matched by one :func:`echo_settle` (or
+    :func:`echo_drop`) of the same keys.  False, changing nothing, if the
+    table would then hold more than *limit* keys.  *keys* (the str keys of
+    *rkeys*) only matter to the C build's hashing.
     """
     _check_keys(rkeys)
     with lock:
         if len(echoes) + len(rkeys) > limit:
             return False
         for rkey in rkeys:
-            echoes[rkey] = echoes.get(rkey, 0) + 1
+            entry = echoes.get(rkey)
+            if entry is None:
+                echoes[rkey] = [1, 1, 0]
+            else:
+                if entry[1]:
+                    entry[2] = 1  # two writes in flight: one announcement may stand for both
+                entry[0] += 1
+                entry[1] += 1
     return True
 
 
-def echo_drop(echoes: dict[bytes, int], lock: Any, rkeys: Sequence[bytes]) -> None:
-    """Stop expecting any invalidation of the Redis keys *rkeys* (a failed write)."""
+def echo_settle(
+    echoes: EchoCounts,
+    lock: Any,
+    rkeys: Sequence[bytes],
+    results: Any = None,
+    keys: Optional[list[Any]] = None,
+) -> None:
+    """The writes of *rkeys* registered by :func:`echo_expect` got their replies.
+
+    *results* None: every write was acknowledged (its echo stays expected);
+    else one reply per key, True where the write was acknowledged: a key
+    whose write failed is expected no more.
+    """
     _check_keys(rkeys)
+    if results is not None and results is not False and len(results) != len(rkeys):
+        raise ValueError("echo_settle needs one reply per key")
     with lock:
-        for rkey in rkeys:
-            echoes.pop(rkey, None)
+        for n, rkey in enumerate(rkeys):
+            entry = echoes.get(rkey)
+            if entry is None:
+                continue
+            if entry[1]:
+                entry[1] -= 1
+            if results is None:
+                ok = True
+            elif results is False:
+                ok = False
+            else:
+                ok = results[n] is True
+            if not ok:
+                entry[0] = 0
+            _settled(echoes, rkey, entry)
 
 
-def echo_table() -> dict[bytes, int]:
-    """A new, empty table of expected echoes (a dict here; the C build's has its own lock)."""
-    return {}
+def echo_drop(echoes: EchoCounts, lock: Any, rkeys: Sequence[bytes]) -> None:
+    """The writes of *rkeys* failed or their outcome is unknown: expect no echo of them."""
+    echo_settle(echoes, lock, rkeys, False)
 
 
-def echo_consume(echoes: dict[bytes, int], lock: Any, raw_keys: list[bytes]) -> Sequence[bytes]:
+def echo_table(prefix_len: int = 0) -> EchoCounts:
+    """A new, empty table of expected echoes (a dict here; the C build's has its own lock).
+
+    *prefix_len* only matters to the C build's hashing.
+    """
+    return EchoCounts()
+
+
+def echo_consume(echoes: EchoCounts, lock: Any, raw_keys: list[bytes]) -> Sequence[bytes]:
     """The invalidated Redis keys of *raw_keys* that are not expected echoes.
 
-    A key named here consumes *every* echo expected for it: Redis announces a
-    key once per event-loop iteration however many writes it saw there, so
-    two writes of ours may come back as one message (docs/architecture.md,
-    "Own writes are visible at once").  Within one burst a key named twice
-    may consume two echoes; what is left of its count is dropped.
+    Each naming of a key takes one expected echo of it, or every one when
+    two writes of the key were in flight at once since it was last expected
+    to be quiet (Redis announces a key once per event-loop iteration however
+    many writes it saw there, so those two may come back as one message;
+    docs/architecture.md, "Own writes are visible at once"); a naming that
+    finds nothing expected is someone else's write.
     """
     _check_keys(raw_keys)
-    with lock:
-        got = [echoes.pop(raw, 0) for raw in raw_keys]
-    if 0 not in got:  # every key an echo of ours (the usual burst)
-        return ()
-    left: dict[bytes, int] = {}  # echoes of a key this burst may still consume
     others = []
-    for raw, count in zip(raw_keys, got):
-        if count:
-            left[raw] = count
-        pending = left.get(raw, 0)
-        if pending:
-            left[raw] = pending - 1
-        else:
-            others.append(raw)
+    with lock:
+        for raw in raw_keys:
+            entry = echoes.get(raw)
+            if entry is None or not entry[0]:
+                others.append(raw)
+                continue
+            entry[0] = 0 if entry[2] else entry[0] - 1
+            _settled(echoes, raw, entry)
     return others if others else ()
 
 
@@ -176,17 +251,22 @@ def fill_written(
     datas: list[bytes],
     results: Optional[Sequence[Any]],
     ttl: float,
-    weights: Optional[list[int]] = None,
+    weights: Union[list[int], bytes, None] = None,
 ) -> None:
     """Install the (key, value) *items* of a write in the L1, for *ttl* seconds.
 
     *datas* are the encoded values (their lengths bound the weights from
     below), *results* None (every item stored) or the per-item replies: only
     items whose reply is True are installed; *weights* None or each value's
-    decoded-size estimate found while encoding it (-1: weighed here).  An
-    item heavier than the whole L1 is removed from it instead.
+    decoded-size estimate found while encoding it (-1: weighed here), as a
+    list of ints or as native int64s in a bytes object.  An item heavier
+    than the whole L1 is removed from it instead.
     """
     n = len(items)
+    if isinstance(weights, bytes):
+        if len(weights) != 8 * n:
+            raise ValueError("fill_written needs one encoded value, reply and weight per item")
+        weights = list(struct.unpack(f"={n}q", weights))
     if (
         len(datas) != n
         or (results is not None and len(results) != n)

@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .._impl import core
 from .._stats import CacheStats
@@ -132,6 +132,12 @@ class CacheCore(_CacheFront):
             self._codec = EncryptingCodec(  # type: ignore[assignment]
                 self._codec, keys, cfg.namespace, cfg
             )
+        #: The codec's one-call encoder of an untagged batch (the C build's own
+        #: Codec only: a wrapping codec, e.g. the encrypting one, forwards other
+        #: attributes to the codec it wraps), or None.
+        self._encode_batch: Any = (
+            getattr(self._codec, "_encode_batch", None) if type(self._codec) is Codec else None
+        )
         self._durable: Durability = self._durability(None)
         self._breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown)
         self._epochs = Epochs()
@@ -143,7 +149,7 @@ class CacheCore(_CacheFront):
         self._key_events: dict[str, threading.Event] = {}
         #: Redis keys of own writes still to be announced (C: an EchoTable the
         #: listener's pump consumes without the GIL; the twin: a dict).
-        self._echoes: Any = core.echo_table()
+        self._echoes: Any = core.echo_table(len(self._prefix_bytes))
         self._echo_lock = threading.Lock()
         self._dict_lock = threading.Lock()
         self._trust_lock = threading.Lock()  # L1 trust changes vs. local-only writes
@@ -198,7 +204,7 @@ class CacheCore(_CacheFront):
         self._dict_lock = threading.Lock()
         self._trust_lock = threading.Lock()
         self._tag_lock = threading.Lock()
-        self._echoes = core.echo_table()
+        self._echoes = core.echo_table(len(self._prefix_bytes))
         self._key_events = {}
         self._flights = self._new_flights()
         self._breaker = CircuitBreaker(self.config.breaker_threshold, self.config.breaker_cooldown)
@@ -301,13 +307,20 @@ class CacheCore(_CacheFront):
         return _pack_envelope(payload, now_ms() + int(ttl * 1000), compute_ms, tags), weight
 
     def _encode_many_weighed(
-        self, items: Sequence[tuple[str, Any]], ttl: float, tags: Sequence[tuple[str, int]]
-    ) -> tuple[list[bytes], list[int]]:
-        """:meth:`_encode_many`, and each value's L1 weight (as :meth:`_encode_weighed`)."""
-        encode = self._codec._encode_weighed
+        self, items: list[tuple[str, Any]], ttl: float, tags: Sequence[tuple[str, int]]
+    ) -> tuple[list[bytes], Union[list[int], bytes]]:
+        """:meth:`_encode_many`, and each value's L1 weight (as :meth:`_encode_weighed`).
+
+        The weights are a list, or native int64s in a bytes object from the C
+        codec's one-call batch encoder (``fill_written`` takes either).
+        """
         expire_at = now_ms() + int(ttl * 1000)
+        if not tags and self._encode_batch is not None:
+            packed: tuple[list[bytes], bytes] = self._encode_batch(items, expire_at, True)
+            return packed
+        encode = self._codec._encode_weighed
         out = []
-        weights = []
+        weights: list[int] = []
         for key, value in items:
             data, weight = encode(value, key)
             if type(value) is not int or tags:
@@ -317,11 +330,14 @@ class CacheCore(_CacheFront):
         return out, weights
 
     def _encode_many(
-        self, items: Sequence[tuple[str, Any]], ttl: float, tags: Sequence[tuple[str, int]]
+        self, items: list[tuple[str, Any]], ttl: float, tags: Sequence[tuple[str, int]]
     ) -> list[bytes]:
-        """:meth:`_encode` for a batch: one clock read, no per-item call overhead."""
-        encode = self._codec.encode
+        """:meth:`_encode` for a batch: one clock read, one codec call when untagged."""
         expire_at = now_ms() + int(ttl * 1000)
+        if not tags and self._encode_batch is not None:
+            datas: list[bytes] = self._encode_batch(items, expire_at, False)[0]
+            return datas
+        encode = self._codec.encode
         out = []
         for key, value in items:
             if type(value) is int and not tags:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .._impl import core
 from ..errors import CacheError, ValueTooLarge
@@ -29,6 +29,7 @@ _NO_TOKEN: EpochToken = None  # a batch written without an L1
 # the write-through kernels: _wt.pxi in C (atomic under the GIL), twin cache/_wt_py.py
 _echo_expect = core.echo_expect
 _echo_drop = core.echo_drop
+_echo_settle = core.echo_settle
 _fill_written = core.fill_written
 _fill_one = core.fill_one
 
@@ -133,34 +134,58 @@ class L1Bookkeeping(CacheCore):
                 delete(key)
         return token
 
-    def _expect_echo(self, rkeys: list[bytes]) -> bool:
+    def _expect_echo(self, rkeys: list[bytes], keys: Optional[list[Any]] = None) -> bool:
         """Note before a write that surely modifies *rkeys* that its invalidation is ours.
 
         The write-through L1 value then survives the invalidation the write
         triggers.  Echoes are kept by Redis key (namespaced bytes, as the
         invalidation names them), so the listener matches them undecoded.
 
-        *rkeys* are distinct.  Only in ``bcast`` mode while coherent: such a
+        *rkeys* are distinct; *keys*, if given, their str keys (the C
+        table reuses their cached hashes).  Only in ``bcast`` mode while coherent: such a
         write is announced, possibly in one message with other writes of the
         key (the listener then consumes every echo of it).  Returns whether
         writing through is safe (not when the table of expected echoes would
         outgrow the L1's size: the write then simply does not fill the L1).
-        Every caller clears the echoes of a write that failed, whatever the
-        failure (:meth:`_drop_echoes`).
+        Every caller settles each key it registered exactly once: acknowledged
+        (:meth:`_settle_echoes`) or failed, whatever the failure
+        (:meth:`_drop_echoes`).
         """
         if self._l1 is None or not self._l1_trusted:
             return False
         mode = self.config.coherence
         if mode == "bcast":
-            return bool(_echo_expect(self._echoes, self._echo_lock, rkeys, self._per_key_limit))
+            return bool(
+                _echo_expect(self._echoes, self._echo_lock, rkeys, self._per_key_limit, keys)
+            )
         return mode == "off"
 
-    def _drop_echoes(self, keys: Sequence[str], rkeys: Sequence[bytes]) -> None:
+    def _settle_echoes(
+        self,
+        rkeys: list[bytes],
+        results: Optional[Sequence[Any]] = None,
+        keys: Optional[list[Any]] = None,
+    ) -> None:
+        """Writes registered by :meth:`_expect_echo` got their replies.
+
+        *results*: per key, True where acknowledged (None: all were); *keys*
+        as given to :meth:`_expect_echo`.  Their echoes stay expected; the
+        table learns that they are no longer in flight (a later write of the
+        key then does not overlap them).
+        """
+        if self.config.coherence == "bcast":
+            _echo_settle(self._echoes, self._echo_lock, rkeys, results, keys)
+
+    def _drop_echoes(
+        self, keys: Sequence[str], rkeys: Sequence[bytes], registered: bool = True
+    ) -> None:
         """A write that failed or whose outcome is unknown: stop expecting its invalidations.
 
-        *rkeys* are the Redis keys of *keys*, in the same order.
+        *rkeys* are the Redis keys of *keys*, in the same order; *registered*
+        whether :meth:`_expect_echo` said True for them (only then are they
+        settled here).  The keys are forgotten either way.
         """
-        if self._echoes:
+        if registered and self.config.coherence == "bcast":
             _echo_drop(self._echoes, self._echo_lock, rkeys)
         for key in keys:
             self._forget(key)
@@ -199,7 +224,7 @@ class L1Bookkeeping(CacheCore):
         tags: Sequence[str] = (),
         tag_generation: int = -1,
         results: Optional[Sequence[Any]] = None,
-        weights: Optional[list[int]] = None,
+        weights: Union[list[int], bytes, None] = None,
     ) -> None:
         """:meth:`_write_through` for a batch written to Redis: one C call, one epoch check.
 

@@ -137,10 +137,15 @@ class Scripts(Loaders):
                 self._drop_echoes([key], [rkey])
             raise server_error(reply, key, "EVAL")
         if through:
-            decoded = fill(reply)
+            try:
+                decoded = fill(reply)
+            except BaseException:
+                self._drop_echoes([key], [rkey])
+                raise
             if decoded is None or decoded[1] <= 0:
                 self._drop_echoes([key], [rkey])
             else:
+                self._settle_echoes([rkey])
                 self._write_through(key, decoded[0], decoded[1], _reply_size(reply), token)
         return reply
 

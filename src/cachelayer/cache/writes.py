@@ -114,7 +114,8 @@ class Writes(Reads):
             data = self._encode(key, value, seconds, versions, compute_ms)
         else:  # weighed for the L1 while it is packed
             data, weight = self._encode_weighed(key, value, seconds, versions, compute_ms)
-        through = self._expect_echo([rkey])
+        one = [key]
+        through = self._expect_echo([rkey], one)
         self._epochs.bump(key)  # as _forget; written through, the entry is replaced later
         if not through and self._l1 is not None:
             self._l1.delete(key)
@@ -122,11 +123,12 @@ class Writes(Reads):
         try:
             yield CALL, self._tier.set, (rkey, data, px(seconds), False, durable)
         except BaseException as exc:
-            self._drop_echoes([key], [rkey])
+            self._drop_echoes([key], [rkey], through)
             self._write_failed(exc, [(key, value)], seconds)
             return False
         self._counters.sets += 1
         if through:
+            self._settle_echoes([rkey], None, one)
             self._write_through(
                 key,
                 value,
@@ -190,7 +192,7 @@ class Writes(Reads):
             datas = self._encode_many(items, seconds, versions)
         else:  # weighed for the L1 while they are packed
             datas, weights = self._encode_many_weighed(items, seconds, versions)
-        through = self._expect_echo(rkeys)
+        through = self._expect_echo(rkeys, keys)
         # Written through, the L1 entries are replaced on success and forgotten
         # on failure: until then they may keep the values before this write.
         token = self._forget_many(keys, drop=not through)
@@ -208,12 +210,15 @@ class Writes(Reads):
                 ),
             )
         except BaseException as exc:
-            self._drop_echoes(keys, rkeys)
+            self._drop_echoes(keys, rkeys, through)
             self._write_failed(exc, items, seconds)
             return keys
         failed = [k for k, ok in zip(keys, results) if ok is not True]
+        if through:  # the failed ones are expected no more
+            self._settle_echoes(rkeys, results if failed else None, keys)
         if failed:
-            self._drop_echoes(failed, [rk for rk, ok in zip(rkeys, results) if ok is not True])
+            for k in failed:
+                self._forget(k)
             refused = next(r for r in results if r is not True)
             if isinstance(refused, Exception):
                 self._note_refused_batch(refused, failed)
