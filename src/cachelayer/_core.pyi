@@ -358,6 +358,16 @@ def fill_written(
 ) -> None:
     """Install the acknowledged (key, value) items of a write in the L1."""
 
+def fill_read(
+    l1: LocalCache,
+    items: list[tuple[Any, Any]],
+    sizes: list[int],
+    envs: list[Any],
+    longest: float,
+    now_ms: float,
+) -> None:
+    """Install the (key, value) items of a batch read in the L1 (each until its Redis expiry)."""
+
 def fill_one(l1: LocalCache, key: Any, value: Any, size: int, ttl: float, weight: int = -1) -> None:
     """Install one written (key, value) in the L1 (*size*: its encoded length)."""
 

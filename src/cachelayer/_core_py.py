@@ -27,6 +27,7 @@ from .cache._wt_py import (  # noqa: F401
     echo_settle,
     echo_table,
     fill_one,
+    fill_read,
     fill_written,
 )
 from .l2._resp_py import encode_batch, encode_command, encode_del, encode_mget, encode_set_many  # noqa: F401

@@ -14,10 +14,7 @@
 
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_DECREF
-from cpython.long cimport PyLong_CheckExact, PyLong_AsLongLong
-
-cdef extern from "Python.h":
-    long long PyLong_AsLongLongAndOverflow(object o, int *overflow) except? -1
+from cpython.long cimport PyLong_CheckExact, PyLong_AsLongLong, PyLong_AsLongLongAndOverflow
 from cpython.float cimport PyFloat_CheckExact, PyFloat_AS_DOUBLE
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.exc cimport (PyErr_Fetch, PyErr_GivenExceptionMatches, PyErr_NormalizeException,

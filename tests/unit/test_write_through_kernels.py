@@ -106,6 +106,30 @@ def test_fill_installs_acknowledged_items_weighed_by_their_decoded_size(
         impl.fill_one(l1, "f", 1, 1, 0.0)
 
 
+def test_a_read_fill_keeps_each_value_until_its_redis_expiry_at_most(
+    impl: ModuleType, clock: FakeClock
+) -> None:
+    l1 = impl.LocalCache(100, 4096, timer=clock)
+    l1.set("old", "stale")
+    now_ms = 1_000_000.0
+    items = [("a", VALUE), ("b", "v"), ("c", "soon"), ("d", "gone"), ("old", ["x" * 100] * 100)]
+    envs = [None, (now_ms + 600_000, 0, (), 11), (now_ms + 2_000, 0, (), 11), (now_ms, 0, (), 11)]
+    envs.append((0, 0, (), 11))
+    impl.fill_read(l1, items, [5, 300, 4, 4, 10], envs, 60.0, now_ms)
+    assert l1.get("a") == VALUE and l1.get("b") == "v" and l1.get("c") == "soon"
+    assert "d" not in l1  # already at its Redis expiry: not filled
+    assert "old" not in l1  # heavier than the whole L1: removed, the older value too
+    assert l1.weight == estimate_size(VALUE, 256) + 300 + estimate_size("soon", 256)
+    clock.advance(2.5)
+    assert "c" not in l1 and l1.get("b") == "v"  # c lived until its Redis expiry
+    clock.advance(58.0)
+    assert "a" not in l1 and "b" not in l1  # the rest lived l1_max_ttl
+    with pytest.raises(ValueError):
+        impl.fill_read(l1, items, [1], envs, 60.0, now_ms)
+    with pytest.raises(ValueError):
+        impl.fill_read(l1, [], [], [], 0.0, now_ms)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(

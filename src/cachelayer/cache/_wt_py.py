@@ -25,6 +25,7 @@ __all__ = [
     "echo_settle",
     "echo_table",
     "fill_one",
+    "fill_read",
     "fill_written",
 ]
 
@@ -281,6 +282,42 @@ def fill_written(
         if type(item) is not tuple or len(item) != 2:
             raise TypeError("fill_written takes (key, value) tuples")
         w = _weight(item[1], len(datas[i]), -1 if weights is None else weights[i])
+        if w > 0xFFFFFFFF or (limit and w > limit):
+            l1.delete(item[0])
+            continue
+        l1.set(item[0], item[1], ttl=ttl, weight=w)
+
+
+def fill_read(
+    l1: Any,
+    items: list[tuple[Any, Any]],
+    sizes: list[int],
+    envs: list[Any],
+    longest: float,
+    now_ms: float,
+) -> None:
+    """Install the (key, value) *items* of a batch read from Redis in the L1.
+
+    *sizes* are their stored lengths (the weights' lower bound), *envs* their
+    parsed envelopes (None, or item 0 the Redis expiry in Unix ms, 0 for
+    none).  Each value lives *longest* seconds, or until its Redis expiry if
+    that comes first (an item within a millisecond of it is skipped); an
+    entry heavier than the whole L1 is removed instead.
+    """
+    n = len(items)
+    if len(sizes) != n or len(envs) != n:
+        raise ValueError("fill_read needs one size and one envelope per item")
+    _check_ttl("fill_read", longest)
+    limit = l1.max_weight
+    for item, size, env in zip(items, sizes, envs):
+        if type(item) is not tuple or len(item) != 2:
+            raise TypeError("fill_read takes (key, value) tuples")
+        ttl = longest
+        if env is not None and env[0] and env[0] - now_ms < longest * 1000.0:
+            ttl = (env[0] - now_ms) / 1000.0
+            if ttl <= 0.001:
+                continue
+        w = _weight(item[1], size, -1)
         if w > 0xFFFFFFFF or (limit and w > limit):
             l1.delete(item[0])
             continue

@@ -32,6 +32,7 @@ _echo_drop = core.echo_drop
 _echo_settle = core.echo_settle
 _fill_written = core.fill_written
 _fill_one = core.fill_one
+_fill_read = core.fill_read
 
 
 class L1Bookkeeping(CacheCore):
@@ -77,38 +78,27 @@ class L1Bookkeeping(CacheCore):
         self,
         keys: Sequence[str],
         token: EpochToken,
-        items: Sequence[tuple[str, Any]],
-        sizes: Sequence[int],
-        envs: Sequence[Optional[Any]],
+        items: list[tuple[str, Any]],
+        sizes: list[int],
+        envs: list[Optional[Any]],
     ) -> None:
         """:meth:`_fill` for the untagged values of one batch read: one L1 call, one epoch check.
 
         *keys* are every key the batch asked Redis for and *token* their
         :meth:`Epochs.snapshot_many` taken before the read; *items* the
         (key, value) pairs found, with their stored *sizes* and envelopes.
-        Values that expire in Redis before ``l1_max_ttl`` are filled one by one
-        with their own TTL, the rest by one ``set_many``.
+        A value that expires in Redis before ``l1_max_ttl`` lives in the L1
+        until then (``fill_read``).
         """
         l1 = self._l1
         if l1 is None or not self._l1_trusted:
             return
-        longest = self.config.l1_max_ttl
-        now = now_ms()
-        horizon = now + longest * 1000.0
-        batch: list[tuple[str, Any]] = []
-        weights: list[int] = []
-        for item, size, env in zip(items, sizes, envs):
-            weight = weigh(item[1], size)
-            if env is None or not env[EXPIRE] or env[EXPIRE] >= horizon:
-                batch.append(item)
-                weights.append(weight)
-                continue
-            ttl = (env[EXPIRE] - now) / 1000.0
-            if ttl > 0.001:
-                with contextlib.suppress(ValueTooLarge):
-                    l1.set(item[0], item[1], ttl=ttl, weight=weight)
-        if batch:
-            _store_batch(l1, batch, longest, weights)
+        try:  # one C call: each value weighed, each until its own Redis expiry at most
+            _fill_read(l1, items, sizes, envs, self.config.l1_max_ttl, now_ms())
+        except CacheError:  # e.g. a table that cannot grow: no older value may stay
+            for key, _ in items:
+                l1.delete(key)
+            return
         for n in self._epochs.changed_keys(keys, token):
             l1.delete(keys[n])  # an invalidation raced with the read
 
@@ -345,20 +335,3 @@ class L1Bookkeeping(CacheCore):
             index.clear()
             total = 0
         self._tag_indexed = total
-
-
-def _store_batch(
-    l1: LocalCache, items: Sequence[tuple[str, Any]], ttl: float, weights: Sequence[int]
-) -> None:
-    """``l1.set_many``; if the batch is refused (a value too large), item by item.
-
-    An item the L1 refuses on its own is dropped from it (never left stale).
-    """
-    try:
-        l1.set_many(items, ttl, weights)
-    except CacheError:
-        for (key, value), weight in zip(items, weights):
-            try:
-                l1.set(key, value, ttl=ttl, weight=weight)
-            except CacheError:
-                l1.delete(key)
