@@ -285,6 +285,48 @@ def test_a_save_is_written_through_so_the_next_load_needs_no_round_trip(cache, r
     assert store.load(s.id)["a"] == 100
 
 
+def _stored(redis_url, session_id):
+    """The session as Redis holds it, decoded as a load from Redis would (no L1)."""
+    off = Cache.from_url(redis_url, l1_enabled=False)
+    try:
+        return SessionStore(off).load(session_id)
+    finally:
+        off.close()
+
+
+def test_the_snapshot_written_through_is_what_redis_holds(cache, redis_url):
+    store = SessionStore(cache)
+    s = store.create(user_id="ann", data={"a": 1, "gone": [1], "keep": {"x": 1}})
+    s["a"] = 2
+    s["new"] = "v" * 50
+    del s["gone"]
+    store.save(s)  # this copy was the stored state: the reply carries no hash
+    mine, truth = store.load(s.id), _stored(redis_url, s.id)
+    assert dict(mine) == dict(truth) == {"a": 2, "keep": {"x": 1}, "new": "v" * 50}
+    for attr in ("version", "user_id", "created_ms", "absolute_ms"):
+        assert getattr(mine, attr) == getattr(truth, attr)
+    assert mine._snapshot.size == truth._snapshot.size
+    assert mine._snapshot.seen_ms == truth._snapshot.seen_ms
+    assert mine._snapshot.requests == truth._snapshot.requests
+    # another writer between our load and our save: the reply carries the merged hash
+    ours = store.load(s.id)
+    other = Cache.from_url(redis_url)
+    try:
+        theirs = SessionStore(other).load(s.id)
+        theirs["b"] = "theirs"
+        SessionStore(other).save(theirs)
+    finally:
+        other.close()
+    ours["c"] = "ours"
+    store.save(ours)
+    assert not ours._exact  # the next save of this copy asks for the hash again
+    assert dict(store.load(s.id)) == dict(_stored(redis_url, s.id))
+    assert {"b", "c"} <= set(store.load(s.id))  # both changes kept, here and in Redis
+    ours["d"] = 1
+    store.save(ours)
+    assert dict(store.load(s.id)) == dict(_stored(redis_url, s.id))
+
+
 def test_stats_count_events(store):
     s = store.create(user_id="fay")
     store.create(user_id="gus")

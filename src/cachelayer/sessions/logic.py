@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..errors import (
     InvalidArgument,
@@ -298,21 +298,56 @@ class SessionLogic:
             self.config.max_session_bytes,
             len(sets),
             self._take_requests(handle),
+            session.version if session._exact else -2,  # -2: no version is "known"
             *flat,
         )
         return args, sets, deletes, expect
 
-    def save_fill(self, reply: Any) -> Optional[tuple[Snapshot, float]]:
-        """The ``fill`` of a SAVE: the saved session as :meth:`decode` gives it, None if refused."""
-        if type(reply) is not list or len(reply) < 4 or reply[0] != 1:
-            return None
-        return self.decode(reply[3])
+    def save_fill(
+        self, session: Session, plan: Plan
+    ) -> Callable[[Any], Optional[tuple[Snapshot, float]]]:
+        """The ``fill`` of the SAVE of *plan*: the saved session and its L1 lifetime.
+
+        When the reply says the session was at the version this copy holds,
+        the saved state is this copy's plus what the save wrote (no HGETALL
+        was sent back); else the reply's HGETALL is decoded.  None if refused.
+        """
+
+        def fill(reply: Any) -> Optional[tuple[Snapshot, float]]:
+            if type(reply) is not list or len(reply) < 5 or reply[0] != 1:
+                return None
+            if reply[3] != 0:
+                return self.decode(reply[3])
+            old = session._snapshot
+            raw = dict(session._raw)
+            raw.update(plan[1])
+            for key in plan[2]:
+                raw.pop(key, None)
+            seen = int(plan[0][2])
+            snap = Snapshot(
+                old.user_id,
+                old.created_ms,
+                old.absolute_ms,
+                old.idle_ms,
+                int(reply[1]),
+                seen,
+                int(reply[2]),
+                int(reply[4]),
+                dict.fromkeys(raw, LAZY),
+                raw,
+            )
+            ttl = (min(seen + old.idle_ms, old.absolute_ms) - _now_ms()) / 1000.0
+            return None if ttl <= 0 else (snap, ttl)
+
+        return fill
 
     def saved(self, session: Session, reply: Any, plan: Plan) -> int:
         """The new version after the SAVE *reply* for *plan*; the typed error if refused."""
         status, version = reply[0], reply[1]
         if status == 1:
             session._committed(plan[1], plan[2], version)
+            if reply[3] != 0:  # someone else saved meanwhile: this copy is not the stored state
+                session._exact = False
             return int(version)
         handle = session.handle
         if status == -3:
@@ -333,7 +368,7 @@ class SessionLogic:
         plan = self.save_plan(session, expect_version)
         if plan is None:
             return session.version
-        reply = yield CALL, "eval", plan[0], {"fill": self.save_fill}
+        reply = yield CALL, "eval", plan[0], {"fill": self.save_fill(session, plan)}
         return self.saved(session, reply, plan)
 
     def rotate(self, session: Session, user_id: Any = KEEP) -> Step[Session]:

@@ -138,6 +138,9 @@ class Session(MutableMapping[str, Any]):
         self._data: dict[str, Any] = snapshot.data.copy()
         self._changed: set[str] = set()
         self._deleted: set[str] = set()
+        #: Whether the stored session is exactly this copy's ``_raw`` at ``version``
+        #: (False once a save found that someone else had saved meanwhile).
+        self._exact = True
 
     @classmethod
     def blank(cls, decode: Callable[[bytes], Any]) -> Session:

@@ -38,14 +38,21 @@ LOAD = b"return redis.call('HGETALL', KEYS[1])"
 
 META = b"return redis.call('HMGET', KEYS[1], '~u', '~c', '~a', '~s', '~r', '~v')"
 
-# ARGV: now, expect_version (-1: any), max_bytes, n_sets, requests, f1, v1, ..., d1, d2, ...
-# One HMGET of the metadata, HSTRLEN (not HGET: no copy) per written or deleted field, one
-# HSET of the fields and the new metadata, HDEL if needed, PEXPIRE.  Kept short: EVAL sends
-# and hashes the source on every call.  A save returns the session as HGETALL would (its
-# fourth item): written through to the L1, the next load of it here needs no round trip.
+# ARGV: now, expect_version (-1: any), max_bytes, n_sets, requests, known_version,
+#       f1, v1, ..., d1, d2, ...
+# One HMGET of the metadata and of the written or deleted fields (their old sizes), one HSET
+# of the fields and the new metadata, HDEL if needed, PEXPIRE.  Kept short: EVAL sends and
+# hashes the source on every call.  Returns {status, version, size, hash, requests}: when the
+# session was at known_version (the caller's copy is the stored state), hash is 0 and the
+# caller builds the saved session itself; else it is the session as HGETALL gives it.  Either
+# way the save is written through to the L1: the next load of it here needs no round trip.
 SAVE = b"""local k=KEYS[1]
 local now=tonumber(ARGV[1])
-local m=redis.call('HMGET',k,'~a','~v','~z','~i','~r')
+local j=7+2*tonumber(ARGV[4])
+local q={'~a','~v','~z','~i','~r'}
+for i=7,j-1,2 do q[#q+1]=ARGV[i] end
+for i=j,#ARGV do q[#q+1]=ARGV[i] end
+local m=redis.call('HMGET',k,unpack(q))
 if not m[1] then return {-1,0,0} end
 local a=tonumber(m[1])
 if a<=now then redis.call('UNLINK',k) return {-2,0,0} end
@@ -53,25 +60,24 @@ local v=tonumber(m[2])
 local e=tonumber(ARGV[2])
 if e>=0 and e~=v then return {-3,v,0} end
 local z=tonumber(m[3])
-local j=6+2*tonumber(ARGV[4])
-for i=6,j-1,2 do
-local f=ARGV[i]
-local o=redis.call('HSTRLEN',k,f)
-if o==0 and redis.call('HEXISTS',k,f)==0 then z=z+#f end
-z=z-o+#ARGV[i+1]
+local p=5
+for i=7,j-1,2 do
+p=p+1
+if m[p] then z=z-#m[p]+#ARGV[i+1] else z=z+#ARGV[i]+#ARGV[i+1] end
 end
 for i=j,#ARGV do
-local f=ARGV[i]
-local o=redis.call('HSTRLEN',k,f)
-if o>0 or redis.call('HEXISTS',k,f)==1 then z=z-o-#f end
+p=p+1
+if m[p] then z=z-#m[p]-#ARGV[i] end
 end
 if z>tonumber(ARGV[3]) then return {-4,v,z} end
+local r=(tonumber(m[5]) or 0)+tonumber(ARGV[5])
+local known=tonumber(ARGV[6])==v
 v=v+1
-redis.call('HSET',k,'~v',v,'~z',z,'~s',ARGV[1],'~r',(tonumber(m[5]) or 0)+tonumber(ARGV[5]),
-unpack(ARGV,6,j-1))
+redis.call('HSET',k,'~v',v,'~z',z,'~s',ARGV[1],'~r',r,unpack(ARGV,7,j-1))
 if j<=#ARGV then redis.call('HDEL',k,unpack(ARGV,j)) end
 redis.call('PEXPIRE',k,math.max(1,math.min(tonumber(m[4]),a-now)))
-return {1,v,z,redis.call('HGETALL',k)}
+if known then return {1,v,z,0,r} end
+return {1,v,z,redis.call('HGETALL',k),r}
 """
 
 # ARGV: now, requests

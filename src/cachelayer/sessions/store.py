@@ -97,7 +97,8 @@ class SessionStore(_Base):
         plan = logic.save_plan(session, expect_version)
         if plan is None:
             return session.version
-        return logic.saved(session, self.cache.eval(*plan[0], fill=logic.save_fill), plan)
+        reply = self.cache.eval(*plan[0], fill=logic.save_fill(session, plan))
+        return logic.saved(session, reply, plan)
 
     def touch(self, session: Session) -> bool:
         """Extend *session*'s idle timeout; False if it is gone."""
@@ -169,7 +170,7 @@ class AsyncSessionStore(_Base):
         plan = logic.save_plan(session, expect_version)
         if plan is None:
             return session.version
-        reply = await self.cache.eval(*plan[0], fill=logic.save_fill)
+        reply = await self.cache.eval(*plan[0], fill=logic.save_fill(session, plan))
         return logic.saved(session, reply, plan)
 
     async def touch(self, session: Session) -> bool:
