@@ -36,6 +36,7 @@ import redis
 
 from cachelayer import Cache
 from cachelayer.sessions import SessionStore
+from cachelayer.sessions.scripts import SAVE
 from cachelayer.testing.servers import RedisServer
 
 ENDPOINTS = ("/count", "/whoami")  # writes one field / only reads the session
@@ -119,6 +120,17 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
 
         raw.hset("raw:hash", mapping={"f0": "1", "f1": "x" * 28})
         get_script = "return redis.call('GET', KEYS[1])"
+        e = cold_store.create(data=FIELDS)
+        e_key = cold_store.logic.key_of(e.handle)
+        e_version = [e.version]
+
+        def eval_save() -> None:  # the SAVE script alone, as the store sends it
+            reply = raw.eval(
+                SAVE.decode(), 1, e_key, int(time.time() * 1000), -1, 1 << 20, 1, 0, e_version[0],
+                b"df0", b"\x92\x01",
+            )  # fmt: skip
+            e_version[0] = reply[1]
+
         us = interleaved_us(
             {
                 "l1": lambda: store.load(s.id),
@@ -127,6 +139,7 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
                 "eval_get": lambda: raw.eval(get_script, 1, "raw:blob"),
                 "save_defaults": save_defaults,
                 "save": save_one,
+                "eval_save": eval_save,
                 "hset": lambda: raw.hset("raw:hash", "f0", b"\x92\x01"),
             },
             seconds,
@@ -139,6 +152,7 @@ def primitives(url: str, seconds: float) -> list[tuple[str, float]]:
         ("redis-py EVAL of a GET of them (script ceiling)", us["eval_get"]),
         ("save of one changed field, defaults (written through)", us["save_defaults"]),
         ("save of one changed field (L1 off)", us["save"]),
+        ("redis-py EVAL of the save script (script ceiling)", us["eval_save"]),
         ("redis-py HSET of one field", us["hset"]),
     ]
 

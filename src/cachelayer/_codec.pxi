@@ -228,19 +228,20 @@ cdef object _cx_tail(bytes data, Py_ssize_t start):
     return memoryview(data)[start:]
 
 
-cdef object _cx_unpack(object raw, Py_ssize_t limit):
+cdef object _cx_unpack(object raw, Py_ssize_t limit, Py_ssize_t *weight=NULL):
+    # weight: NULL, or where the built objects' L1 weight is added up
     cdef const unsigned char[::1] view
     _cx_require()
     if type(raw) is bytes:
         return cx_mp_unpack(<const unsigned char *>PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw),
                             _cx_ext_hook, _cx_ext_finish, _cx_timestamp, _cx_TooManyObjects,
-                            _cx_nest_mask, limit)
+                            _cx_nest_mask, limit, weight)
     view = raw
     if view.shape[0] == 0:
         return cx_mp_unpack(<const unsigned char *>b"", 0, _cx_ext_hook, _cx_ext_finish,
-                            _cx_timestamp, _cx_TooManyObjects, _cx_nest_mask, limit)
+                            _cx_timestamp, _cx_TooManyObjects, _cx_nest_mask, limit, weight)
     return cx_mp_unpack(&view[0], view.shape[0], _cx_ext_hook, _cx_ext_finish, _cx_timestamp,
-                        _cx_TooManyObjects, _cx_nest_mask, limit)
+                        _cx_TooManyObjects, _cx_nest_mask, limit, weight)
 
 
 cdef Py_ssize_t _cx_limit(object max_objects) except -1:
@@ -741,7 +742,22 @@ cdef class Codec:
             raise ValueError(f"offset {offset} is outside the {PyBytes_GET_SIZE(data)} bytes")
         return self._decode_from(data, offset, key)
 
-    cdef object _decode_from(self, bytes b, Py_ssize_t off, object key):
+    def _decode_weighed_at(self, bytes data not None, Py_ssize_t offset, key, list weights):
+        """:meth:`_decode_at`, appending the value's L1 weight to *weights* once it decoded.
+
+        The weight is the decoded-size estimate (``estimate_size`` with no
+        limit on the objects visited) added up by the msgpack decoder as it
+        builds the objects, or -1 (another serializer: the caller weighs it).
+        Used by the L1 fill of a read.
+        """
+        cdef Py_ssize_t weight = 0
+        if offset < 0 or offset > PyBytes_GET_SIZE(data):
+            raise ValueError(f"offset {offset} is outside the {PyBytes_GET_SIZE(data)} bytes")
+        value = self._decode_from(data, offset, key, &weight)
+        weights.append(weight if weight > 0 else -1)
+        return value
+
+    cdef object _decode_from(self, bytes b, Py_ssize_t off, object key, Py_ssize_t *weight=NULL):
         cdef const uint8_t *p
         cdef Py_ssize_t n
         cdef int64_t iv = 0
@@ -788,7 +804,7 @@ cdef class Codec:
             raw = self._decompress(codec, _cx_tail(b, body), length, f.dict_id, key)
         if f.flags & CL_FLAG_CRC32 and _cx_crc32(raw) != f.crc32:
             raise _cx_E.checksum_error(key)
-        value = self._deserialize(sid, ser, raw, key)
+        value = self._deserialize(sid, ser, raw, key, weight)
         self._decoded += 1
         return value
 
@@ -842,7 +858,8 @@ cdef class Codec:
         except _cx_PayloadError as exc:
             raise _cx_E.decompress_error(codec, str(exc), key) from None
 
-    cdef object _deserialize(self, int sid, object ser, object raw, object key):
+    cdef object _deserialize(self, int sid, object ser, object raw, object key,
+                             Py_ssize_t *weight=NULL):
         if sid == CL_SER_BYTES:
             return raw if type(raw) is bytes else bytes(raw)
         try:
@@ -850,7 +867,7 @@ cdef class Codec:
                 return str(raw, "utf-8", "surrogatepass")
             if sid == CL_SER_MSGPACK:
                 try:
-                    return _cx_unpack(raw, self._max_objects)
+                    return _cx_unpack(raw, self._max_objects, weight)
                 except _cx_TooManyObjects:
                     raise _cx_E.too_many_objects(self._max_objects, key) from None
                 except Exception:

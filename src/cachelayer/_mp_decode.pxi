@@ -64,7 +64,34 @@ cdef extern from *:
         uint32_t nest_mask;   /* bit c: the payload of extension code c is a document */
         Py_ssize_t left;      /* objects that may still be decoded */
         Py_ssize_t limit;     /* the bound (for messages) */
+        Py_ssize_t *weight;   /* NULL, or where each built object's _sizeof.pxi cost is
+                                 added (cx_sz_node: the value's L1 weight, no second walk) */
     } cx_mp_ctx;
+
+    /* Adds what object o costs (cx_sz_node, its own size) to the weight being summed;
+     * the exact types the decoder builds first, without cx_sz_node's subclass checks. */
+    static void cx_mp_weigh(cx_mp_ctx *c, PyObject *o)
+    {
+        int kind = -1;
+        Py_ssize_t n, own;
+        PyTypeObject *t = Py_TYPE(o);
+        if (c->weight == NULL)
+            return;
+        if (t == &PyUnicode_Type)
+            own = (PyUnicode_IS_ASCII(o) ? (Py_ssize_t)sizeof(PyASCIIObject)
+                                         : (Py_ssize_t)sizeof(PyCompactUnicodeObject)) +
+                  (PyUnicode_GET_LENGTH(o) + 1) * (Py_ssize_t)PyUnicode_KIND(o);
+        else if (t == &PyFloat_Type)
+            own = t->tp_basicsize;
+        else if (t == &PyList_Type)
+            own = CX_SZ_GC + t->tp_basicsize +
+                  ((PyListObject *)o)->allocated * (Py_ssize_t)sizeof(PyObject *);
+        else if (t == &PyDict_Type)
+            own = CX_SZ_GC + t->tp_basicsize + cx_sz_dict_table(PyDict_GET_SIZE(o));
+        else
+            own = cx_sz_node(o, &kind, &n);
+        *c->weight = *c->weight <= PY_SSIZE_T_MAX - own ? *c->weight + own : PY_SSIZE_T_MAX;
+    }
 
     static PyObject *cx_key_cache[CX_KEY_SLOTS];
 
@@ -374,6 +401,8 @@ cdef extern from *:
         place:
             if (build && v == NULL)
                 goto content;
+            if (build && c->weight != NULL)
+                cx_mp_weigh(c, v); /* a leaf, an empty container, an extension's value */
             for (;;) {
                 if (top == 0) {
                     if (p != end) {
@@ -417,6 +446,8 @@ cdef extern from *:
                 v = f->obj;
                 f->obj = NULL;
                 top--;
+                if (build && c->weight != NULL)
+                    cx_mp_weigh(c, v); /* a container, now complete */
             }
         }
 
@@ -453,7 +484,7 @@ cdef extern from *:
     /* Decodes one document building at most `limit` objects. */
     static PyObject *cx_mp_unpack(const unsigned char *p, Py_ssize_t len, PyObject *ext_hook,
                                   PyObject *finish, PyObject *timestamp, PyObject *too_many,
-                                  uint32_t nest_mask, Py_ssize_t limit)
+                                  uint32_t nest_mask, Py_ssize_t limit, Py_ssize_t *weight)
     {
         cx_mp_ctx c;
         PyObject *v = NULL, *et, *ev, *tb;
@@ -465,6 +496,7 @@ cdef extern from *:
         c.nest_mask = nest_mask;
         c.left = limit;
         c.limit = limit;
+        c.weight = weight;
         st = cx_mp_walk(&c, p, len, 0, 1, &v);
         if (st == CX_MP_OK)
             return v;
@@ -473,6 +505,7 @@ cdef extern from *:
         /* a content error yields to a fault or the bound anywhere in the value */
         PyErr_Fetch(&et, &ev, &tb);
         c.left = limit;
+        c.weight = NULL;
         dry = cx_mp_walk(&c, p, len, 0, 0, NULL);
         if (dry == CX_MP_OK) {
             PyErr_Restore(et, ev, tb);
@@ -485,4 +518,5 @@ cdef extern from *:
     }
     """
     object cx_mp_unpack(const unsigned char *p, Py_ssize_t len, object ext_hook, object finish,
-                        object timestamp, object too_many, uint32_t nest_mask, Py_ssize_t limit)
+                        object timestamp, object too_many, uint32_t nest_mask, Py_ssize_t limit,
+                        Py_ssize_t *weight)

@@ -26,7 +26,7 @@ from cpython.bytes cimport PyBytes_CheckExact
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_CheckExact
 from cpython.object cimport PyObject_Hash
-from cpython.long cimport PyLong_AsSsize_t, PyLong_AsLongLong, PyLong_CheckExact
+from cpython.long cimport PyLong_AsSsize_t, PyLong_AsLongLongAndOverflow, PyLong_CheckExact
 
 cdef enum:
     _EP_STRIPES = 4096
@@ -256,24 +256,34 @@ def fill_written(LocalCache l1 not None, list items, list datas, object results,
     return None
 
 
+cdef inline long long _ll_of(object n) except? -1:
+    cdef int overflow = 0
+    cdef long long v = PyLong_AsLongLongAndOverflow(n, &overflow)
+    if overflow:
+        raise OverflowError("an expiry out of range")
+    return v
+
+
 def fill_read(LocalCache l1 not None, list items, list sizes, list envs, double longest,
-              double now_ms):
+              double now_ms, list weights=None):
     """Install the (key, value) *items* of a batch read from Redis in the L1.
 
     *sizes* are their stored lengths (the weights' lower bound), *envs* their
     parsed envelopes (None, or a tuple whose item 0 is the Redis expiry in
     Unix ms, 0 for none).  Each value lives *longest* seconds (``l1_max_ttl``),
     or until its Redis expiry if that comes first (an item already within a
-    millisecond of it is skipped), weighed as :func:`~.helpers.weigh`; an
+    millisecond of it is skipped), weighed as :func:`~.helpers.weigh` unless
+    *weights* gives the weight the decoder found (-1: weighed here); an
     entry heavier than the whole L1 is removed instead.  *now_ms* is the
     time the expiries are measured from.  One clock read and one timer-wheel
     pass for the batch; the caller checks the batch's epoch token afterwards.
     """
-    cdef Py_ssize_t i, n = PyList_GET_SIZE(items)
+    cdef Py_ssize_t i, w, size, n = PyList_GET_SIZE(items)
     cdef double now, base, ttl, expire_ms
     cdef object item, env, at
-    if PyList_GET_SIZE(sizes) != n or PyList_GET_SIZE(envs) != n:
-        raise ValueError("fill_read needs one size and one envelope per item")
+    if (PyList_GET_SIZE(sizes) != n or PyList_GET_SIZE(envs) != n
+            or (weights is not None and PyList_GET_SIZE(weights) != n)):
+        raise ValueError("fill_read needs one size, envelope and weight per item")
     if not (0.0 < longest <= _MAX_TTL):
         raise ValueError(f"fill_read: longest must be in (0, {_MAX_TTL}], got {longest}")
     l1._ready()
@@ -290,15 +300,20 @@ def fill_read(LocalCache l1 not None, list items, list sizes, list envs, double 
         if env is not None:
             at = (<tuple>env)[0] if PyTuple_CheckExact(env) else env[0]
             if at:
-                # an exact int via long long (PyLong_AsDouble takes a slow path past 2**30)
-                expire_ms = <double>PyLong_AsLongLong(at) if PyLong_CheckExact(at) else <double>at
+                # an exact int via the overflow-checked conversion (PyLong_AsDouble and
+                # PyLong_AsLongLong take a slow path past one 30-bit digit)
+                expire_ms = (<double>_ll_of(at) if PyLong_CheckExact(at) else <double>at)
                 if expire_ms - now_ms < longest * 1000.0:
                     ttl = (expire_ms - now_ms) / 1000.0
                     if ttl <= 0.001:
                         continue
-        _fill_entry(l1, <object>PyTuple_GET_ITEM(item, 0), <object>PyTuple_GET_ITEM(item, 1),
-                    _written_weight(<object>PyTuple_GET_ITEM(item, 1),
-                                    PyLong_AsSsize_t(<object>PyList_GET_ITEM(sizes, i))),
+        size = PyLong_AsSsize_t(<object>PyList_GET_ITEM(sizes, i))
+        w = -1 if weights is None else PyLong_AsSsize_t(<object>PyList_GET_ITEM(weights, i))
+        if w < 0:
+            w = _written_weight(<object>PyTuple_GET_ITEM(item, 1), size)
+        elif w < size:
+            w = size
+        _fill_entry(l1, <object>PyTuple_GET_ITEM(item, 0), <object>PyTuple_GET_ITEM(item, 1), w,
                     base + ttl, now)
     return None
 

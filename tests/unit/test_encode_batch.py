@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cachelayer import _core as core
-from cachelayer.errors import InvalidValue
+from cachelayer.errors import CorruptValue, InvalidValue
 
 VALUES = st.recursive(
     st.none()
@@ -69,3 +69,30 @@ def test_bad_items_and_values_raise_typed_errors() -> None:
         codec._encode_batch([("a", 1, 2)], 0, False)
     with pytest.raises(InvalidValue, match="user:7"):  # the key named, nothing stored
         codec._encode_batch([("ok", 1), ("user:7", object())], 0, True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(VALUES)
+def test_the_decoder_weighs_what_it_builds_as_estimate_size_does(value: object) -> None:
+    codec = core.Codec()
+    data = codec.encode(value)
+    weights: list[int] = []
+    out = codec._decode_weighed_at(data, 0, "k", weights)
+    assert out == value or (out != out and value != value)
+    assert len(weights) == 1
+    if type(value) in (str, bytes, int) or weights[0] == -1:
+        return  # stored without msgpack (or a bare int): the fill weighs it itself
+    assert weights[0] == core.estimate_size(out, 1 << 30)
+
+
+def test_a_failed_decode_appends_no_weight() -> None:
+    codec = core.Codec()
+    weights: list[int] = []
+    truncated = codec.encode({"a": [1, 2, 3]})[:-2]
+    with pytest.raises(CorruptValue):
+        codec._decode_weighed_at(truncated, 0, "k", weights)
+    assert weights == []  # the get_many loop keeps one weight per value it fills
+    l1 = core.LocalCache(100, 1 << 20)
+    items = [("a", {"x": 1}), ("b", "s")]
+    core.fill_read(l1, items, [10, 1], [None, None], 60.0, 0.0, [500, -1])
+    assert l1.weight == 500 + core.estimate_size("s", 256)

@@ -295,21 +295,23 @@ def fill_read(
     envs: list[Any],
     longest: float,
     now_ms: float,
+    weights: Optional[list[int]] = None,
 ) -> None:
     """Install the (key, value) *items* of a batch read from Redis in the L1.
 
     *sizes* are their stored lengths (the weights' lower bound), *envs* their
     parsed envelopes (None, or item 0 the Redis expiry in Unix ms, 0 for
     none).  Each value lives *longest* seconds, or until its Redis expiry if
-    that comes first (an item within a millisecond of it is skipped); an
+    that comes first (an item within a millisecond of it is skipped),
+    weighed unless *weights* gives the decoder's weight (-1: weighed here); an
     entry heavier than the whole L1 is removed instead.
     """
     n = len(items)
-    if len(sizes) != n or len(envs) != n:
-        raise ValueError("fill_read needs one size and one envelope per item")
+    if len(sizes) != n or len(envs) != n or (weights is not None and len(weights) != n):
+        raise ValueError("fill_read needs one size, envelope and weight per item")
     _check_ttl("fill_read", longest)
     limit = l1.max_weight
-    for item, size, env in zip(items, sizes, envs):
+    for i, (item, size, env) in enumerate(zip(items, sizes, envs)):
         if type(item) is not tuple or len(item) != 2:
             raise TypeError("fill_read takes (key, value) tuples")
         ttl = longest
@@ -317,7 +319,7 @@ def fill_read(
             ttl = (env[0] - now_ms) / 1000.0
             if ttl <= 0.001:
                 continue
-        w = _weight(item[1], size, -1)
+        w = _weight(item[1], size, -1 if weights is None else weights[i])
         if w > 0xFFFFFFFF or (limit and w > limit):
             l1.delete(item[0])
             continue

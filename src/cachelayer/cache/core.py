@@ -138,6 +138,10 @@ class CacheCore(_CacheFront):
         self._encode_batch: Any = (
             getattr(self._codec, "_encode_batch", None) if type(self._codec) is Codec else None
         )
+        #: The C codec's decode that also weighs the value for the L1 (same rule), or None.
+        self._decode_weighed: Any = (
+            getattr(self._codec, "_decode_weighed_at", None) if type(self._codec) is Codec else None
+        )
         self._durable: Durability = self._durability(None)
         self._breaker = CircuitBreaker(cfg.breaker_threshold, cfg.breaker_cooldown)
         self._epochs = Epochs()

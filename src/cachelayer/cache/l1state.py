@@ -81,20 +81,21 @@ class L1Bookkeeping(CacheCore):
         items: list[tuple[str, Any]],
         sizes: list[int],
         envs: list[Optional[Any]],
+        weights: Optional[list[int]] = None,
     ) -> None:
         """:meth:`_fill` for the untagged values of one batch read: one L1 call, one epoch check.
 
         *keys* are every key the batch asked Redis for and *token* their
         :meth:`Epochs.snapshot_many` taken before the read; *items* the
-        (key, value) pairs found, with their stored *sizes* and envelopes.
-        A value that expires in Redis before ``l1_max_ttl`` lives in the L1
-        until then (``fill_read``).
+        (key, value) pairs found, with their stored *sizes*, envelopes and,
+        if the decoder found them, *weights*.  A value that expires in Redis
+        before ``l1_max_ttl`` lives in the L1 until then (``fill_read``).
         """
         l1 = self._l1
         if l1 is None or not self._l1_trusted:
             return
         try:  # one C call: each value weighed, each until its own Redis expiry at most
-            _fill_read(l1, items, sizes, envs, self.config.l1_max_ttl, now_ms())
+            _fill_read(l1, items, sizes, envs, self.config.l1_max_ttl, now_ms(), weights)
         except CacheError:  # e.g. a table that cannot grow: no older value may stay
             for key, _ in items:
                 l1.delete(key)

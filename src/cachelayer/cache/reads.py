@@ -207,6 +207,9 @@ class Reads(Tags):
         filled: list[tuple[str, Any]] = []
         sizes: list[int] = []
         envs: list[Any] = []
+        # the C codec weighs each value for the L1 as it builds it (no second walk)
+        weighed = self._decode_weighed if fill else None
+        weights: Optional[list[int]] = None if weighed is None else []
         for n in range(len(asked)):
             data = datas[n]
             if data is None:
@@ -217,7 +220,10 @@ class Reads(Tags):
                 env = _parse_envelope(data, key)
                 if env is not None and env[TAGS]:
                     raise _SlowPath
-                value = decode(data, 0 if env is None else env[OFFSET], key)
+                if weighed is None:
+                    value = decode(data, 0 if env is None else env[OFFSET], key)
+                else:  # appends the value's weight once it decoded
+                    value = weighed(data, 0 if env is None else env[OFFSET], key, weights)
             except (_SlowPath, UnknownDictionary):
                 one = (0, 0) if token is None else self._epochs.token_at(token, n)
                 value, _ = yield from self._accept(key, data, one)
@@ -236,7 +242,7 @@ class Reads(Tags):
         self._counters.misses += misses
         self._counters.l2_hits += hits
         if token is not None and filled:
-            self._fill_many(asked, token, filled, sizes, envs)
+            self._fill_many(asked, token, filled, sizes, envs, weights)
         return found
 
     def _exists(self, key: str) -> Op[bool]:
