@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cachelayer import _core as core
-from cachelayer.errors import CorruptValue, InvalidValue
+from cachelayer.errors import CorruptValue, DecodeError, InvalidValue
 
 VALUES = st.recursive(
     st.none()
@@ -96,3 +96,23 @@ def test_a_failed_decode_appends_no_weight() -> None:
     items = [("a", {"x": 1}), ("b", "s")]
     core.fill_read(l1, items, [10, 1], [None, None], 60.0, 0.0, [500, -1])
     assert l1.weight == 500 + core.estimate_size("s", 256)
+
+
+@settings(max_examples=400, deadline=None)
+@given(VALUES, st.integers(0, 200), st.integers(0, 255), st.booleans())
+def test_mutated_frames_weigh_only_what_decodes(
+    value: object, at: int, byte: int, cut: bool
+) -> None:
+    codec = core.Codec()
+    data = bytearray(codec.encode(value))
+    if cut:
+        del data[at % (len(data) + 1) :]
+    elif data:
+        data[at % len(data)] = byte
+    weights: list[int] = []
+    try:
+        codec._decode_weighed_at(bytes(data), 0, "k", weights)
+    except (DecodeError, ValueError):
+        assert weights == []  # a typed error, nothing appended
+    else:
+        assert len(weights) == 1
