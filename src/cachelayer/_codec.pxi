@@ -1,4 +1,7 @@
-# Value codec: the binding of csrc/codec_*.c.  Included by _core.pyx.
+# Value codec: the binding of csrc/codec_*.c.  Included by _core.pyx.  One file
+# over the usual size because a cdef class cannot span .pxi files: what does
+# not need the Codec's fields lives beside it (_mp_encode.pxi, _mp_decode.pxi,
+# _codec_kernels.pxi, _sizeof.pxi).
 #
 # The C kernels decide (selector, entropy, sniffing), frame (header build and
 # parse, varints, plain integers) and check (declared lengths, payload
