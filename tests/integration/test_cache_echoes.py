@@ -80,6 +80,22 @@ def test_coalesced_echoes_of_ours_do_not_swallow_a_foreign_write(make_cache):
         assert cache.get(key) == "foreign"
 
 
+def test_a_key_rewritten_in_a_loop_keeps_its_latest_value_in_the_l1(make_cache):
+    cache = make_cache()
+    writer = make_cache(l1_enabled=False)
+    local = cache.local
+    assert local is not None
+    for n in range(200):  # one thread: every write is sent after the previous reply
+        cache.set("hot", n)
+        cache.set_many({"hot2": n, "hot3": -n})
+    assert _eventually(lambda: not cache._echoes), "echoes left after the writes settled"
+    # each announcement was taken as one write's: the last values are still held
+    assert [local.get(k) for k in ("hot", "hot2", "hot3")] == [199, 199, -199]
+    writer.set("hot", "foreign")  # and someone else's write is still seen
+    assert _eventually(lambda: "hot" not in local)
+    assert cache.get("hot") == "foreign"
+
+
 def test_a_foreign_write_sharing_a_message_with_ours_is_seen_within_write_through_ttl(
     make_cache,
 ):
