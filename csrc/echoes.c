@@ -250,34 +250,37 @@ int cl_echoes_expect(cl_echoes *t, uint64_t hash, const char *key, size_t len)
     return CL_OK;
 }
 
-void cl_echoes_unexpect(cl_echoes *t, uint64_t hash, const char *key, size_t len)
+/* One write of key ends: in flight no more; its echo taken back (`unexpect`),
+ * or every echo of the key forgotten (`forget`).  Nothing for an absent or
+ * idle key. */
+static void end_write(cl_echoes *t, uint64_t hash, const char *key, size_t len, int unexpect,
+                      int forget)
 {
     size_t i;
+    cl_echo *e;
     CHECK(t);
     i = cl_echoes_find(t, hash, key, len);
     if (i == (size_t)-1 || is_idle(&t->slots[i]))
         return;
-    if (t->slots[i].count)
-        t->slots[i].count--;
-    if (t->slots[i].inflight)
-        t->slots[i].inflight--;
+    e = &t->slots[i];
+    if (e->inflight)
+        e->inflight--;
+    if (forget)
+        e->count = 0;
+    else if (unexpect && e->count)
+        e->count--;
     settle_slot(t, i);
     CHECK(t);
 }
 
+void cl_echoes_unexpect(cl_echoes *t, uint64_t hash, const char *key, size_t len)
+{
+    end_write(t, hash, key, len, 1, 0);
+}
+
 void cl_echoes_settle(cl_echoes *t, uint64_t hash, const char *key, size_t len, int ok)
 {
-    size_t i;
-    CHECK(t);
-    i = cl_echoes_find(t, hash, key, len);
-    if (i == (size_t)-1 || is_idle(&t->slots[i]))
-        return;
-    if (t->slots[i].inflight)
-        t->slots[i].inflight--;
-    if (!ok)
-        t->slots[i].count = 0;
-    settle_slot(t, i);
-    CHECK(t);
+    end_write(t, hash, key, len, 0, !ok);
 }
 
 size_t cl_echoes_get(const cl_echoes *t, uint64_t hash, const char *key, size_t len)

@@ -15,20 +15,6 @@
 
 /* ---- index (Robin Hood linear probing, backward-shift deletion) --------- */
 
-static uint32_t code_of(uint32_t displacement)
-{
-    return displacement < CL_SLOT_CODE - 1u ? displacement + 1u : CL_SLOT_CODE;
-}
-
-/* Exact displacement of the occupied slot at pos. */
-static uint32_t slot_displacement(const cl_slot *s, uint32_t pos, uint32_t n)
-{
-    uint32_t code = s->hash & CL_SLOT_CODE;
-    if (code != CL_SLOT_CODE)
-        return code - 1u;
-    return cl_displacement(pos, cl_home(s->hash & CL_SLOT_TAG, n), n);
-}
-
 static void index_place(cl_slot *slots, uint32_t n, uint32_t stag, uint32_t idx)
 {
     uint32_t pos = cl_home(stag, n), dist = 0;
@@ -39,14 +25,14 @@ static void index_place(cl_slot *slots, uint32_t n, uint32_t stag, uint32_t idx)
         cl_slot *s = &slots[pos];
         uint32_t sd;
         if ((s->hash & CL_SLOT_CODE) == 0) {
-            s->hash = (carry.hash & CL_SLOT_TAG) | code_of(dist);
+            s->hash = (carry.hash & CL_SLOT_TAG) | cl_code_of(dist);
             s->idx = carry.idx;
             return;
         }
-        sd = slot_displacement(s, pos, n);
+        sd = cl_slot_displacement(s, pos, n);
         if (sd < dist) { /* the resident is richer: it moves on */
             cl_slot tmp = *s;
-            s->hash = (carry.hash & CL_SLOT_TAG) | code_of(dist);
+            s->hash = (carry.hash & CL_SLOT_TAG) | cl_code_of(dist);
             s->idx = carry.idx;
             carry = tmp;
             dist = sd;
@@ -77,7 +63,8 @@ static void index_erase(cl_table *t, uint32_t stag, uint32_t idx)
             return;
         }
         slots[pos].idx = s->idx;
-        slots[pos].hash = (s->hash & CL_SLOT_TAG) | code_of(slot_displacement(s, next, n) - 1u);
+        slots[pos].hash =
+            (s->hash & CL_SLOT_TAG) | cl_code_of(cl_slot_displacement(s, next, n) - 1u);
         pos = next;
     }
 }
@@ -88,7 +75,7 @@ int64_t cl_table_find_slow(cl_table *t, void *key, uint32_t stag, uint32_t pos, 
     uint32_t n = t->n_slots;
     for (;;) {
         const cl_slot *s = &t->slots[pos];
-        if ((s->hash & CL_SLOT_CODE) == 0 || slot_displacement(s, pos, n) < dist)
+        if ((s->hash & CL_SLOT_CODE) == 0 || cl_slot_displacement(s, pos, n) < dist)
             return CL_NOTFOUND;
         if ((s->hash & CL_SLOT_TAG) == stag) {
             uint32_t idx = s->idx;
@@ -536,101 +523,3 @@ size_t cl_table_memory(const cl_table *t)
            (t->weights != NULL ? (size_t)t->cap * sizeof(uint32_t) : 0) +
            (size_t)t->n_slots * sizeof(cl_slot) + cl_s3_memory(t);
 }
-
-#ifdef CL_DEBUG
-static uint32_t list_length(const cl_entry *e, uint32_t sentinel, uint32_t limit)
-{
-    uint32_t n = 0, i = e[sentinel].next;
-    while (i != sentinel) {
-        CL_ASSERT(e[e[i].next].prev == i);
-        CL_ASSERT(e[i].key != NULL && !(e[i].hash & CL_F_ZOMBIE));
-        n++;
-        CL_ASSERT(n <= limit);
-        i = e[i].next;
-    }
-    return n;
-}
-
-void cl_table_check(const cl_table *t)
-{
-    const cl_entry *e = t->entries;
-    uint32_t i, live = 0, in_index = 0, scheduled = 0, in_buckets = 0, small = 0;
-    uint64_t weight = 0, small_weight = 0;
-
-    CL_ASSERT(t->top <= t->cap && t->top >= CL_NSENT);
-    for (i = CL_NSENT; i < t->top; i++) {
-        if (e[i].key == NULL || (e[i].hash & CL_F_ZOMBIE))
-            continue;
-        live++;
-        weight += cl_table_weight_of(t, i);
-        if (e[i].expire != CL_NEVER)
-            scheduled++;
-        else
-            CL_ASSERT(e[i].tprev == CL_NIL && e[i].tnext == CL_NIL);
-        if (t->policy == CL_POLICY_S3FIFO && !(e[i].hash & CL_F_MAIN)) {
-            small++;
-            small_weight += cl_table_weight_of(t, i);
-        }
-    }
-    CL_ASSERT(live == t->count);                      /* I1 */
-    CL_ASSERT(weight == t->weight);                   /* I1 */
-    CL_ASSERT(t->max_entries == 0 || t->count <= t->max_entries);
-    for (i = 0; i < t->n_slots; i++) {                /* I3 */
-        const cl_slot *s = &t->slots[i];
-        uint32_t stag = s->hash & CL_SLOT_TAG, home, d, p;
-        if ((s->hash & CL_SLOT_CODE) == 0) {
-            CL_ASSERT(s->idx == CL_NIL);
-            continue;
-        }
-        in_index++;
-        CL_ASSERT(s->idx >= CL_NSENT && s->idx < t->top);
-        CL_ASSERT(e[s->idx].key != NULL && !(e[s->idx].hash & CL_F_ZOMBIE));
-        CL_ASSERT((e[s->idx].hash & CL_SLOT_TAG) == stag);
-        home = cl_home(stag, t->n_slots);
-        CL_ASSERT((s->hash & CL_SLOT_CODE) == code_of(cl_displacement(i, home, t->n_slots)));
-        for (p = home, d = 0; p != i; p = p + 1 == t->n_slots ? 0 : p + 1, d++) {
-            CL_ASSERT((t->slots[p].hash & CL_SLOT_CODE) != 0);
-            CL_ASSERT(slot_displacement(&t->slots[p], p, t->n_slots) >= d);
-        }
-    }
-    CL_ASSERT(in_index == t->count);
-    if (t->policy == CL_POLICY_S3FIFO) {              /* I4 */
-        CL_ASSERT(small == t->small_count && small_weight == t->small_weight);
-        CL_ASSERT(list_length(e, CL_LIST_A, t->count) == small);
-        CL_ASSERT(list_length(e, CL_LIST_B, t->count) == t->count - small);
-    } else {
-        CL_ASSERT(list_length(e, CL_LIST_A, t->count) == t->count);
-        CL_ASSERT(e[CL_LIST_B].next == CL_LIST_B);
-    }
-    for (i = CL_WHEEL_BASE; i < CL_NSENT; i++) {       /* I5 */
-        uint32_t j = e[i].tnext;
-        while (j != i) {
-            CL_ASSERT(j >= CL_NSENT && e[e[j].tnext].tprev == j);
-            CL_ASSERT(e[j].expire != CL_NEVER && !(e[j].hash & CL_F_ZOMBIE));
-            in_buckets++;
-            CL_ASSERT(in_buckets <= scheduled);
-            j = e[j].tnext;
-        }
-    }
-    CL_ASSERT(in_buckets == scheduled);
-    if (t->policy == CL_POLICY_S3FIFO)
-        cl_s3_check(t);
-}
-
-void cl_table_check_sampled(cl_table *t)
-{
-    uint64_t every = t->count <= 1024u ? 1u : t->count / 256u;
-    if (++t->checks % every == 0)
-        cl_table_check(t);
-}
-#else
-void cl_table_check(const cl_table *t)
-{
-    (void)t;
-}
-
-void cl_table_check_sampled(cl_table *t)
-{
-    (void)t;
-}
-#endif

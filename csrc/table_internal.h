@@ -20,6 +20,21 @@ void cl_drop(cl_table *t, uint32_t idx, int reason);
 /* floor(seconds * 1000), saturating. */
 int64_t cl_floor_ms(double seconds);
 
+/* Index slot codes: a slot's displacement from its home, saturated. */
+CL_INLINE uint32_t cl_code_of(uint32_t displacement)
+{
+    return displacement < CL_SLOT_CODE - 1u ? displacement + 1u : CL_SLOT_CODE;
+}
+
+/* Exact displacement of the occupied slot at pos. */
+CL_INLINE uint32_t cl_slot_displacement(const cl_slot *s, uint32_t pos, uint32_t n)
+{
+    uint32_t code = s->hash & CL_SLOT_CODE;
+    if (code != CL_SLOT_CODE)
+        return code - 1u;
+    return cl_displacement(pos, cl_home(s->hash & CL_SLOT_TAG, n), n);
+}
+
 /* Adaptive S3-FIFO (s3fifo.c). */
 int cl_s3_init(cl_table *t);
 int cl_s3_size(cl_table *t, uint32_t entries);

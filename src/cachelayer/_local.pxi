@@ -1,4 +1,6 @@
-# LocalCache: the binding of csrc/table.c.  Included by _core.pyx.
+# LocalCache: the binding of csrc/table.c.  Included by _core.pyx.  One file
+# over the usual size because a cdef class cannot span .pxi files; the clock
+# is csrc/clock.h, the table's debug check csrc/table_check.c.
 #
 # Reference ownership: the table stores borrowed-looking void* pointers but
 # owns one reference to every key and value it holds (live or zombie).  This
@@ -73,57 +75,14 @@ cdef extern from "table.h":
     void cl_table_hit(cl_table *t, uint32_t idx)
     void *cl_table_swap_value(cl_table *t, uint32_t idx, void *value, uint32_t weight)
 
+cdef extern from "clock.h" nogil:
+    double cl_clock_resolution()
+    double cl_clock_now()
+    int64_t cl_clock_upper_ms(int64_t resolution_ms)
+
+
 cdef extern from *:
     """
-    #include <time.h>
-    #ifdef _WIN32
-    #include <windows.h>
-    #endif
-
-    /* Coarse monotonic clock in seconds: ~5 ns per read on Linux (vDSO),
-     * resolution one scheduler tick.  Reading it never enters Python. */
-    static double cl_clock_resolution(void)
-    {
-    #if defined(CLOCK_MONOTONIC_COARSE)
-        struct timespec ts;
-        if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0)
-            return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-        return 0.01;
-    #elif defined(_WIN32)
-        return 0.016;
-    #else
-        return 0.001;
-    #endif
-    }
-
-    static inline double cl_clock_now(void)
-    {
-    #if defined(CLOCK_MONOTONIC_COARSE)
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    #elif defined(_WIN32)
-        return (double)GetTickCount64() * 1e-3;
-    #else
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    #endif
-    }
-
-    /* The same clock as cl_clock_now() + resolution, as whole milliseconds
-     * (floor), without floating point: what read paths compare deadlines to. */
-    static inline int64_t cl_clock_upper_ms(int64_t resolution_ms)
-    {
-    #if defined(CLOCK_MONOTONIC_COARSE)
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + resolution_ms;
-    #else
-        return (int64_t)floor((cl_clock_now() * 1000.0)) + resolution_ms;
-    #endif
-    }
-
     /* Hash with a shortcut for exact str, whose hash is cached in the object. */
     static inline Py_hash_t cl_py_hash(PyObject *o)
     {
@@ -182,9 +141,6 @@ cdef extern from *:
         tp->tp_flags |= Py_TPFLAGS_HAVE_GC;
     }
     """
-    double cl_clock_resolution()
-    double cl_clock_now()
-    int64_t cl_clock_upper_ms(int64_t resolution_ms)
     Py_hash_t cl_py_hash(object o)
     Py_ssize_t cl_bytes_weight(object v)
     ctypedef int (*visitproc)(PyObject *, void *)

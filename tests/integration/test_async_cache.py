@@ -7,6 +7,7 @@ modules (see conftest.py); these tests use real servers and real tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -162,6 +163,30 @@ def test_a_cancelled_write_keeps_coherence(redis_url: str) -> None:
 
     assert run(main()) == "theirs"
     other.close()
+
+
+def test_cancelled_writes_leave_no_write_in_flight(redis_url: str) -> None:
+    async def main() -> tuple[int, list[Any]]:
+        async with AsyncCache.from_url(redis_url, namespace="a7b") as c:
+            for n in range(30):  # cancelled at different points of the round trip
+                write = asyncio.ensure_future(c.set_many({f"w{i}": n for i in range(50)}))
+                for _ in range(n % 4):
+                    await asyncio.sleep(0)
+                write.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await write
+            deadline = time.monotonic() + 5
+            while len(c._echoes) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            left = len(c._echoes)  # every registered write settled or dropped
+            for n in range(20):  # so later writes of the keys do not count as overlapping
+                await c.set("w1", n)
+            await asyncio.sleep(0.2)
+            return left, [c.local.get("w1"), await c.get("w1")]
+
+    left, values = run(main())
+    assert left == 0
+    assert values == [19, 19]
 
 
 def test_thousand_tasks_share_one_loader(redis_url: str) -> None:

@@ -17,7 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
-SOURCES = [CSRC / n for n in ("table.c", "wheel.c", "ghost.c", "sketch.c", "s3fifo.c")]
+SOURCES = [
+    CSRC / n for n in ("table.c", "table_check.c", "wheel.c", "ghost.c", "sketch.c", "s3fifo.c")
+]
 
 
 def _compiler() -> str:
