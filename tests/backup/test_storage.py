@@ -77,3 +77,21 @@ def test_partial_archive_is_ignored_and_pruned(local_storage, redis_server_facto
     assert [x.name for x in list_backups(local_storage)] == [m.name]
     assert partial_archives(storage) == ["full/20000101T000000.000Z-deadbeef0000.clbk"]
     assert prune(local_storage, 30) == ["full/20000101T000000.000Z-deadbeef0000.clbk"]
+
+
+def test_a_local_object_appears_whole_or_not_at_all(tmp_path) -> None:
+    storage = Storage(f"file://{tmp_path}/store")
+    storage.ensure_root()
+    with storage.writer("rdb/a.clbk.json") as stream:
+        stream.write(b'{"half": ')
+        assert storage.list("rdb") == []  # a reader listing meanwhile sees nothing
+        with pytest.raises(StorageError):
+            storage.read_bytes("rdb/a.clbk.json")
+        stream.write(b"1}")
+    assert storage.list("rdb") == ["rdb/a.clbk.json"]
+    assert storage.read_bytes("rdb/a.clbk.json") == b'{"half": 1}'
+    with pytest.raises(StorageError), storage.writer("rdb/b.clbk.json") as stream:
+        stream.write(b"x")
+        raise RuntimeError("the write is abandoned")
+    assert storage.list("rdb") == ["rdb/a.clbk.json"]  # no temporary left behind
+    assert [p.name for p in (tmp_path / "store" / "rdb").iterdir()] == ["a.clbk.json"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 from collections.abc import Iterator, Mapping
 from typing import IO, Any, Optional, cast
 
@@ -103,17 +104,28 @@ class Storage:
 
     @contextlib.contextmanager
     def writer(self, name: str) -> Iterator[IO[bytes]]:
-        """A binary stream for object *name*; removed again if the block raises."""
+        """A binary stream for object *name*; removed again if the block raises.
+
+        The object appears whole or not at all: object stores publish it when
+        the stream closes; on a local directory it is written under a hidden
+        temporary name beside it and renamed into place (a reader listing
+        the directory meanwhile never sees half of it).
+        """
         path = self.path(name)
+        target = path
         try:
             if self.local:
-                self.fs.makedirs(os.path.dirname(path), exist_ok=True)
+                folder, base = os.path.split(path)
+                self.fs.makedirs(folder, exist_ok=True)
+                path = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.part")
             stream = self.fs.open(path, "wb")
         except Exception as exc:
             raise self._fail("creating", name, exc) from None
         try:
             yield stream
             stream.close()
+            if path != target:
+                os.replace(path, target)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 stream.close()
@@ -164,7 +176,10 @@ class Storage:
         except Exception as exc:
             raise self._fail("listing", prefix, exc) from None
         cut = len(self.root) + 1 if self.root else 0
-        return sorted(p[cut:] for p in found)
+        names = (p[cut:] for p in found)
+        if self.local:  # objects still being written (hidden temporaries) are not listed
+            names = (n for n in names if not os.path.basename(n).startswith("."))
+        return sorted(names)
 
     def delete(self, name: str) -> None:
         """Remove object *name* (no error if it is already gone)."""
